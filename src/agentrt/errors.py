@@ -1,0 +1,306 @@
+"""The one exception hierarchy of agentrt.
+
+Every error a user can meet has a class here, a message that says what to do,
+and the context needed to act on it (which service, which model, which agent).
+No error ever carries a secret: messages are built from names and paths, never
+from values that came from a secret field or an ``Authorization`` header.
+
+::
+
+    AgentRTError
+    ├── ConfigError                 the configuration is invalid (all problems at once)
+    ├── RuntimeStateError           a runtime or resource used in the wrong state
+    │   └── NoRuntimeError          Runtime.current() with no runtime open
+    ├── ServiceError                the service container
+    │   ├── ServiceGraphError       missing dependency or cycle, raised before any start
+    │   ├── ServiceNotFound         no service registered for a type
+    │   ├── ServiceStartError       a service failed to start (the started ones were stopped)
+    │   └── ServiceStopError        one or more services failed to stop (every failure listed)
+    ├── PluginError                 an entry point could not be loaded
+    ├── ProviderError               a call to a model provider failed
+    │   ├── ProviderRateLimited     429; retry_after in seconds when the provider said
+    │   ├── ProviderTimeout         no answer within the timeout
+    │   ├── ProviderUnavailable     5xx, connection refused or dropped
+    │   ├── ProviderAuthError       401 / 403: the key is wrong or lacks access
+    │   └── ProviderBadRequest      400: the request was refused as invalid
+    │       └── ContextLengthExceeded   the input does not fit the model's context window
+    ├── PolicyError                 the policy refused a call before it reached a provider
+    │   ├── PolicyDenied            a rule denied it (names the rule and its reason)
+    │   ├── RateLimitExceeded       a rate limit would be exceeded (retry_after)
+    │   └── BudgetExceeded          a token or cost budget would be exceeded (resets_at)
+    └── AgentError                  the agent runtime
+        ├── AgentNotFound           no agent with that id
+        ├── AgentTerminated         the agent was terminated
+        └── MailboxFull             the mailbox is full and configured to reject
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = [
+    "AgentError",
+    "AgentNotFound",
+    "AgentRTError",
+    "AgentTerminated",
+    "BudgetExceeded",
+    "ConfigError",
+    "ConfigProblem",
+    "ContextLengthExceeded",
+    "MailboxFull",
+    "NoRuntimeError",
+    "PluginError",
+    "PolicyDenied",
+    "PolicyError",
+    "ProviderAuthError",
+    "ProviderBadRequest",
+    "ProviderError",
+    "ProviderRateLimited",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RateLimitExceeded",
+    "RuntimeStateError",
+    "ServiceError",
+    "ServiceGraphError",
+    "ServiceNotFound",
+    "ServiceStartError",
+    "ServiceStopError",
+]
+
+
+class AgentRTError(Exception):
+    """Root of every error agentrt raises on purpose."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- configuration -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One thing wrong with a configuration.
+
+    ``path`` is dotted (``providers.openai.timeout``); ``source`` is ``file:line``
+    when the value came from a file, else a short origin such as
+    ``env AGENTRT__LOGGING__LEVEL`` or ``None``.
+    """
+
+    path: str
+    message: str
+    source: str | None = None
+
+    def __str__(self) -> str:
+        where = f" ({self.source})" if self.source else ""
+        location = self.path or "<root>"
+        return f"{location}: {self.message}{where}"
+
+
+class ConfigError(AgentRTError):
+    """The configuration is invalid. ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, problems: Iterable[ConfigProblem], *, source: str | None = None) -> None:
+        self.problems: tuple[ConfigProblem, ...] = tuple(problems)
+        self.source = source
+        count = len(self.problems)
+        head = f"invalid configuration{f' in {source}' if source else ''}: "
+        head += f"{count} problem{'s' if count != 1 else ''}"
+        lines = [head, *(f"  - {p}" for p in self.problems)]
+        super().__init__("\n".join(lines))
+
+
+# --- runtime and resources ---------------------------------------------------
+
+
+class RuntimeStateError(AgentRTError):
+    """A runtime, service or resource was used in a state that does not allow it."""
+
+
+class NoRuntimeError(RuntimeStateError):
+    """``Runtime.current()`` was called where no runtime is open."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no agentrt runtime is open in this context: "
+            "call this inside `async with Runtime.open(...)` or `Runtime.run(...)`"
+        )
+
+
+# --- services ----------------------------------------------------------------
+
+
+class ServiceError(AgentRTError):
+    """Base for errors of the service container."""
+
+    def __init__(self, message: str, *, service: str | None = None) -> None:
+        super().__init__(message)
+        self.service = service
+
+
+class ServiceGraphError(ServiceError):
+    """The service graph cannot start: a dependency is missing or services depend on each other in a cycle.
+
+    ``chain`` names the services involved, in order.
+    """
+
+    def __init__(self, message: str, *, chain: Sequence[str] = ()) -> None:
+        super().__init__(message, service=chain[0] if chain else None)
+        self.chain = tuple(chain)
+
+
+class ServiceNotFound(ServiceError, LookupError):
+    """No service is registered for the requested type."""
+
+
+class ServiceStartError(ServiceError):
+    """A service failed to start; every service started before it was stopped again."""
+
+
+class ServiceStopError(ServiceError):
+    """One or more services failed to stop. ``failures`` maps each service name to its error."""
+
+    def __init__(self, failures: dict[str, BaseException]) -> None:
+        self.failures = dict(failures)
+        details = "; ".join(f"{name}: {type(err).__name__}: {err}" for name, err in self.failures.items())
+        super().__init__(f"{len(self.failures)} service(s) failed to stop cleanly: {details}")
+
+
+class PluginError(AgentRTError):
+    """An entry-point plugin could not be loaded or is not what its group expects."""
+
+    def __init__(self, message: str, *, group: str, name: str) -> None:
+        super().__init__(message)
+        self.group = group
+        self.name = name
+
+
+# --- providers ---------------------------------------------------------------
+
+
+class ProviderError(AgentRTError):
+    """A call to a model provider failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.status = status
+
+
+class ProviderRateLimited(ProviderError):
+    """The provider answered 429. ``retry_after`` (seconds) is what it asked us to wait, if it said."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status: int | None = 429,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, model=model, status=status)
+        self.retry_after = retry_after
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer within the configured timeout."""
+
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider failed on its side (5xx) or the connection failed or dropped."""
+
+    retryable = True
+
+
+class ProviderAuthError(ProviderError):
+    """The provider refused the credentials (401) or their access (403): check the API key."""
+
+
+class ProviderBadRequest(ProviderError):
+    """The provider refused the request as invalid (400)."""
+
+
+class ContextLengthExceeded(ProviderBadRequest):
+    """The input does not fit the model's context window."""
+
+
+# --- policy ------------------------------------------------------------------
+
+
+class PolicyError(AgentRTError):
+    """The policy refused a call before it reached a provider."""
+
+
+class PolicyDenied(PolicyError):
+    """A rule denied the call. ``rule`` and ``reason`` come from the configuration."""
+
+    def __init__(self, message: str, *, rule: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.reason = reason
+
+
+class RateLimitExceeded(PolicyError):
+    """A rate limit would be exceeded. ``retry_after`` is when the window lets the call through."""
+
+    def __init__(self, message: str, *, scope: str, limit: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+class BudgetExceeded(PolicyError):
+    """A token or cost budget would be exceeded. ``resets_at`` is when the period ends (None: never)."""
+
+    def __init__(
+        self, message: str, *, scope: str, budget: str, resets_at: datetime | None = None
+    ) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.budget = budget
+        self.resets_at = resets_at
+
+
+# --- agents ------------------------------------------------------------------
+
+
+class AgentError(AgentRTError):
+    """Base for errors of the agent runtime."""
+
+    def __init__(self, message: str, *, agent: str | None = None) -> None:
+        super().__init__(message)
+        self.agent = agent
+
+
+class AgentNotFound(AgentError, LookupError):
+    """No agent with that id is running."""
+
+
+class AgentTerminated(AgentError):
+    """The agent was terminated and takes no more activities."""
+
+
+class MailboxFull(AgentError):
+    """The agent's mailbox is full and its configuration says to reject rather than wait."""
