@@ -1,0 +1,104 @@
+"""The sections that declare providers and models."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, SecretStr, model_validator
+
+from agentrt.config._types import Duration, Section
+
+__all__ = [
+    "BUILTIN_PROVIDER_KINDS",
+    "BreakerSection",
+    "Capability",
+    "ModelSection",
+    "PricingSection",
+    "ProviderSection",
+    "RetrySection",
+]
+
+BUILTIN_PROVIDER_KINDS = ("openai", "anthropic", "google", "local")
+
+Capability = Literal["chat", "tools", "json", "vision", "streaming", "embeddings"]
+
+_KIND = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def _kind(value: str) -> str:
+    if not _KIND.match(value):
+        raise ValueError(
+            f"expected a provider kind such as {', '.join(BUILTIN_PROVIDER_KINDS)} "
+            "or the name a plugin registered (letters, digits, _ . -)"
+        )
+    return value
+
+
+class RetrySection(Section):
+    """Retries of failed provider calls: exponential backoff from ``backoff`` up to ``max_backoff``."""
+
+    attempts: int = Field(default=3, ge=1)
+    """Total attempts, the first one included."""
+    backoff: Duration = 0.5
+    max_backoff: Duration = 20.0
+
+    @model_validator(mode="after")
+    def _check_backoff(self) -> RetrySection:
+        if self.max_backoff < self.backoff:
+            raise ValueError("max_backoff is smaller than backoff: raise max_backoff or lower backoff")
+        return self
+
+
+class BreakerSection(Section):
+    """The circuit breaker of a provider: open after ``failures`` in a row, try again after ``cooldown``."""
+
+    failures: int = Field(default=5, ge=1)
+    cooldown: Duration = 30.0
+
+
+class ProviderSection(Section):
+    """A provider endpoint: its kind, credentials and how calls to it are protected."""
+
+    kind: Annotated[str, AfterValidator(_kind), Field(json_schema_extra={"pattern": _KIND.pattern})]
+    """``openai`` (or any OpenAI-compatible endpoint), ``anthropic``, ``google``, ``local``, a plugin's."""
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    timeout: Duration = 60.0
+    max_concurrency: int = Field(default=64, ge=1)
+    retry: RetrySection = Field(default_factory=RetrySection)
+    breaker: BreakerSection = Field(default_factory=BreakerSection)
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    """Extra HTTP headers; treated as secrets because they often carry credentials."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Kind-specific settings, e.g. the scripts of the ``local`` provider."""
+
+
+class PricingSection(Section):
+    """Prices in USD per million tokens. ``cached_input`` defaults to ``input``."""
+
+    input: float = Field(ge=0)
+    output: float = Field(default=0.0, ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
+def _default_capabilities() -> list[Capability]:
+    return ["chat", "streaming"]
+
+
+class ModelSection(Section):
+    """A model: which provider serves it, what it can do, what it costs, where to go when it fails."""
+
+    provider: str
+    name: str | None = None
+    """The provider's own name for the model; None means the key under ``models``."""
+    capabilities: list[Capability] = Field(default_factory=_default_capabilities)
+    context_window: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    pricing: PricingSection | None = None
+    """None: looked up in the built-in price list, if the model is there."""
+    fallbacks: list[str] = Field(default_factory=list)
+    """Models (or aliases) tried in order when this one fails."""
+    aliases: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Default request parameters (temperature, ...), overridden per call."""

@@ -1,0 +1,120 @@
+"""The ``policies`` section: rules, rate limits, budgets, per-request caps."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from agentrt.config._catalog import Capability
+from agentrt.config._types import Scope, Section
+
+__all__ = [
+    "BudgetSection",
+    "LimitSection",
+    "Operation",
+    "PoliciesSection",
+    "RuleMatch",
+    "RuleSection",
+]
+
+Operation = Literal["generate", "stream", "embed", "object"]
+
+BACKEND_FORMS = "memory, sqlite, redis://host:6379/0 or rediss://host:6379/0"
+
+
+class RuleMatch(Section):
+    """What a rule applies to. Every list that is set must match; an unset list matches anything.
+
+    ``models`` holds glob patterns (``gpt-5*``); the other lists hold exact names.
+    """
+
+    users: list[str] | None = None
+    tenants: list[str] | None = None
+    api_keys: list[str] | None = None
+    tags: list[str] | None = None
+    models: list[str] | None = None
+    providers: list[str] | None = None
+    operations: list[Operation] | None = None
+    capabilities: list[Capability] | None = None
+
+
+class RuleSection(Section):
+    """Allow or deny the calls that match; the first matching rule wins."""
+
+    name: str = Field(min_length=1)
+    effect: Literal["allow", "deny"]
+    match: RuleMatch = Field(default_factory=RuleMatch)
+    reason: str | None = None
+    """Shown to the caller when the rule denies a call."""
+
+
+class LimitSection(Section):
+    """A rate limit in requests (``rpm``) and/or tokens (``tpm``) per minute, counted per ``scope``."""
+
+    scope: Scope
+    models: list[str] | None = None
+    providers: list[str] | None = None
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _needs_a_limit(self) -> LimitSection:
+        if self.rpm is None and self.tpm is None:
+            raise ValueError("a limit needs rpm, tpm or both")
+        return self
+
+
+class BudgetSection(Section):
+    """A cost and/or token budget per ``period``, counted per ``scope``; warns at ``warn_at`` of it."""
+
+    scope: Scope
+    period: Literal["day", "week", "month", "total"] = "month"
+    max_cost: float | None = Field(default=None, ge=0)
+    """USD."""
+    max_tokens: int | None = Field(default=None, ge=1)
+    warn_at: float = Field(default=0.8, gt=0, le=1)
+    models: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_budget(self) -> BudgetSection:
+        if self.max_cost is None and self.max_tokens is None:
+            raise ValueError("a budget needs max_cost, max_tokens or both")
+        return self
+
+
+class PoliciesSection(Section):
+    """Who may use what, how fast and for how much; ``backend`` holds the counters."""
+
+    default: Literal["allow", "deny"] = "allow"
+    """The effect when no rule matches."""
+    backend: str = "sqlite"
+    """``memory`` (one process), ``sqlite`` (the store; one machine) or a ``redis://`` URL (shared)."""
+    rules: list[RuleSection] = Field(default_factory=list)
+    limits: list[LimitSection] = Field(default_factory=list)
+    budgets: list[BudgetSection] = Field(default_factory=list)
+    max_input_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    timezone: str = "UTC"
+    """The IANA time zone in which budget periods (day, week, month) start."""
+
+    @field_validator("backend")
+    @classmethod
+    def _check_backend(cls, value: str) -> str:
+        if value in ("memory", "sqlite") or value.startswith(("redis://", "rediss://")):
+            return value
+        # The value may be a URL with a password: name the accepted forms, never echo it.
+        raise ValueError(f"unsupported policy backend: use {BACKEND_FORMS}")
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        if value == "UTC":
+            return value
+        import zoneinfo  # lazily: only configs that name a zone pay for the lookup
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone: use an IANA name such as UTC or Europe/Paris") from None
+        return value

@@ -1,0 +1,247 @@
+"""The sections that configure the process itself: runtime, logging, store, agents, server, observability."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, field_validator
+
+from agentrt.config._types import ByteSize, Duration, Level, Section
+
+__all__ = [
+    "AgentSection",
+    "ApiKeySection",
+    "ConsoleLogSection",
+    "FileLogSection",
+    "LoggingSection",
+    "MailboxSection",
+    "MetricsSection",
+    "MonitorSection",
+    "ObservabilitySection",
+    "RestartSection",
+    "RotateSection",
+    "RuntimeSection",
+    "ServerSection",
+    "StoreSection",
+    "TracingSection",
+]
+
+
+class RuntimeSection(Section):
+    """The runtime itself: its name, how long a shutdown may take, whether to watch the config files."""
+
+    name: str = Field(default="agentrt", min_length=1)
+    shutdown_timeout: Duration = 30.0
+    watch: bool = False
+    """Watch the config file and its includes, and reload when they change."""
+    watch_debounce: Duration = 0.2
+    """Wait this long after the last change before reloading (editors write files in several steps)."""
+
+
+# --- logging ------------------------------------------------------------------
+
+
+class ConsoleLogSection(Section):
+    """Console logging: one line per event, ``logfmt`` unless told otherwise."""
+
+    format: Literal["logfmt", "pretty", "json", "off"] = "logfmt"
+    stream: Literal["stderr", "stdout"] = "stderr"
+
+
+class RotateSection(Section):
+    """Size-based rotation of the log file."""
+
+    max_bytes: ByteSize = 10_000_000
+    backups: int = Field(default=5, ge=0)
+
+
+class FileLogSection(Section):
+    """A JSON-lines log file, rotated by size. ``level`` defaults to the global level."""
+
+    path: Path
+    level: Level | None = None
+    rotate: RotateSection = Field(default_factory=RotateSection)
+
+
+class LoggingSection(Section):
+    """Logging: global level, console and file sinks, per-logger levels, extra keys to redact."""
+
+    level: Level = "info"
+    console: ConsoleLogSection = Field(default_factory=ConsoleLogSection)
+    file: FileLogSection | None = None
+    levels: dict[str, Level] = Field(default_factory=dict)
+    """Per-logger levels, e.g. ``{agentrt.providers: debug}``."""
+    redact: list[str] = Field(default_factory=list)
+    """Key names whose values are masked in logs, besides the built-in ones (api_key, authorization...)."""
+
+
+# --- store ----------------------------------------------------------------------
+
+STORE_FORMS = "sqlite:///relative.db, sqlite:////absolute/path.db, postgresql://user@host/db or memory://"
+_STORE_SCHEMES = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "memory": "memory",
+}
+
+
+def store_kind(url: str) -> str:
+    """The store family of a URL: ``sqlite``, ``postgresql`` or ``memory``. Raises ``ValueError`` otherwise.
+
+    Never echoes the URL: it may hold a password.
+    """
+    if url.strip() in ("memory", ":memory:"):
+        return "memory"
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise ValueError(f"the store url needs a scheme: use {STORE_FORMS}")
+    # Driver suffixes (postgresql+asyncpg) select a client library; the family is what counts here.
+    family = _STORE_SCHEMES.get(scheme.split("+", 1)[0].strip().lower())
+    if family is None:
+        shown = scheme if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,30}", scheme) else "?"
+        raise ValueError(f"unsupported store url scheme {shown!r}: use {STORE_FORMS}")
+    return family
+
+
+class StoreSection(Section):
+    """Where state lives: SQLite by default, PostgreSQL when several machines share it."""
+
+    url: str = "sqlite:///agentrt.db"
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        store_kind(value)
+        return value
+
+    @property
+    def kind(self) -> str:
+        """``sqlite``, ``postgresql`` or ``memory``."""
+        return store_kind(self.url)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a ``sqlite:///`` url; None for other stores and in-memory SQLite."""
+        if self.kind != "sqlite":
+            return None
+        rest = self.url.partition("://")[2]
+        if not rest.startswith("/"):
+            return None
+        path = rest[1:].split("?", 1)[0]
+        if path in ("", ":memory:"):
+            return None
+        return Path(path)
+
+
+# --- agents ------------------------------------------------------------------------
+
+_CLASS_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+
+
+def _class_ref(value: str) -> str:
+    if not _CLASS_REF.match(value):
+        raise ValueError("expected an import path like myapp.agents:Support (module, a colon, the class)")
+    return value
+
+
+class MailboxSection(Section):
+    """An agent's bounded mailbox and what ``send`` does when it is full."""
+
+    size: int = Field(default=1000, ge=1)
+    when_full: Literal["wait", "reject"] = "wait"
+
+
+class RestartSection(Section):
+    """What the supervisor does when a handler raises, and how often it may."""
+
+    strategy: Literal["resume", "restart", "stop"] = "restart"
+    max_restarts: int = Field(default=5, ge=0)
+    within: Duration = 60.0
+
+
+class AgentSection(Section):
+    """An agent type: the class that implements it and how its instances run."""
+
+    class_: Annotated[
+        str,
+        AfterValidator(_class_ref),
+        Field(alias="class", json_schema_extra={"pattern": _CLASS_REF.pattern}),
+    ]
+    model: str | None = None
+    """The model (or alias) its context uses by default."""
+    mailbox: MailboxSection = Field(default_factory=MailboxSection)
+    restart: RestartSection = Field(default_factory=RestartSection)
+    durable: bool = False
+    """Save state and journal the mailbox in the store, so a crash loses nothing acknowledged."""
+    user: str | None = None
+    tenant: str | None = None
+
+
+# --- server -------------------------------------------------------------------------
+
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _sha256(value: str) -> str:
+    if not _SHA256.match(value):
+        raise ValueError(
+            "expected the SHA-256 of the key as 64 hex characters: "
+            "compute it with `printf %s KEY | sha256sum`"
+        )
+    return value.lower()
+
+
+class ApiKeySection(Section):
+    """An API key of the HTTP server, stored as its SHA-256, and the principal it maps to."""
+
+    key_sha256: Annotated[str, AfterValidator(_sha256), Field(json_schema_extra={"pattern": _SHA256.pattern})]
+    name: str | None = None
+    user: str | None = None
+    tenant: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    admin: bool = False
+
+
+class ServerSection(Section):
+    """The HTTP server: where it listens, who may call it, how big a request may be."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    api_keys: list[ApiKeySection] = Field(default_factory=list)
+    max_body: ByteSize = 4_000_000
+
+
+# --- observability --------------------------------------------------------------------
+
+
+class MetricsSection(Section):
+    """Prometheus metrics, served on ``/metrics``."""
+
+    enabled: bool = True
+
+
+class TracingSection(Section):
+    """OpenTelemetry spans. ``service_name`` defaults to ``runtime.name``."""
+
+    enabled: bool = False
+    exporter: Literal["otlp", "console"] = "otlp"
+    endpoint: str | None = None
+    service_name: str | None = None
+
+
+class MonitorSection(Section):
+    """The resource monitor: memory, CPU, event-loop lag, tasks, queue depths."""
+
+    enabled: bool = True
+    interval: Duration = 30.0
+
+
+class ObservabilitySection(Section):
+    """Metrics, traces and the resource monitor."""
+
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
+    tracing: TracingSection = Field(default_factory=TracingSection)
+    monitor: MonitorSection = Field(default_factory=MonitorSection)
