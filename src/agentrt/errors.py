@@ -17,7 +17,14 @@ from values that came from a secret field or an ``Authorization`` header.
     │   ├── ServiceStartError       a service failed to start (the started ones were stopped)
     │   └── ServiceStopError        one or more services failed to stop (every failure listed)
     ├── PluginError                 an entry point could not be loaded
+    ├── ModelError                  a request the catalog refuses before any network call
+    │   ├── UnknownModel            no model or alias of that name
+    │   └── CapabilityError         the model lacks what the request needs (tools, json, vision, context)
+    ├── OutputValidationError       generate_object: the model's output never validated
+    ├── ToolError                   a tool is misdeclared, or the tool loop ran out of steps
     ├── ProviderError               a call to a model provider failed
+    │   ├── CallFailed              every attempt of every candidate model failed (lists them)
+    │   ├── CircuitOpen             the provider's breaker is open; no request was sent
     │   ├── ProviderRateLimited     429; retry_after in seconds when the provider said
     │   ├── ProviderTimeout         no answer within the timeout
     │   ├── ProviderUnavailable     5xx, connection refused or dropped
@@ -46,11 +53,16 @@ __all__ = [
     "AgentRTError",
     "AgentTerminated",
     "BudgetExceeded",
+    "CallFailed",
+    "CapabilityError",
+    "CircuitOpen",
     "ConfigError",
     "ConfigProblem",
     "ContextLengthExceeded",
     "MailboxFull",
+    "ModelError",
     "NoRuntimeError",
+    "OutputValidationError",
     "PluginError",
     "PolicyDenied",
     "PolicyError",
@@ -67,6 +79,8 @@ __all__ = [
     "ServiceNotFound",
     "ServiceStartError",
     "ServiceStopError",
+    "ToolError",
+    "UnknownModel",
 ]
 
 
@@ -183,6 +197,46 @@ class PluginError(AgentRTError):
         self.name = name
 
 
+# --- models, tools and outputs -------------------------------------------------
+
+
+class ModelError(AgentRTError):
+    """The model catalog refused a request before any network call."""
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class UnknownModel(ModelError, LookupError):
+    """No model or alias of that name is configured."""
+
+
+class CapabilityError(ModelError):
+    """The model lacks a capability the request needs (``capability``: tools, json, vision, context)."""
+
+    def __init__(self, message: str, *, model: str, capability: str) -> None:
+        super().__init__(message, model=model)
+        self.capability = capability
+
+
+class OutputValidationError(AgentRTError):
+    """``generate_object``: the model's output did not validate, also after the allowed re-asks.
+
+    ``errors`` holds the last validation error text; ``output`` the last raw output.
+    """
+
+    def __init__(self, message: str, *, model: str, errors: str, output: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.errors = errors
+        self.output = output
+
+
+class ToolError(AgentRTError):
+    """A tool is misdeclared, or the tool loop reached ``max_steps`` without a final answer."""
+
+
 # --- providers ---------------------------------------------------------------
 
 
@@ -201,6 +255,27 @@ class ProviderError(AgentRTError):
         self.provider = provider
         self.model = model
         self.status = status
+
+
+class CallFailed(ProviderError):
+    """Every attempt failed. ``attempts`` lists each (model, provider, error); the last error is the cause."""
+
+    def __init__(self, message: str, *, attempts: Sequence[object], model: str | None = None) -> None:
+        super().__init__(message, model=model)
+        self.attempts = list(attempts)
+
+
+class CircuitOpen(ProviderError):
+    """The provider's circuit breaker is open after repeated failures; no request was sent.
+
+    ``retry_after`` is when the breaker lets a trial request through.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, provider: str, retry_after: float | None = None) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_after = retry_after
 
 
 class ProviderRateLimited(ProviderError):
