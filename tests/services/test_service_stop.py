@@ -239,3 +239,22 @@ async def test_using_a_stopped_container_is_a_clear_error() -> None:
         container.provide(make_type("Other"), object())
     with pytest.raises(RuntimeStateError):
         container.override(thing, thing())
+
+
+async def test_a_total_budget_bounds_the_whole_stop_and_later_services_still_get_a_grace() -> None:
+    log: list[str] = []
+    container = ServiceContainer()
+    container.register(with_cleanup(log, "first"))
+    container.register(with_cleanup(log, "hangs_a", lambda: asyncio.sleep(3600)))
+    container.register(with_cleanup(log, "hangs_b", lambda: asyncio.sleep(3600)))
+    await container.start()
+
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(ServiceStopError) as caught:
+        await container.stop(timeout=60, total=0.3)
+
+    # Without the total budget each hanging cleanup would take its full 60 s.
+    assert loop.time() - began < 10
+    assert sorted(caught.value.failures) == ["hangs_a", "hangs_b"]
+    assert log == ["cancelled hangs_b", "cancelled hangs_a", "stop first"]

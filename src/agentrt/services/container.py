@@ -64,6 +64,10 @@ from agentrt.services.state import ServiceInfo, ServiceState
 
 __all__ = ["ServiceContainer"]
 
+# What a cleanup still gets once the total stop budget is spent: enough for a quick
+# flush, so no service is skipped outright.
+_MIN_STOP_GRACE = 0.1
+
 T = TypeVar("T")
 
 ServiceLike = ServiceDefinition | Callable[..., AsyncIterator[Any]]
@@ -405,8 +409,13 @@ class ServiceContainer:
 
     # --- stop --------------------------------------------------------------------------
 
-    async def stop(self, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a deadline per cleanup
+    async def stop(self, *, timeout: float = 10.0, total: float | None = None) -> None:  # noqa: ASYNC109
         """Stop every running service in reverse start order; each cleanup gets ``timeout`` seconds.
+
+        With ``total``, the whole stop is bounded too: each cleanup gets what is
+        left of ``total`` when its turn comes (capped by ``timeout``), and never
+        less than a short grace, so services late in the order still get to run
+        their cleanup rather than being skipped.
 
         Raises ``ServiceStopError`` listing every failure (a cleanup that raised,
         overran its deadline, or yielded again) once all have been tried.
@@ -429,15 +438,16 @@ class ServiceContainer:
                 return
             self._state = ServiceState.STOPPING
             first = True
-            self._stop_task = asyncio.create_task(self._stop_all(timeout), name="agentrt.services.stop")
+            deadline = perf_counter() + total if total is not None else None
+            self._stop_task = asyncio.create_task(self._stop_all(timeout, deadline), name="agentrt.services.stop")
         failures = await shielded(self._stop_task)
         if first and failures:
             raise ServiceStopError(failures)
 
-    async def _stop_all(self, seconds: float) -> dict[str, BaseException]:
+    async def _stop_all(self, seconds: float, deadline: float | None = None) -> dict[str, BaseException]:
         began = perf_counter()
         async with self._lock:  # an add() in flight finishes (and is stopped) first
-            failures = await self._stop_entries(list(reversed(self._start_order)), seconds)
+            failures = await self._stop_entries(list(reversed(self._start_order)), seconds, deadline)
         self._state = ServiceState.STOPPED
         log = logger()
         elapsed = round(perf_counter() - began, 6)
@@ -447,12 +457,15 @@ class ServiceContainer:
             log.info("services_stopped", services=len(self._start_order), seconds=elapsed)
         return failures
 
-    async def _stop_entries(self, entries: list[ServiceEntry], seconds: float) -> dict[str, BaseException]:
+    async def _stop_entries(
+        self, entries: list[ServiceEntry], seconds: float, deadline: float | None = None
+    ) -> dict[str, BaseException]:
         failures: dict[str, BaseException] = {}
         for entry in entries:
             if entry.state is not ServiceState.RUNNING:
                 continue
-            error = await close_service(entry, seconds, self._abandoned)
+            budget = seconds if deadline is None else min(seconds, max(_MIN_STOP_GRACE, deadline - perf_counter()))
+            error = await close_service(entry, budget, self._abandoned)
             if error is not None:
                 failures[entry.definition.name] = error
         return failures
