@@ -1,0 +1,412 @@
+"""The runtime: reads the configuration, boots the services, reloads, shuts down.
+
+``Runtime`` is the only part that knows every other part. Its lifetime::
+
+    rt = Runtime.open("agentrt.yaml")      # nothing happens yet: NEW
+    async with rt:                         # config loaded, logging set, services started: RUNNING
+        ...                                # Runtime.current() is rt in this context
+    # services stopped in reverse order, log sinks flushed: CLOSED
+
+Opening a runtime twice raises, closing it twice is harmless, and using a
+closed one raises a clear ``RuntimeStateError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import enum
+import inspect
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import structlog
+
+from agentrt.config import Config, ConfigChange, LoadedConfig, diff_configs, load_config
+from agentrt.errors import ConfigError, ConfigProblem, NoRuntimeError, RuntimeStateError, ServiceStopError
+from agentrt.logging import LoggingHandle, configure_logging
+from agentrt.services import ServiceContainer, ServiceDefinition, discover_services
+
+if TYPE_CHECKING:
+    from agentrt._watch import ConfigWatcher
+
+__all__ = ["ReloadResult", "Runtime", "RuntimeState"]
+
+T = TypeVar("T")
+ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Config | None
+
+_log = structlog.get_logger("agentrt.runtime")
+_current: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar("agentrt_runtime", default=None)
+
+# Sections the runtime applies itself on reload, whatever services are registered.
+_RUNTIME_OWNED_SECTIONS = frozenset({"runtime", "logging"})
+# A change here is already folded into the other sections by the overlay; it needs nothing of its own.
+_OVERLAY_SECTIONS = frozenset({"environments"})
+
+
+class RuntimeState(enum.Enum):
+    NEW = "new"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    """What one reload did. ``applied`` is False when the new configuration was rejected."""
+
+    applied: bool
+    version: int
+    changes: tuple[ConfigChange, ...] = ()
+    reconfigured: tuple[str, ...] = ()
+    restart_required: tuple[str, ...] = ()
+    problems: tuple[ConfigProblem, ...] = ()
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+class Runtime:
+    """One running agentrt: configuration, logging and services, with a lifetime.
+
+    Build it with :meth:`open` and enter it with ``async with``; or hand a main
+    coroutine function to :meth:`run`, which also handles SIGINT and SIGTERM.
+    """
+
+    def __init__(
+        self,
+        source: ConfigSource = None,
+        *,
+        env: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        plugins: bool = True,
+    ) -> None:
+        self._source = source
+        self._env = env
+        self._environ = environ
+        self._plugins = plugins
+        self._state = RuntimeState.NEW
+        self._services = ServiceContainer()
+        self._overrides: list[tuple[type[Any], Any]] = []
+        self._loaded: LoadedConfig | None = None
+        self._logging: LoggingHandle | None = None
+        self._config_version = 0
+        self._reload_lock = asyncio.Lock()
+        self._watcher: ConfigWatcher | None = None
+        self._token: contextvars.Token[Runtime | None] | None = None
+        self._shutdown_requested = asyncio.Event()
+
+    # --- construction and lookup -----------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        source: ConfigSource = None,
+        *,
+        env: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        plugins: bool = True,
+    ) -> Runtime:
+        """A runtime for ``source`` (a path, a mapping, a ``Config``; None: ``$AGENTRT_CONFIG`` or
+        ``./agentrt.yaml``), to be entered with ``async with``. ``env`` picks the
+        ``environments`` overlay (default: ``$AGENTRT_ENV``); ``plugins=False`` skips
+        entry-point services."""
+        return cls(source, env=env, environ=environ, plugins=plugins)
+
+    @classmethod
+    def current(cls) -> Runtime:
+        """The runtime open in the current context, for code that was not handed one."""
+        rt = _current.get()
+        if rt is None or rt._state is not RuntimeState.RUNNING:
+            raise NoRuntimeError()
+        return rt
+
+    @classmethod
+    def run(
+        cls,
+        main: Callable[[Runtime], Awaitable[T]] | None = None,
+        source: ConfigSource = None,
+        *,
+        env: str | None = None,
+    ) -> T | None:
+        """Open a runtime, run ``main(rt)`` in it, shut down; blocks, like ``asyncio.run``.
+
+        SIGINT and SIGTERM start a graceful shutdown: ``rt.shutdown_requested`` is
+        set and ``main`` gets ``runtime.shutdown_timeout`` to return before it is
+        cancelled; then services stop. A second signal cancels ``main`` at once,
+        or, if services are already stopping, ends the process. With no ``main``
+        the runtime runs until a signal arrives. Returns what ``main`` returned,
+        or None when it was cancelled by a shutdown.
+        """
+        from agentrt._shutdown import run_with_signals
+
+        return asyncio.run(run_with_signals(cls.open(source, env=env), main))
+
+    # --- state -------------------------------------------------------------------------
+
+    @property
+    def state(self) -> RuntimeState:
+        return self._state
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force (the latest applied reload)."""
+        return self._require_loaded().config
+
+    @property
+    def loaded_config(self) -> LoadedConfig:
+        """The configuration in force with where it came from (files, environment)."""
+        return self._require_loaded()
+
+    @property
+    def config_version(self) -> int:
+        """1 for the configuration the runtime started with, +1 for each applied reload."""
+        return self._config_version
+
+    @property
+    def services(self) -> ServiceContainer:
+        return self._services
+
+    @property
+    def logging(self) -> LoggingHandle:
+        if self._logging is None:
+            raise RuntimeStateError("the runtime is not started: logging is not configured yet")
+        return self._logging
+
+    @property
+    def shutdown_requested(self) -> asyncio.Event:
+        """Set when a graceful shutdown was asked for (a signal, or :meth:`request_shutdown`)."""
+        return self._shutdown_requested
+
+    def request_shutdown(self) -> None:
+        self._shutdown_requested.set()
+
+    def override(self, key: type[T], value: T | ServiceDefinition) -> None:
+        """Serve ``key`` with ``value`` instead of the built-in service (tests). Before start only."""
+        if self._state is not RuntimeState.NEW:
+            raise RuntimeStateError("Runtime.override() must be called before the runtime starts")
+        self._overrides.append((key, value))
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Load and validate the configuration, configure logging, start every service."""
+        if self._state is not RuntimeState.NEW:
+            raise RuntimeStateError(f"this runtime was already started (state: {self._state.value})")
+        self._state = RuntimeState.STARTING
+        try:
+            loaded = self._load()
+            self._loaded = loaded
+            self._logging = configure_logging(loaded.config.logging, secrets=loaded.config.secret_values())
+            self._register_services(loaded.config)
+            await self._services.start()
+        except BaseException:
+            self._state = RuntimeState.CLOSED
+            if self._logging is not None:
+                self._logging.close()
+            raise
+        self._config_version = 1
+        self._state = RuntimeState.RUNNING
+        self._token = _current.set(self)
+        _log.info(
+            "runtime_started",
+            name=loaded.config.runtime.name,
+            env=loaded.env,
+            config=str(loaded.path) if loaded.path else None,
+            config_version=self._config_version,
+            services=len(self._services.info()),
+        )
+        if loaded.config.runtime.watch:
+            await self._start_watcher()
+
+    async def stop(self) -> None:
+        """Stop every service in reverse start order, then flush and close the log sinks."""
+        if self._state in (RuntimeState.NEW, RuntimeState.CLOSED, RuntimeState.STOPPING):
+            if self._state is RuntimeState.NEW:
+                self._state = RuntimeState.CLOSED
+            return
+        self._state = RuntimeState.STOPPING
+        self._shutdown_requested.set()
+        try:
+            await self._stop_watcher()
+            timeout = self.config.runtime.shutdown_timeout
+            try:
+                await self._services.stop(timeout=timeout, total=timeout)
+            except ServiceStopError as err:
+                # Every failure was logged by the container; the runtime still closes.
+                _log.error("runtime_stopped_with_errors", failures=sorted(err.failures))
+            else:
+                _log.info("runtime_stopped", name=self.config.runtime.name)
+        finally:
+            self._state = RuntimeState.CLOSED
+            self._reset_current()
+            if self._logging is not None:
+                self._logging.close()
+
+    def _reset_current(self) -> None:
+        if self._token is None:
+            return
+        # Stopped from another context (a signal handler's task) the reset fails; current() checks
+        # the state anyway, so a stale reference left there is never returned.
+        with contextlib.suppress(ValueError):
+            _current.reset(self._token)
+        self._token = None
+
+    # --- configuration --------------------------------------------------------------------
+
+    def _load(self) -> LoadedConfig:
+        return load_config(self._source, env=self._env, environ=self._environ)
+
+    def _require_loaded(self) -> LoadedConfig:
+        if self._loaded is None:
+            raise RuntimeStateError("the runtime is not started: its configuration is not loaded yet")
+        return self._loaded
+
+    def _register_services(self, config: Config) -> None:
+        from agentrt._builtin_services import builtin_services
+
+        assert self._logging is not None
+        self._services.provide(Config, config, name="config", version=str(1))
+        self._services.provide(LoggingHandle, self._logging, name="logging")
+        for definition in builtin_services():
+            self._services.register(definition)
+        if self._plugins:
+            for definition in discover_services():
+                self._services.register(definition)
+        for key, value in self._overrides:
+            self._services.override(key, value)
+
+    async def reload(self) -> ReloadResult:
+        """Read the configuration again and apply what changed.
+
+        An invalid configuration changes nothing: every problem is logged and
+        returned. A valid one is diffed; logging and runtime settings apply at
+        once, each other changed section goes to the services that implement
+        ``reconfigure``, and a change that no service can take is named as
+        needing a restart.
+        """
+        if self._state is not RuntimeState.RUNNING:
+            raise RuntimeStateError(f"cannot reload a runtime that is {self._state.value}")
+        async with self._reload_lock:
+            return await self._reload_locked()
+
+    async def _reload_locked(self) -> ReloadResult:
+        old = self._require_loaded()
+        try:
+            new = self._load()
+        except ConfigError as err:
+            _log.error(
+                "config_reload_rejected",
+                config_version=self._config_version,
+                problems=[str(p) for p in err.problems],
+            )
+            return ReloadResult(applied=False, version=self._config_version, problems=err.problems)
+        changes = tuple(diff_configs(old.config, new.config))
+        self._loaded = new
+        if self._watcher is not None:
+            self._watcher.update_files(new.files)
+        if not changes:
+            _log.info("config_reload_unchanged", config_version=self._config_version)
+            return ReloadResult(applied=True, version=self._config_version)
+
+        reconfigured: list[str] = []
+        restart_required: list[str] = []
+        failures: dict[str, str] = {}
+        for section in _sections_in_order(changes):
+            if section in _OVERLAY_SECTIONS:
+                continue
+            if section in _RUNTIME_OWNED_SECTIONS:
+                await self._apply_runtime_section(section, new.config)
+                reconfigured.append(section)
+                continue
+            targets = self._services.reconfigurable(section)
+            if not targets:
+                restart_required.extend(c.path for c in changes if c.section == section)
+                continue
+            new_section = getattr(new.config, section)
+            for definition, instance in targets:
+                try:
+                    result = cast(Any, instance).reconfigure(new_section)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as err:  # reported, never silent; the other services still get theirs
+                    failures[definition.name] = f"{type(err).__name__}: {err}"
+                    _log.error(
+                        "service_reconfigure_failed", service=definition.name, section=section, exc_info=err
+                    )
+            reconfigured.append(section)
+
+        self._config_version += 1
+        _log.info(
+            "config_reloaded",
+            config_version=self._config_version,
+            changed=[c.path for c in changes],
+            reconfigured=reconfigured,
+        )
+        if restart_required:
+            _log.warning(
+                "config_change_needs_restart",
+                config_version=self._config_version,
+                paths=restart_required,
+                hint="these settings take effect when the runtime is restarted",
+            )
+        return ReloadResult(
+            applied=True,
+            version=self._config_version,
+            changes=changes,
+            reconfigured=tuple(reconfigured),
+            restart_required=tuple(restart_required),
+            failures=failures,
+        )
+
+    async def _apply_runtime_section(self, section: str, config: Config) -> None:
+        if section == "logging":
+            self.logging.reconfigure(config.logging, secrets=config.secret_values())
+        elif section == "runtime":
+            # shutdown_timeout and name are read when used; only watching needs an action.
+            if config.runtime.watch and self._watcher is None:
+                await self._start_watcher()
+            elif not config.runtime.watch and self._watcher is not None:
+                await self._stop_watcher()
+            elif self._watcher is not None:
+                self._watcher.debounce = config.runtime.watch_debounce
+
+    async def _start_watcher(self) -> None:
+        loaded = self._require_loaded()
+        if not loaded.files:
+            _log.warning("config_watch_skipped", reason="the configuration was not read from a file")
+            return
+        from agentrt._watch import ConfigWatcher
+
+        self._watcher = ConfigWatcher(loaded.files, self.reload, debounce=loaded.config.runtime.watch_debounce)
+        await self._watcher.start()
+
+    async def _stop_watcher(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            await watcher.stop()
+
+
+def _sections_in_order(changes: tuple[ConfigChange, ...]) -> list[str]:
+    seen: dict[str, None] = {}
+    for change in changes:
+        seen.setdefault(change.section, None)
+    return list(seen)
+
+
+def config_base_dir(loaded: LoadedConfig) -> Path:
+    """The directory relative paths in this configuration are resolved against."""
+    return loaded.path.parent if loaded.path is not None else Path.cwd()
