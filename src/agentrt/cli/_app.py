@@ -1,0 +1,40 @@
+"""The typer application: every command and sub-command of ``agentrt``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agentrt._version import __version__
+from agentrt.cli import config_cmd, init_cmd, logs_cmd, services_cmd
+
+app = typer.Typer(
+    name="agentrt",
+    help="agentrt: run LLM agents and model calls under one validated configuration.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"agentrt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", help="Print the version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
+) -> None:
+    """agentrt: run LLM agents and model calls under one validated configuration."""
+
+
+app.add_typer(config_cmd.app, name="config")
+app.command("init")(init_cmd.init)
+app.command("services")(services_cmd.services)
+app.command("logs")(logs_cmd.logs)
