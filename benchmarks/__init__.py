@@ -1,0 +1,1 @@
+"""agentrt's benchmarks: `make bench` runs every bench_*.py here, one process each."""
