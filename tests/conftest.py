@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def _clean_agentrt_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    import os
-
+def _clean_agentrt_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("AGENTRT"):
             monkeypatch.delenv(name)
-    yield
