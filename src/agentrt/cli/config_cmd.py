@@ -10,7 +10,7 @@ import typer
 
 from agentrt.cli._common import ConfigOption, EnvOption, load, reported_errors, stdout
 
-app = typer.Typer(help="Validate, show and describe the configuration.", no_args_is_help=True)
+app = typer.Typer(help="Validate, show and describe the configuration.", no_args_is_help=True, rich_markup_mode=None)
 
 PathArgument = Annotated[
     Path | None,
