@@ -1,0 +1,308 @@
+"""The fake's aiohttp application: routing, recording, auth, scripted replies and faults.
+
+Every chat or embedding request takes one item from the script: a :class:`Reply`
+is rendered by the format module of the endpoint, a :class:`Fault` is applied
+here, because faults live below the wire format (closing the transport,
+cutting a stream, sending a body that is not JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from agentrt.testing._anthropic import AnthropicDialect
+from agentrt.testing._google import GoogleDialect
+from agentrt.testing._neutral import ChatCall, Dialect, EmbedCall, IdMint, Rejection, build_answer
+from agentrt.testing._openai import OpenAIDialect
+from agentrt.testing._script import Fault, RecordedRequest, Reply, ScriptBook, normal_model
+
+__all__ = ["UpstreamState", "build_app"]
+
+_DEFAULT_MODELS = {
+    "openai": ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"],
+    "anthropic": ["claude-haiku-4-5", "claude-sonnet-4-5"],
+    "google": ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-embedding-001"],
+}
+
+
+class UpstreamState:
+    """What the application shares with its FakeUpstream: the script, the record, the settings."""
+
+    def __init__(self, *, api_key: str | None, embedding_dim: int) -> None:
+        self.api_key = api_key
+        self.embedding_dim = embedding_dim
+        self.script = ScriptBook()
+        self.requests: list[RecordedRequest] = []
+        self.mint = IdMint()
+
+    def model_names(self, api: str) -> list[str]:
+        names = list(_DEFAULT_MODELS[api])
+        return names + [m for m in self.script.scripted_models() if m not in names]
+
+
+@dataclass(slots=True)
+class _Incoming:
+    """A request as read: its decoded body (None when absent or not JSON) and where it went."""
+
+    request: web.Request
+    dialect: Dialect
+    body: Any
+    body_is_json: bool
+    path_model: str | None = None
+    streaming_path: bool = False
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """A successful answer on the wire: a JSON body, or the SSE frames of a stream."""
+
+    body: bytes | None = None
+    frames: list[bytes] | None = None
+
+
+def build_app(state: UpstreamState) -> web.Application:
+    openai, anthropic, google = OpenAIDialect(), AnthropicDialect(), GoogleDialect()
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+
+    async def openai_chat(request: web.Request) -> web.StreamResponse:
+        return await _chat(state, await _read(request, openai))
+
+    async def openai_embeddings(request: web.Request) -> web.StreamResponse:
+        incoming = await _read(request, openai)
+        return await _embeddings(state, incoming, lambda: openai.parse_embed(incoming.body), openai.render_embeddings)
+
+    async def list_models(request: web.Request) -> web.StreamResponse:
+        # The three formats share this path (Gemini's SDK defaults to /v1 too): tell them apart
+        # by the headers only their clients send.
+        if "anthropic-version" in request.headers:
+            incoming = await _read(request, anthropic)
+            denied = _record_and_check(state, incoming)
+            return denied or _json(200, anthropic.render_models(state.model_names("anthropic")))
+        if _is_google(request):
+            return await google_models(request)
+        incoming = await _read(request, openai)
+        denied = _record_and_check(state, incoming)
+        return denied or _json(200, openai.render_models(state.model_names("openai")))
+
+    async def anthropic_messages(request: web.Request) -> web.StreamResponse:
+        return await _chat(state, await _read(request, anthropic))
+
+    async def google_models(request: web.Request) -> web.StreamResponse:
+        incoming = await _read(request, google)
+        denied = _record_and_check(state, incoming)
+        return denied or _json(200, google.render_models(state.model_names("google")))
+
+    async def google_model_method(request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["target"].rpartition(":")
+        incoming = await _read(request, google)
+        incoming.path_model = normal_model(model)
+        incoming.streaming_path = method == "streamGenerateContent"
+        if method in ("generateContent", "streamGenerateContent"):
+            return await _chat(state, incoming)
+        if method in ("embedContent", "batchEmbedContents"):
+            batch = method == "batchEmbedContents"
+            return await _embeddings(
+                state,
+                incoming,
+                lambda: google.parse_embed(incoming.body, incoming.path_model or "", batch),
+                lambda call, dim, tokens: google.render_embeddings(call, dim, batch),
+            )
+        _record(state, incoming)
+        message = f"Method '{method or request.match_info['target']}' is not served by the fake upstream."
+        return _json(404, google.error(404, message, None))
+
+    app.router.add_post("/v1/chat/completions", openai_chat)
+    app.router.add_post("/v1/embeddings", openai_embeddings)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_post("/v1/messages", anthropic_messages)
+    for version in ("v1beta", "v1"):  # the google-genai SDK now defaults to v1; the REST docs say v1beta
+        app.router.add_post(f"/{version}/models/{{target}}", google_model_method)
+    app.router.add_get("/v1beta/models", google_models)
+    return app
+
+
+def _is_google(request: web.Request) -> bool:
+    headers = request.headers
+    return "x-goog-api-key" in headers or "x-goog-api-client" in headers or "key" in request.query
+
+
+# --- the request's path through the fake ---------------------------------------
+
+
+async def _read(request: web.Request, dialect: Dialect) -> _Incoming:
+    raw = await request.read()
+    if not raw:
+        return _Incoming(request, dialect, None, body_is_json=False)
+    try:
+        return _Incoming(request, dialect, orjson.loads(raw), body_is_json=True)
+    except orjson.JSONDecodeError:
+        return _Incoming(request, dialect, None, body_is_json=False)
+
+
+def _record(state: UpstreamState, incoming: _Incoming) -> None:
+    request, body = incoming.request, incoming.body
+    stream = incoming.streaming_path or bool(isinstance(body, dict) and body.get("stream"))
+    state.requests.append(
+        RecordedRequest(
+            api=incoming.dialect.api,
+            path=request.path,
+            model=incoming.dialect.request_model(body, incoming.path_model),
+            headers={name.lower(): value for name, value in request.headers.items()},
+            body=body,
+            stream=stream,
+            query=dict(request.query),
+        )
+    )
+
+
+def _record_and_check(state: UpstreamState, incoming: _Incoming) -> web.Response | None:
+    """Record the request, then refuse it if its credentials or required headers are wrong."""
+    _record(state, incoming)
+    dialect, request = incoming.dialect, incoming.request
+    if state.api_key is not None and not dialect.authorized(request.headers, request.query, state.api_key):
+        return _json(*dialect.auth_error())
+    if isinstance(dialect, AnthropicDialect):
+        missing = dialect.missing_version(request.headers)
+        if missing is not None:
+            return _json(*missing)
+    return None
+
+
+async def _chat(state: UpstreamState, incoming: _Incoming) -> web.StreamResponse:
+    denied = _record_and_check(state, incoming)
+    if denied is not None:
+        return denied
+    dialect = incoming.dialect
+    if not incoming.body_is_json:
+        return _json(400, dialect.error(400, "The request body is not valid JSON: send a JSON object.", None))
+    call = dialect.parse_chat(incoming.body, incoming.path_model, incoming.streaming_path)
+    if isinstance(call, Rejection):
+        return _json(call.status, dialect.error(call.status, call.message, None))
+    chat_call = call
+
+    def outcome(reply: Reply) -> _Outcome:
+        prefix = {"openai": "call_", "anthropic": "toolu_", "google": "call_"}[dialect.api]
+        answer = build_answer(reply, chat_call, tool_call_id=lambda: state.mint.next(prefix))
+        if not chat_call.stream:
+            return _Outcome(body=orjson.dumps(dialect.render_reply(answer, state.mint)))
+        frames = dialect.render_stream(answer, chat_call, state.mint)
+        if dialect.api == "google" and incoming.request.query.get("alt") != "sse":
+            # Without alt=sse Gemini streams one JSON array of the same responses.
+            return _Outcome(body=b"[" + b",".join(f.removeprefix(b"data: ").rstrip() for f in frames) + b"]")
+        return _Outcome(frames=frames)
+
+    return await _respond(incoming, state.script.take(chat_call.model), chat_call, outcome)
+
+
+async def _embeddings(
+    state: UpstreamState,
+    incoming: _Incoming,
+    parse: Callable[[], EmbedCall | Rejection],
+    render: Callable[[EmbedCall, int, int | None], dict[str, Any]],
+) -> web.StreamResponse:
+    denied = _record_and_check(state, incoming)
+    if denied is not None:
+        return denied
+    dialect = incoming.dialect
+    if not incoming.body_is_json:
+        return _json(400, dialect.error(400, "The request body is not valid JSON: send a JSON object.", None))
+    call = parse()
+    if isinstance(call, Rejection):
+        return _json(call.status, dialect.error(call.status, call.message, None))
+    embed_call = call
+
+    def outcome(reply: Reply) -> _Outcome:
+        tokens = reply.usage[0] if reply.usage is not None else None
+        return _Outcome(body=orjson.dumps(render(embed_call, state.embedding_dim, tokens)))
+
+    return await _respond(incoming, state.script.take(embed_call.model), None, outcome)
+
+
+async def _respond(
+    incoming: _Incoming, item: Reply | Fault, call: ChatCall | None, outcome: Callable[[Reply], _Outcome]
+) -> web.StreamResponse:
+    request, dialect = incoming.request, incoming.dialect
+    streaming = call is not None and call.stream
+    if isinstance(item, Fault):
+        if item.delay:
+            await asyncio.sleep(item.delay)
+        if item.drop:
+            _close_connection(request)
+            return web.Response()  # never reaches the client: the transport is closed
+        if item.malformed:
+            if streaming:
+                return await _write_stream(request, [dialect.garbage_event()])
+            return web.Response(status=200, body=b'{"id": "broken", "choices": [', content_type="application/json")
+        if item.cut_stream_after is not None:
+            return await _write_cut(request, outcome(Reply()), item.cut_stream_after)
+        if item.status is not None or item.error_code is not None:
+            return _fault_error(dialect, item, call)
+        item = Reply()
+    answer = outcome(item)
+    if answer.frames is not None:
+        return await _write_stream(request, answer.frames, delay=item.delay)
+    if item.delay:
+        await asyncio.sleep(item.delay)
+    return web.Response(status=200, body=answer.body, content_type="application/json")
+
+
+def _fault_error(dialect: Dialect, fault: Fault, call: ChatCall | None) -> web.Response:
+    if fault.error_code == "context_length_exceeded":
+        status, body = dialect.context_length_error(call)
+        status = fault.status or status
+    else:
+        status = fault.status or 400
+        body = dialect.error(status, fault.message, fault.error_code, fault.retry_after)
+    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+    return _json(status, body, headers)
+
+
+async def _write_stream(request: web.Request, frames: list[bytes], *, delay: float = 0.0) -> web.StreamResponse:
+    response = await _open_stream(request)
+    if delay:
+        await asyncio.sleep(delay)
+    for frame in frames:
+        await response.write(frame)
+    await response.write_eof()
+    return response
+
+
+async def _write_cut(request: web.Request, outcome: _Outcome, events: int) -> web.StreamResponse:
+    """Send part of the answer, then close the connection, so the client sees it end unfinished."""
+    if outcome.frames is not None:
+        response = await _open_stream(request)
+        for frame in outcome.frames[: min(events, len(outcome.frames) - 1)]:
+            await response.write(frame)
+    else:
+        body = outcome.body or b""
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body[: len(body) // 2])
+    _close_connection(request)
+    return response
+
+
+async def _open_stream(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(
+        status=200, headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    return response
+
+
+def _close_connection(request: web.Request) -> None:
+    # close(), not abort(): what was written so far is flushed, then the socket closes mid-response.
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
