@@ -102,3 +102,5 @@ class ModelSection(Section):
     aliases: list[str] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
     """Default request parameters (temperature, ...), overridden per call."""
+    object_retries: int = Field(2, ge=0)
+    """generate_object: how many times invalid output is sent back to the model to be corrected."""
