@@ -19,9 +19,10 @@ from values that came from a secret field or an ``Authorization`` header.
     ├── PluginError                 an entry point could not be loaded
     ├── ModelError                  a request the catalog refuses before any network call
     │   ├── UnknownModel            no model or alias of that name
-    │   └── CapabilityError         the model lacks what the request needs (tools, json, vision, context)
+    │   └── CapabilityError         the model cannot serve the request (a capability, max output, context)
     ├── OutputValidationError       generate_object: the model's output never validated
     ├── ToolError                   a tool is misdeclared, or the tool loop ran out of steps
+    │   └── ToolArgumentsError      the arguments given to a tool did not validate (each problem listed)
     ├── ProviderError               a call to a model provider failed
     │   ├── CallFailed              every attempt of every candidate model failed (lists them)
     │   ├── CircuitOpen             the provider's breaker is open; no request was sent
@@ -29,6 +30,7 @@ from values that came from a secret field or an ``Authorization`` header.
     │   ├── ProviderTimeout         no answer within the timeout
     │   ├── ProviderUnavailable     5xx, connection refused or dropped
     │   ├── ProviderAuthError       401 / 403: the key is wrong or lacks access
+    │   ├── UnknownProvider         no provider of that name is configured
     │   └── ProviderBadRequest      400: the request was refused as invalid
     │       └── ContextLengthExceeded   the input does not fit the model's context window
     ├── PolicyError                 the policy refused a call before it reached a provider
@@ -79,8 +81,10 @@ __all__ = [
     "ServiceNotFound",
     "ServiceStartError",
     "ServiceStopError",
+    "ToolArgumentsError",
     "ToolError",
     "UnknownModel",
+    "UnknownProvider",
 ]
 
 
@@ -213,7 +217,12 @@ class UnknownModel(ModelError, LookupError):
 
 
 class CapabilityError(ModelError):
-    """The model lacks a capability the request needs (``capability``: tools, json, vision, context)."""
+    """The model cannot serve the request. ``capability`` says why.
+
+    A missing capability (``chat``, ``tools``, ``json``, ``vision``, ``streaming``,
+    ``embeddings``), more output than the model writes (``max_output_tokens``), or
+    a request larger than its context window (``context``).
+    """
 
     def __init__(self, message: str, *, model: str, capability: str) -> None:
         super().__init__(message, model=model)
@@ -235,6 +244,19 @@ class OutputValidationError(AgentRTError):
 
 class ToolError(AgentRTError):
     """A tool is misdeclared, or the tool loop reached ``max_steps`` without a final answer."""
+
+
+class ToolArgumentsError(ToolError):
+    """The arguments given to tool ``tool`` did not validate against its signature.
+
+    ``problems`` lists each one as ``"argument: what is wrong"``, without the
+    values given, so the text can go back to the model for another try.
+    """
+
+    def __init__(self, message: str, *, tool: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.problems = tuple(problems)
 
 
 # --- providers ---------------------------------------------------------------
@@ -310,6 +332,10 @@ class ProviderUnavailable(ProviderError):
 
 class ProviderAuthError(ProviderError):
     """The provider refused the credentials (401) or their access (403): check the API key."""
+
+
+class UnknownProvider(ProviderError, LookupError):
+    """No provider of that name is configured (``providers:`` in the configuration)."""
 
 
 class ProviderBadRequest(ProviderError):

@@ -71,12 +71,15 @@ class ToolCall:
     """The model asks for ``name`` to be called with ``arguments`` (parsed JSON object).
 
     ``id`` is the provider's id, echoed back with the result so the model can
-    match them.
+    match them. ``provider_data`` is opaque data the provider needs back with
+    the call in later turns (Gemini's ``thoughtSignature``); keep it when the
+    call goes back into the conversation.
     """
 
     id: str
     name: str
     arguments: dict[str, Any]
+    provider_data: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
