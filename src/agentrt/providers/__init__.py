@@ -1,0 +1,66 @@
+"""Provider clients: one per configured provider, speaking each provider's wire format.
+
+::
+
+    registry = ProviderRegistry(config.providers)        # unknown kind: ConfigError, here
+    client = registry.get("openai")
+    response = await client.complete(ChatRequest(model="gpt-4o-mini", messages=[Message.user("hi")]))
+    async for event in client.stream(request): ...       # TextDelta / ToolCallDelta ..., then StreamFinish
+    await registry.aclose()
+
+Kinds: ``openai`` (and every OpenAI-compatible endpoint), ``anthropic``,
+``google`` (Gemini), ``local`` (offline, deterministic) and those of plugins
+(entry-point group ``agentrt.providers``, each naming a :data:`ProviderFactory`).
+
+The HTTP clients share one aiohttp session per client (``_http``), an SSE
+parser (``_sse``) and the mapping of failures to :mod:`agentrt.errors`
+(``_errors``). The client classes are imported on first access, so
+``import agentrt.providers`` does not load aiohttp.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from agentrt.providers.base import ProviderClient, ProviderFactory
+from agentrt.providers.registry import PROVIDERS_GROUP, ProviderRegistry, available_kinds, builtin_kinds
+
+if TYPE_CHECKING:
+    from agentrt.providers.anthropic import AnthropicClient
+    from agentrt.providers.google import GoogleClient
+    from agentrt.providers.local import LocalClient
+    from agentrt.providers.openai import OpenAIClient
+
+__all__ = [
+    "PROVIDERS_GROUP",
+    "AnthropicClient",
+    "GoogleClient",
+    "LocalClient",
+    "OpenAIClient",
+    "ProviderClient",
+    "ProviderFactory",
+    "ProviderRegistry",
+    "available_kinds",
+    "builtin_kinds",
+]
+
+_LAZY = {
+    "AnthropicClient": "agentrt.providers.anthropic",
+    "GoogleClient": "agentrt.providers.google",
+    "LocalClient": "agentrt.providers.local",
+    "OpenAIClient": "agentrt.providers.openai",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentrt.providers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,224 @@
+"""The Anthropic Messages wire format: the request body, usage, stop reasons and errors.
+
+The client (:mod:`agentrt.providers.anthropic`) documents the mapping; this
+module only builds and reads the JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agentrt.providers._errors import ErrorInfo
+from agentrt.providers._media import inline_image
+from agentrt.types import ChatRequest, ImagePart, Message, Usage
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "STATUS_OF_ERROR_TYPE",
+    "THINKING_BLOCKS",
+    "JsonOutput",
+    "OutputTool",
+    "count_usage",
+    "finish_reason",
+    "messages_body",
+    "read_anthropic_error",
+    "usage_of",
+]
+
+DEFAULT_MAX_TOKENS = 4096
+THINKING_BLOCKS = "anthropic_thinking"
+"""The ``ToolCall.provider_data`` key of the thinking blocks that preceded a response's tool calls."""
+JsonOutput = Literal["native", "tool"]
+
+_FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+_TOOL_CHOICES = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}
+# Mid-stream errors come without a status: the error's type says which one it would have been.
+STATUS_OF_ERROR_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+_CONTEXT_WORDS = ("prompt is too long", "exceed context limit", "context window")
+_JSON_INSTRUCTION = "Reply with one JSON object and nothing else: no prose, no code fences."
+_OUTPUT_TOOL_DESCRIPTION = "Give your final answer by calling this tool once, with the answer as its input."
+
+
+@dataclass(slots=True, frozen=True)
+class OutputTool:
+    """The forced tool that carries a JSON answer; ``wrapped``: the answer sits under ``value``."""
+
+    name: str
+    wrapped: bool
+
+
+def messages_body(
+    request: ChatRequest, *, default_max_tokens: int = DEFAULT_MAX_TOKENS, json_output: JsonOutput = "native"
+) -> tuple[dict[str, Any], OutputTool | None]:
+    """The Messages API body for ``request``, and the output tool that carries a JSON answer if one is used."""
+    system = [m.text for m in request.messages if m.role == "system" and m.text]
+    turns: list[dict[str, Any]] = []
+    for message in request.messages:
+        if message.role == "system":
+            continue
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = _blocks(message)
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    body: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_output_tokens or default_max_tokens,
+        "messages": turns,
+    }
+    tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools]
+    choice = request.tool_choice
+    tool_choice: Any = (
+        _TOOL_CHOICES.get(choice, {"type": "tool", "name": choice}) if isinstance(choice, str) else choice
+    )
+    output: OutputTool | None = None
+    format_ = request.response_format
+    if format_ is not None:
+        if json_output == "native" and format_.schema is not None:
+            body["output_config"] = {"format": {"type": "json_schema", "schema": format_.schema}}
+        elif json_output == "native":
+            system.append(_JSON_INSTRUCTION)  # structured outputs need a schema
+        else:
+            schema, wrapped = _output_tool_schema(format_.schema)
+            taken = {t.name for t in request.tools}
+            name = format_.name
+            while name in taken:  # never shadow one of the caller's tools
+                name += "_"
+            output = OutputTool(name=name, wrapped=wrapped)
+            tools.append({"name": name, "description": _OUTPUT_TOOL_DESCRIPTION, "input_schema": schema})
+            if tool_choice is None:
+                tool_choice = {"type": "any"} if request.tools else {"type": "tool", "name": name}
+    if system:
+        body["system"] = "\n\n".join(system)
+    if tools:
+        body["tools"] = tools
+    if tool_choice is not None:
+        body["tool_choice"] = tool_choice
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.stop:
+        body["stop_sequences"] = request.stop
+    for key, value in request.params.items():
+        # output_config holds more than the format (effort): merge rather than replace it.
+        if key == "output_config" and isinstance(value, dict) and "output_config" in body:
+            body[key] = {**body[key], **value}
+        else:
+            body[key] = value
+    return body, output
+
+
+def _blocks(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        return [{"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.text}]
+    blocks: list[dict[str, Any]] = []
+    if isinstance(message.content, str):
+        if message.content:
+            blocks.append({"type": "text", "text": message.content})
+    else:
+        for part in message.content:
+            if isinstance(part, ImagePart):
+                blocks.append({"type": "image", "source": _image_source(part)})
+            elif part.text:  # the API refuses empty text blocks
+                blocks.append({"type": "text", "text": part.text})
+    if message.tool_calls:
+        # With extended thinking, the thinking that led to the calls must come back first.
+        thinking = (message.tool_calls[0].provider_data or {}).get(THINKING_BLOCKS)
+        if isinstance(thinking, list):
+            blocks[:0] = thinking
+        blocks.extend(
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
+            for call in message.tool_calls
+        )
+    return blocks
+
+
+def _image_source(part: ImagePart) -> dict[str, Any]:
+    inline = inline_image(part)
+    if inline is not None:
+        media_type, data = inline
+        return {"type": "base64", "media_type": media_type, "data": data}
+    return {"type": "url", "url": part.url}
+
+
+def _output_tool_schema(schema: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+    if schema is None:
+        return {"type": "object", "additionalProperties": True}, False
+    if schema.get("type") == "object":
+        return schema, False
+    # Tool inputs must be objects: put the schema under "value", keeping $defs at the root
+    # where its "#/$defs/..." references point.
+    inner = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
+    wrapped: dict[str, Any] = {"type": "object", "properties": {"value": inner}, "required": ["value"]}
+    for key in ("$defs", "definitions"):
+        if key in schema:
+            wrapped[key] = schema[key]
+    return wrapped, True
+
+
+# --- the answer ------------------------------------------------------------------------
+
+_USAGE_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens")
+
+
+def count_usage(usage: Any, counts: dict[str, int]) -> None:
+    """Take the counts of a message's or a ``message_delta``'s usage: they are cumulative, the last wins."""
+    if not isinstance(usage, dict):
+        return
+    for field in _USAGE_FIELDS:
+        value = usage.get(field)
+        if value is not None:
+            counts[field] = int(value)
+
+
+def usage_of(counts: Mapping[str, int]) -> Usage:
+    """Our usage: Anthropic counts cache reads and writes apart from ``input_tokens``, ours include them."""
+    read = counts.get("cache_read_input_tokens", 0)
+    return Usage(
+        input_tokens=counts.get("input_tokens", 0) + read + counts.get("cache_creation_input_tokens", 0),
+        output_tokens=counts.get("output_tokens", 0),
+        cached_tokens=read,
+    )
+
+
+def finish_reason(reason: Any) -> str | None:
+    """Anthropic's ``stop_reason`` in OpenAI's words (``stop``, ``length``, ``tool_calls``, ...)."""
+    if reason is None:
+        return None
+    return _FINISH_REASONS.get(str(reason), str(reason))
+
+
+def read_anthropic_error(body: Any) -> ErrorInfo | None:
+    """Anthropic's ``{"type": "error", "error": {"type", "message"}}``."""
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return None
+    error = body["error"]
+    message = str(error.get("message") or "")
+    lowered = message.lower()
+    return ErrorInfo(
+        message=message,
+        code=str(error.get("type")) if error.get("type") else None,
+        context_length=any(words in lowered for words in _CONTEXT_WORDS),
+    )

@@ -1,0 +1,69 @@
+"""What the HTTP clients share: configuration, the transport, secrets to keep out of messages."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from agentrt.providers._errors import ErrorReader, Redactor
+from agentrt.providers._http import HttpTransport
+
+if TYPE_CHECKING:
+    from agentrt.config import ProviderSection
+
+__all__ = ["HttpProviderClient", "estimate_tokens"]
+
+
+def estimate_tokens(text: str) -> int:
+    """The usual rough token count of a text: one token per four characters, rounded up."""
+    return math.ceil(len(text) / 4)
+
+
+class HttpProviderClient:
+    """Base of the clients that speak a provider's HTTP API.
+
+    Subclasses set ``kind`` and ``default_base_url`` and implement the protocol
+    methods; ``_auth_headers`` gives the credential headers and ``_read_error``
+    the provider's error shape.
+    """
+
+    kind: ClassVar[str]
+    default_base_url: ClassVar[str]
+
+    def __init__(self, name: str, section: ProviderSection) -> None:
+        self.name = name
+        self.section = section
+        api_key = section.api_key.get_secret_value() if section.api_key is not None else None
+        self._api_key = api_key
+        extra = {key.lower(): value.get_secret_value() for key, value in section.headers.items()}
+        # Configured headers come last: a user may override what we send (e.g. anthropic-version).
+        headers = {**self._auth_headers(api_key), **extra}
+        secrets = [*extra.values(), *([api_key] if api_key else [])]
+        self._redact = Redactor(secrets)
+        self._http = HttpTransport(
+            provider=name,
+            base_url=section.base_url or self.default_base_url,
+            headers=headers,
+            timeout=section.timeout,
+            max_concurrency=section.max_concurrency,
+            reader=self._error_reader(),
+            redact=self._redact,
+        )
+
+    def _auth_headers(self, api_key: str | None) -> Mapping[str, str]:
+        raise NotImplementedError
+
+    def _error_reader(self) -> ErrorReader:
+        raise NotImplementedError
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        return self.section.options
+
+    async def aclose(self) -> None:
+        """Close the connections. Idempotent."""
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, base_url={self._http.display_url!r})"

@@ -1,0 +1,97 @@
+"""Tool calls: parsing their JSON arguments, and assembling them from streamed fragments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from agentrt.providers._errors import malformed
+from agentrt.types import ToolCall, ToolCallDelta
+
+__all__ = ["ToolCallAssembler", "parse_arguments"]
+
+
+def parse_arguments(text: str | bytes, *, provider: str, model: str | None, tool: str) -> dict[str, Any]:
+    """The arguments of a tool call, a JSON object sent as text (empty text means no arguments).
+
+    Text that is not a JSON object is a malformed response: retryable, since a
+    model that produced broken JSON once usually produces valid JSON on retry.
+    """
+    if not text or not text.strip():
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise malformed(provider, model, f"the arguments of tool call {tool!r} are not valid JSON") from None
+    if not isinstance(value, dict):
+        raise malformed(provider, model, f"the arguments of tool call {tool!r} are not a JSON object")
+    return value
+
+
+class _Pending:
+    __slots__ = ("fragments", "id", "name", "provider_data")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.name: str | None = None
+        self.fragments: list[str] = []
+        self.provider_data: dict[str, Any] | None = None
+
+
+class ToolCallAssembler:
+    """Collects the fragments of a response's tool calls, keyed by their index, into whole calls."""
+
+    __slots__ = ("_calls", "_model", "_provider")
+
+    def __init__(self, *, provider: str, model: str | None) -> None:
+        self._provider = provider
+        self._model = model
+        self._calls: dict[int, _Pending] = {}
+
+    def add(
+        self,
+        index: int,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        arguments: str = "",
+        provider_data: dict[str, Any] | None = None,
+    ) -> ToolCallDelta:
+        """Record one fragment and return the delta event that reports it."""
+        call = self._calls.get(index)
+        if call is None:
+            call = self._calls[index] = _Pending()
+        if id:
+            call.id = id
+        if name:
+            call.name = name
+        if arguments:
+            call.fragments.append(arguments)
+        if provider_data:
+            call.provider_data = provider_data
+        return ToolCallDelta(index=index, id=id or None, name=name or None, arguments=arguments)
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+    def finish(self) -> list[ToolCall]:
+        """The whole calls, in index order, with their arguments parsed."""
+        calls: list[ToolCall] = []
+        for index in sorted(self._calls):
+            pending = self._calls[index]
+            name = pending.name or ""
+            if not name:
+                raise malformed(self._provider, self._model, f"tool call #{index} has no name")
+            arguments = parse_arguments(
+                "".join(pending.fragments), provider=self._provider, model=self._model, tool=name
+            )
+            calls.append(
+                ToolCall(
+                    id=pending.id or f"call_{index}",
+                    name=name,
+                    arguments=arguments,
+                    provider_data=pending.provider_data,
+                )
+            )
+        return calls
