@@ -53,11 +53,17 @@ EXPECTED_PUBLIC = {
     "OutputValidationError",
     "ToolError",
     "UnknownModel",
+    "ToolArgumentsError",
+    "UnknownProvider",
 }
 
 
 def test_all_is_exactly_the_public_api() -> None:
     assert set(agentrt.__all__) == EXPECTED_PUBLIC
+
+
+def test_every_lazy_export_is_in_all() -> None:
+    assert set(agentrt._EXPORTS) | {"__version__"} == set(agentrt.__all__)
 
 
 def test_every_public_name_resolves() -> None:

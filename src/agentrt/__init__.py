@@ -46,8 +46,10 @@ if TYPE_CHECKING:
         ServiceNotFound,
         ServiceStartError,
         ServiceStopError,
+        ToolArgumentsError,
         ToolError,
         UnknownModel,
+        UnknownProvider,
     )
     from agentrt.logging import bind_context
     from agentrt.runtime import ReloadResult, Runtime
@@ -91,8 +93,10 @@ __all__ = [
     "ServiceStartError",
     "ServiceState",
     "ServiceStopError",
+    "ToolArgumentsError",
     "ToolError",
     "UnknownModel",
+    "UnknownProvider",
     "__version__",
     "bind_context",
     "load_config",
@@ -141,8 +145,10 @@ _EXPORTS: dict[str, str] = {
     "ServiceNotFound": "agentrt.errors",
     "ServiceStartError": "agentrt.errors",
     "ServiceStopError": "agentrt.errors",
+    "ToolArgumentsError": "agentrt.errors",
     "ToolError": "agentrt.errors",
     "UnknownModel": "agentrt.errors",
+    "UnknownProvider": "agentrt.errors",
 }
 
 

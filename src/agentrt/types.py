@@ -176,7 +176,11 @@ class ChatRequest:
 
 @dataclass(slots=True)
 class ProviderResponse:
-    """A provider's answer, before the pipeline adds cost and attempts. ``raw`` is the decoded body."""
+    """A provider's answer, before the pipeline adds cost and attempts. ``raw`` is the decoded body.
+
+    ``finish_reason`` uses OpenAI's words for every provider: ``stop``, ``length``,
+    ``tool_calls``, ``content_filter``.
+    """
 
     text: str
     tool_calls: list[ToolCall]
