@@ -51,9 +51,12 @@ class RetrySection(Section):
 
 
 class BreakerSection(Section):
-    """The circuit breaker of a provider: open after ``failures`` in a row, try again after ``cooldown``."""
+    """The circuit breaker of a provider: open after ``failures`` in a row, try again after ``cooldown``.
 
-    failures: int = Field(default=5, ge=1)
+    ``failures: 0`` turns the breaker off (it never opens).
+    """
+
+    failures: int = Field(default=5, ge=0)
     cooldown: Duration = 30.0
 
 
@@ -64,7 +67,8 @@ class ProviderSection(Section):
     """``openai`` (or any OpenAI-compatible endpoint), ``anthropic``, ``google``, ``local``, a plugin's."""
     api_key: SecretStr | None = None
     base_url: str | None = None
-    timeout: Duration = 60.0
+    timeout: Duration = Field(default=60.0, gt=0)
+    """Bounds each try of a plain call, and the silence between two events of a stream."""
     max_concurrency: int = Field(default=64, ge=1)
     retry: RetrySection = Field(default_factory=RetrySection)
     breaker: BreakerSection = Field(default_factory=BreakerSection)
