@@ -1,14 +1,34 @@
 """The services every runtime registers, in one list the runtime reads at start.
 
-Each later part (models, providers, policy, calls, agents) adds its service
-definition here; plugins add theirs through the ``agentrt.services`` entry point.
+Each part adds its service definition here; plugins add theirs through the
+``agentrt.services`` entry point. Imported only when a runtime starts, so
+``import agentrt`` pays for none of it.
 """
 
 from __future__ import annotations
 
-from agentrt.services import ServiceDefinition
+from agentrt.services import ServiceDefinition, definition_of
 
 
 def builtin_services() -> list[ServiceDefinition]:
-    """The built-in service definitions, imported only when a runtime starts."""
-    return []
+    """The built-in service definitions."""
+    from agentrt.calls.service import (
+        call_pipeline_service,
+        metrics_service,
+        policy_hook_service,
+        provider_guards_service,
+        provider_registry_service,
+    )
+    from agentrt.models.service import model_catalog_service
+
+    return [
+        definition_of(fn)
+        for fn in (
+            model_catalog_service,
+            provider_registry_service,
+            provider_guards_service,
+            metrics_service,
+            policy_hook_service,
+            call_pipeline_service,
+        )
+    ]

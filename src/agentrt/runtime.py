@@ -33,7 +33,18 @@ from agentrt.logging import LoggingHandle, configure_logging
 from agentrt.services import ServiceContainer, ServiceDefinition, discover_services
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from pydantic import BaseModel
+
     from agentrt._watch import ConfigWatcher
+    from agentrt.calls import CallPipeline, Prompt
+    from agentrt.models import ModelCatalog
+    from agentrt.observability import Metrics
+    from agentrt.providers import ProviderRegistry
+    from agentrt.types import Completion, Embeddings, StreamEvent
+
+    M = TypeVar("M", bound=BaseModel)
 
 __all__ = ["ReloadResult", "Runtime", "RuntimeState"]
 
@@ -99,6 +110,7 @@ class Runtime:
         self._watcher: ConfigWatcher | None = None
         self._token: contextvars.Token[Runtime | None] | None = None
         self._shutdown_requested = asyncio.Event()
+        self._calls: CallPipeline | None = None
 
     # --- construction and lookup -----------------------------------------------------
 
@@ -191,6 +203,54 @@ class Runtime:
             raise RuntimeStateError("Runtime.override() must be called before the runtime starts")
         self._overrides.append((key, value))
 
+    # --- model calls -------------------------------------------------------------------
+
+    @property
+    def calls(self) -> CallPipeline:
+        """The call pipeline behind :meth:`generate`, :meth:`stream`, :meth:`generate_object`, :meth:`embed`."""
+        if self._calls is None:
+            raise RuntimeStateError("the runtime is not running: open it with `async with Runtime.open(...)`")
+        return self._calls
+
+    @property
+    def models(self) -> ModelCatalog:
+        return self.calls.catalog
+
+    @property
+    def providers(self) -> ProviderRegistry:
+        return self.calls.providers
+
+    @property
+    def metrics(self) -> Metrics:
+        from agentrt.observability import Metrics
+
+        return self._services.get(Metrics)
+
+    async def generate(self, model: str, prompt: Prompt, **options: Any) -> Completion:
+        """A completion of ``prompt`` by ``model`` (a name or alias), through policies and fallbacks.
+
+        Options (all keyword): ``system``, ``user``, ``tenant``, ``principal``,
+        ``fallbacks``, ``timeout``, ``tools``, ``tool_choice``, ``max_steps``,
+        ``max_output_tokens``, ``temperature``, ``response_format``, and any
+        model parameter, passed to the provider as given. See
+        :meth:`agentrt.calls.CallPipeline.generate`.
+        """
+        return await self.calls.generate(model, prompt, **options)
+
+    def stream(self, model: str, prompt: Prompt, **options: Any) -> AsyncIterator[StreamEvent]:
+        """Like :meth:`generate`, as events: ``TextDelta``, ``ToolCallDelta``, then one ``Completed``."""
+        return self.calls.stream(model, prompt, **options)
+
+    async def generate_object(self, model: str, prompt: Prompt, *, schema: type[M], **options: Any) -> M:
+        """A validated instance of the pydantic model ``schema``; invalid output is sent back to be fixed."""
+        from agentrt.calls import generate_object
+
+        return await generate_object(self.calls, model, prompt, schema=schema, **options)
+
+    async def embed(self, model: str, inputs: str | Sequence[str], **options: Any) -> Embeddings:
+        """One vector per input text (``user``, ``tenant``, ``timeout`` and model parameters accepted)."""
+        return await self.calls.embed(model, inputs, **options)
+
     # --- lifecycle -----------------------------------------------------------------------
 
     async def __aenter__(self) -> Runtime:
@@ -213,6 +273,7 @@ class Runtime:
             self._logging = configure_logging(loaded.config.logging, secrets=loaded.config.secret_values())
             self._register_services(loaded.config)
             await self._services.start()
+            self._calls = self._find_calls()
         except BaseException:
             self._state = RuntimeState.CLOSED
             if self._logging is not None:
@@ -252,9 +313,15 @@ class Runtime:
                 _log.info("runtime_stopped", name=self.config.runtime.name)
         finally:
             self._state = RuntimeState.CLOSED
+            self._calls = None
             self._reset_current()
             if self._logging is not None:
                 self._logging.close()
+
+    def _find_calls(self) -> CallPipeline | None:
+        from agentrt.calls import CallPipeline
+
+        return self._services.get(CallPipeline) if CallPipeline in self._services else None
 
     def _reset_current(self) -> None:
         if self._token is None:

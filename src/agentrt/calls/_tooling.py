@@ -1,0 +1,67 @@
+"""Tools in a call: which are offered, and running the ones the model asks for."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from agentrt.errors import ToolArgumentsError, ToolError
+from agentrt.types import Message, ToolCall, ToolSpec
+
+if TYPE_CHECKING:
+    from agentrt.tools import Tool, ToolSet
+
+__all__ = ["ToolsArg", "resolve_tools", "run_tool_calls"]
+
+ToolsArg: TypeAlias = "ToolSet | Sequence[Tool[..., Any] | Callable[..., Any] | ToolSpec] | None"
+
+
+def resolve_tools(tools: ToolsArg) -> tuple[ToolSet | None, list[ToolSpec]]:
+    """The runnable tools (None when only specs were given) and the specs to offer the model."""
+    if tools is None:
+        return None, []
+    from agentrt.tools import ToolSet
+
+    if isinstance(tools, ToolSet):
+        return tools, tools.specs()
+    items = list(tools)
+    specs = [item for item in items if isinstance(item, ToolSpec)]
+    if len(specs) == len(items):
+        return None, specs
+    if specs:
+        raise ToolError(
+            "pass either tools to run (functions or Tools) or tool specs to offer (ToolSpec), not both in one call"
+        )
+    toolset = ToolSet(items)  # type: ignore[arg-type]  # no ToolSpec left, checked above
+    return toolset, toolset.specs()
+
+
+async def run_tool_calls(toolset: ToolSet, calls: list[ToolCall], log: Any) -> list[Message]:
+    """Run the calls concurrently; each answer (or error, told to the model) becomes a tool message."""
+    results = await asyncio.gather(*(_run_one(toolset, call, log) for call in calls))
+    return [Message.tool(call.id, result, name=call.name) for call, result in zip(calls, results, strict=True)]
+
+
+async def _run_one(toolset: ToolSet, call: ToolCall, log: Any) -> str:
+    started = perf_counter()
+    try:
+        result = await toolset.invoke(call.name, call.arguments)
+    except ToolArgumentsError as err:
+        outcome, result = "bad_arguments", f"error: the arguments did not validate: {'; '.join(err.problems) or err}"
+    except ToolError as err:  # e.g. a tool name the model made up
+        outcome, result = "unknown_tool", f"error: {err}"
+    except Exception as err:  # the model is told, so it can try again or explain; the log keeps it visible
+        outcome, result = "failed", f"error: the tool raised {type(err).__name__}: {err}"
+        log.warning("tool_failed", tool=call.name, call_id=call.id, error_type=type(err).__name__, error=str(err))
+    else:
+        outcome = "ok"
+    log.info(
+        "tool_call",
+        tool=call.name,
+        call_id=call.id,
+        outcome=outcome,
+        latency_ms=round((perf_counter() - started) * 1000, 3),
+    )
+    return result

@@ -1,0 +1,530 @@
+"""The call pipeline: every model call of the runtime goes through here.
+
+::
+
+    resolve the model (alias -> spec) -> check capabilities -> policy.admit
+      -> plan: the model, then its fallbacks, each through its provider's guard
+         (breaker -> concurrency slot -> timeout -> client -> retries)
+      -> policy.settle (or release on failure) -> metrics, one log line
+      -> Completion (text, tool calls, usage, cost, model, provider, attempts, latency)
+
+Nothing here does I/O but the provider call and the policy hook; the log line
+goes to a writer thread and metrics are in-memory counters, so a call costs
+little more than its HTTP round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+
+from agentrt.calls._messages import Prompt, to_messages
+from agentrt.calls._tooling import ToolsArg, resolve_tools, run_tool_calls
+from agentrt.calls.policy_hook import Admission, Operation, PolicyHook
+from agentrt.calls.principal import Principal
+from agentrt.errors import ProviderTimeout, ToolError
+from agentrt.models import ModelCatalog, ModelSpec, check_request, estimate_tokens
+from agentrt.resilience import Candidate, StreamCandidate, run_plan, stream_plan
+from agentrt.types import (
+    Attempt,
+    ChatRequest,
+    Completed,
+    Completion,
+    EmbeddingRequest,
+    Embeddings,
+    Message,
+    ProviderStreamEvent,
+    ResponseFormat,
+    StreamEvent,
+    StreamFinish,
+    TextDelta,
+    ToolCallDelta,
+    ToolSpec,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from agentrt.calls.guards import ProviderGuards
+    from agentrt.observability import CallMetrics
+    from agentrt.providers import ProviderRegistry
+    from agentrt.tools import ToolSet
+
+__all__ = ["DEFAULT_MAX_OUTPUT_RESERVATION", "CallPipeline"]
+
+T = TypeVar("T")
+
+# What a budget reserves for the output of a call that names no limit on a model that
+# declares none: the pessimistic size of one long answer.
+DEFAULT_MAX_OUTPUT_RESERVATION = 4096
+
+
+@dataclass(slots=True)
+class _Call:
+    """The settings of one call, shared by every step of its tool loop."""
+
+    principal: Principal
+    operation: Operation
+    fallbacks: Sequence[str] | None
+    timeout: float | None
+    tool_specs: list[ToolSpec] = field(default_factory=list)
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class CallPipeline:
+    """Model calls with policy, resilience, cost and records: what ``rt.generate`` and friends use."""
+
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        providers: ProviderRegistry,
+        guards: ProviderGuards,
+        policy: PolicyHook,
+        metrics: CallMetrics | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.providers = providers
+        self.guards = guards
+        self.policy = policy
+        self._metrics = metrics
+        self._log = structlog.get_logger("agentrt.calls")
+
+    # --- generate ----------------------------------------------------------------------
+
+    async def generate(
+        self,
+        model: str,
+        prompt: Prompt,
+        *,
+        system: str | None = None,
+        user: str | None = None,
+        tenant: str | None = None,
+        principal: Principal | None = None,
+        fallbacks: Sequence[str] | None = None,
+        timeout: float | None = None,
+        tools: ToolsArg = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        max_steps: int = 8,
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+        response_format: ResponseFormat | None = None,
+        **params: Any,
+    ) -> Completion:
+        """Ask ``model`` (a name or alias) for a completion of ``prompt``.
+
+        ``user``/``tenant`` (or ``principal``) say whom the call is for, so
+        policies apply. ``fallbacks`` replaces the model's configured fallbacks
+        for this call; ``timeout`` bounds the whole call, retries and fallbacks
+        included. ``tools`` are :class:`~agentrt.tools.Tool`\\ s or plain
+        functions, run in a loop (the model asks, the tool runs, the model gets
+        the result) for up to ``max_steps`` model calls; plain ``ToolSpec``\\ s
+        are only offered, and the model's tool calls are returned. Any other
+        keyword is a model parameter passed to the provider as given.
+        """
+        messages = to_messages(prompt, system)
+        call = _Call(
+            principal or Principal.of(user, tenant),
+            "generate",
+            fallbacks,
+            timeout,
+            tool_choice=tool_choice,
+            response_format=response_format,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            params=params,
+        )
+        toolset, call.tool_specs = resolve_tools(tools)
+        if toolset is None:
+            return await self.complete(model, messages, call)
+        return await self._tool_loop(model, messages, call, toolset, max_steps)
+
+    async def complete(self, model: str, messages: list[Message], call: _Call) -> Completion:
+        """One model call (no tool loop): the heart of ``generate``."""
+        spec = self.catalog.resolve(model)
+        input_tokens = estimate_tokens(messages, call.tool_specs)
+        check_request(
+            spec,
+            tools=bool(call.tool_specs),
+            json_schema=call.response_format is not None,
+            images=any(m.has_images for m in messages),
+            input_tokens=input_tokens,
+            max_output_tokens=call.max_output_tokens,
+        )
+        reservation = await self.policy.admit(
+            Admission(call.principal, call.operation, spec, input_tokens, _output_reservation(spec, call))
+        )
+        attempts: list[Attempt] = []
+        started = perf_counter()
+        try:
+            specs = self._candidate_specs(spec, call, stream=False)
+            candidates = [self._candidate(s, messages, call) for s in specs]
+            response, index = await self._within(call.timeout, spec, run_plan(candidates, attempts=attempts))
+        except BaseException as err:
+            await self.policy.release(reservation)
+            self._record_failure(spec, call.operation, err, perf_counter() - started)
+            raise
+        served = specs[index]
+        cost = self.catalog.cost(served, response.usage)
+        await self.policy.settle(reservation, response.usage, cost)
+        latency = perf_counter() - started
+        self._record_success(spec, served, call, response.usage, cost, latency, attempts)
+        return Completion(
+            response.text,
+            response.tool_calls,
+            response.finish_reason,
+            response.usage,
+            cost,
+            served.name,
+            served.provider,
+            attempts,
+            latency,
+            response.raw,
+            messages,
+        )
+
+    async def _tool_loop(
+        self, model: str, messages: list[Message], call: _Call, toolset: ToolSet, max_steps: int
+    ) -> Completion:
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+        usage, cost, attempts, latency = Usage(), 0.0, [], 0.0
+        priced = True
+        for _ in range(max_steps):
+            step = await self.complete(model, messages, call)
+            usage, latency = usage + step.usage, latency + step.latency
+            attempts.extend(step.attempts)
+            priced = priced and step.cost is not None
+            cost += step.cost or 0.0
+            messages.append(Message.assistant(step.text, step.tool_calls))
+            if not step.tool_calls:
+                step.usage, step.attempts, step.latency = usage, attempts, latency
+                step.cost = cost if priced else None
+                step.messages = messages
+                return step
+            messages.extend(await run_tool_calls(toolset, step.tool_calls, self._log))
+        raise ToolError(
+            f"the model {model!r} still asked for tools after max_steps={max_steps} model calls; "
+            "raise max_steps, or check that the tools' answers let the model finish"
+        )
+
+    # --- stream ------------------------------------------------------------------------
+
+    async def stream(
+        self,
+        model: str,
+        prompt: Prompt,
+        *,
+        system: str | None = None,
+        user: str | None = None,
+        tenant: str | None = None,
+        principal: Principal | None = None,
+        fallbacks: Sequence[str] | None = None,
+        timeout: float | None = None,
+        tools: ToolsArg = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        max_steps: int = 8,
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+        response_format: ResponseFormat | None = None,
+        **params: Any,
+    ) -> AsyncIterator[StreamEvent]:
+        """Like :meth:`generate`, as events: text and tool-call deltas, then one ``Completed``.
+
+        A fallback may serve the call before the first event, never after.
+        ``timeout`` bounds the wait for the first event. With runnable tools,
+        the tool loop runs between steps and every step's deltas are streamed.
+        """
+        messages = to_messages(prompt, system)
+        call = _Call(
+            principal or Principal.of(user, tenant),
+            "stream",
+            fallbacks,
+            timeout,
+            tool_choice=tool_choice,
+            response_format=response_format,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            params=params,
+        )
+        toolset, call.tool_specs = resolve_tools(tools)
+        usage, cost, attempts, latency, priced = Usage(), 0.0, list[Attempt](), 0.0, True
+        for _ in range(max_steps if toolset is not None else 1):
+            completion: Completion | None = None
+            async for event in self._stream_step(model, messages, call):
+                if isinstance(event, Completed):
+                    completion = event.completion
+                else:
+                    yield event
+            assert completion is not None  # _stream_step ends with Completed or raises
+            usage, latency = usage + completion.usage, latency + completion.latency
+            attempts.extend(completion.attempts)
+            priced = priced and completion.cost is not None
+            cost += completion.cost or 0.0
+            if toolset is None or not completion.tool_calls:
+                completion.usage, completion.attempts, completion.latency = usage, attempts, latency
+                completion.cost = cost if priced else None
+                if toolset is not None:
+                    messages.append(Message.assistant(completion.text))
+                completion.messages = messages
+                yield Completed(completion)
+                return
+            messages.append(Message.assistant(completion.text, completion.tool_calls))
+            messages.extend(await run_tool_calls(toolset, completion.tool_calls, self._log))
+        raise ToolError(
+            f"the model {model!r} still asked for tools after max_steps={max_steps} model calls; "
+            "raise max_steps, or check that the tools' answers let the model finish"
+        )
+
+    async def _stream_step(self, model: str, messages: list[Message], call: _Call) -> AsyncIterator[StreamEvent]:
+        spec = self.catalog.resolve(model)
+        input_tokens = estimate_tokens(messages, call.tool_specs)
+        check_request(
+            spec,
+            tools=bool(call.tool_specs),
+            json_schema=call.response_format is not None,
+            images=any(m.has_images for m in messages),
+            stream=True,
+            input_tokens=input_tokens,
+            max_output_tokens=call.max_output_tokens,
+        )
+        reservation = await self.policy.admit(
+            Admission(call.principal, call.operation, spec, input_tokens, _output_reservation(spec, call))
+        )
+        attempts: list[Attempt] = []
+        started = perf_counter()
+        settled = False
+        events: AsyncIterator[ProviderStreamEvent] | None = None
+        try:
+            specs = self._candidate_specs(spec, call, stream=True)
+            candidates = [self._stream_candidate(s, messages, call) for s in specs]
+            events, index = await self._within(call.timeout, spec, stream_plan(candidates, attempts=attempts))
+            served = specs[index]
+            text: list[str] = []
+            finish: StreamFinish | None = None
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    yield event
+                elif isinstance(event, ToolCallDelta):
+                    yield event
+                else:
+                    finish = event
+            if finish is None:
+                raise ProviderTimeout(  # a client that ends a stream without StreamFinish broke its contract
+                    f"the stream from {served.name!r} ended without its final event", provider=served.provider
+                )
+            cost = self.catalog.cost(served, finish.usage)
+            await self.policy.settle(reservation, finish.usage, cost)
+            settled = True
+            latency = perf_counter() - started
+            self._record_success(spec, served, call, finish.usage, cost, latency, attempts)
+            yield Completed(
+                Completion(
+                    "".join(text),
+                    finish.tool_calls,
+                    finish.finish_reason,
+                    finish.usage,
+                    cost,
+                    served.name,
+                    served.provider,
+                    attempts,
+                    latency,
+                    None,
+                    messages,
+                )
+            )
+        except BaseException as err:  # GeneratorExit too: the consumer stopped reading early
+            if not settled:
+                settled = True
+                await self.policy.release(reservation)
+                if not isinstance(err, GeneratorExit):
+                    self._record_failure(spec, call.operation, err, perf_counter() - started)
+            raise
+        finally:
+            closer = getattr(events, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    # --- embeddings ----------------------------------------------------------------------
+
+    async def embed(
+        self,
+        model: str,
+        inputs: str | Sequence[str],
+        *,
+        user: str | None = None,
+        tenant: str | None = None,
+        principal: Principal | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> Embeddings:
+        """Embed ``inputs`` with ``model``. No fallbacks: another model's vectors would not be comparable."""
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        spec = self.catalog.resolve(model)
+        input_tokens = estimate_tokens([Message("user", text) for text in texts])
+        check_request(spec, embeddings=True, input_tokens=input_tokens)
+        who = principal or Principal.of(user, tenant)
+        reservation = await self.policy.admit(Admission(who, "embed", spec, input_tokens, 0))
+        client = self.providers.get(spec.provider)
+        request = EmbeddingRequest(spec.provider_model, texts, {**spec.params, **params})
+        attempts: list[Attempt] = []
+        started = perf_counter()
+        try:
+            candidate = Candidate(spec.name, self.guards.get(spec.provider), lambda: client.embed(request))
+            result, _ = await self._within(timeout, spec, run_plan([candidate], attempts=attempts))
+        except BaseException as err:
+            await self.policy.release(reservation)
+            self._record_failure(spec, "embed", err, perf_counter() - started)
+            raise
+        cost = self.catalog.cost(spec, result.usage)
+        await self.policy.settle(reservation, result.usage, cost)
+        latency = perf_counter() - started
+        call = _Call(who, "embed", None, timeout)
+        self._record_success(spec, spec, call, result.usage, cost, latency, attempts)
+        return Embeddings(result.vectors, result.usage, cost, spec.name, spec.provider, attempts, latency)
+
+    # --- plan ----------------------------------------------------------------------------
+
+    def _candidate_specs(self, spec: ModelSpec, call: _Call, *, stream: bool) -> list[ModelSpec]:
+        names = spec.fallbacks if call.fallbacks is None else call.fallbacks
+        if not names:
+            return [spec]
+        specs = [spec]
+        for name in names:
+            fallback = self.catalog.resolve(name)
+            if fallback in specs:
+                continue
+            try:
+                check_request(
+                    fallback,
+                    tools=bool(call.tool_specs),
+                    json_schema=call.response_format is not None,
+                    stream=stream,
+                    max_output_tokens=call.max_output_tokens,
+                )
+            except Exception as err:  # a fallback that cannot serve this request is skipped, loudly
+                self._log.warning("fallback_skipped", model=spec.name, fallback=fallback.name, reason=str(err))
+                continue
+            specs.append(fallback)
+        return specs
+
+    def _request(self, spec: ModelSpec, messages: list[Message], call: _Call) -> ChatRequest:
+        # A fresh dict per request: the same call builds one request per candidate and step.
+        params = {**spec.params, **call.params} if (spec.params or call.params) else {}
+        temperature = params.pop("temperature", None)
+        max_output = params.pop("max_output_tokens", None)
+        return ChatRequest(
+            spec.provider_model,
+            messages,
+            call.tool_specs,
+            call.tool_choice,
+            call.response_format,
+            call.max_output_tokens if call.max_output_tokens is not None else max_output,
+            call.temperature if call.temperature is not None else temperature,
+            params.pop("top_p", None),
+            params.pop("stop", None),
+            params,
+        )
+
+    def _candidate(self, spec: ModelSpec, messages: list[Message], call: _Call) -> Candidate[Any]:
+        client = self.providers.get(spec.provider)
+        request = self._request(spec, messages, call)
+        return Candidate(spec.name, self.guards.get(spec.provider), lambda: client.complete(request))
+
+    def _stream_candidate(self, spec: ModelSpec, messages: list[Message], call: _Call) -> StreamCandidate[Any]:
+        client = self.providers.get(spec.provider)
+        request = self._request(spec, messages, call)
+        return StreamCandidate(spec.name, self.guards.get(spec.provider), lambda: client.stream(request))
+
+    async def _within(self, timeout: float | None, spec: ModelSpec, awaitable: Any) -> Any:
+        if timeout is None:
+            return await awaitable
+        try:
+            async with asyncio.timeout(timeout):
+                return await awaitable
+        except TimeoutError as err:
+            raise ProviderTimeout(
+                f"the call to model {spec.name!r} did not finish within its timeout of {timeout:g}s "
+                "(retries and fallbacks included); pass a larger timeout= or check the provider",
+                provider=spec.provider,
+                model=spec.name,
+            ) from err
+
+    # --- records -------------------------------------------------------------------------
+
+    def _record_success(
+        self,
+        requested: ModelSpec,
+        served: ModelSpec,
+        call: _Call,
+        usage: Usage,
+        cost: float | None,
+        latency: float,
+        attempts: list[Attempt],
+    ) -> None:
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.record_success(
+                model=served.name,
+                provider=served.provider,
+                operation=call.operation,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost=cost,
+                latency=latency,
+            )
+            if len(attempts) > 1:
+                for attempt in attempts:
+                    if attempt.error is not None:
+                        metrics.record_failed_attempt(model=attempt.model, provider=attempt.provider)
+                if served is not requested:
+                    metrics.record_fallback(requested=requested.name, served=served.name)
+        self._log.info(
+            "model_call",
+            model=served.name,
+            provider=served.provider,
+            operation=call.operation,
+            user=call.principal.user,
+            tenant=call.principal.tenant,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost=cost,
+            latency_ms=round(latency * 1000, 3),
+            attempts=len(attempts),
+        )
+
+    def _record_failure(self, spec: ModelSpec, operation: Operation, err: BaseException, latency: float) -> None:
+        if isinstance(err, GeneratorExit | asyncio.CancelledError):
+            return
+        if self._metrics is not None:
+            self._metrics.record_failure(
+                model=spec.name,
+                provider=spec.provider,
+                operation=operation,
+                error_type=type(err).__name__,
+                latency=latency,
+            )
+        self._log.warning(
+            "model_call_failed",
+            model=spec.name,
+            provider=spec.provider,
+            operation=operation,
+            error_type=type(err).__name__,
+            error=str(err),
+            latency_ms=round(latency * 1000, 3),
+        )
+
+
+def _output_reservation(spec: ModelSpec, call: _Call) -> int:
+    if call.max_output_tokens is not None:
+        return call.max_output_tokens
+    return spec.max_output_tokens or DEFAULT_MAX_OUTPUT_RESERVATION
+

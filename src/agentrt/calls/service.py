@@ -1,0 +1,60 @@
+"""The services behind model calls, registered by every runtime (see ``agentrt._builtin_services``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from agentrt.calls.guards import ProviderGuards
+from agentrt.calls.pipeline import CallPipeline
+from agentrt.calls.policy_hook import AllowAll, PolicyHook
+from agentrt.config import Config
+from agentrt.models import ModelCatalog
+from agentrt.observability import Metrics
+from agentrt.providers import ProviderRegistry
+from agentrt.services import service
+
+__all__ = [
+    "call_pipeline_service",
+    "metrics_service",
+    "policy_hook_service",
+    "provider_guards_service",
+    "provider_registry_service",
+]
+
+
+@service(version="1")
+async def provider_registry_service(config: Config) -> AsyncIterator[ProviderRegistry]:
+    """One client per configured provider; their HTTP sessions close when the runtime stops."""
+    registry = ProviderRegistry(config.providers)
+    try:
+        yield registry
+    finally:
+        await registry.aclose()
+
+
+@service(version="1", config_section="providers")
+async def provider_guards_service(config: Config) -> AsyncIterator[ProviderGuards]:
+    """Breakers, limits, timeouts and retries per provider; a reload applies new settings at once."""
+    yield ProviderGuards(config.providers)
+
+
+@service(version="1")
+async def metrics_service(config: Config) -> AsyncIterator[Metrics]:
+    yield Metrics(enabled=config.observability.metrics.enabled)
+
+
+@service(version="1")
+async def policy_hook_service(config: Config) -> AsyncIterator[PolicyHook]:
+    """Admits every call; the policy service takes this place when policies are enforced."""
+    yield AllowAll()
+
+
+@service(version="1")
+async def call_pipeline_service(
+    catalog: ModelCatalog,
+    providers: ProviderRegistry,
+    guards: ProviderGuards,
+    policy: PolicyHook,
+    metrics: Metrics,
+) -> AsyncIterator[CallPipeline]:
+    yield CallPipeline(catalog, providers, guards, policy, metrics.calls)
