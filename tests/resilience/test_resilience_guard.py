@@ -79,8 +79,15 @@ def test_a_guard_refuses_a_negative_timeout() -> None:
         make_guard(timeout=-1)
 
 
-async def test_a_zero_timeout_means_no_timeout() -> None:
-    guard = ProviderGuard.from_section("p", section(timeout=0))
+def test_the_configuration_refuses_a_zero_timeout() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        section(timeout=0)
+
+
+async def test_a_guard_built_with_a_zero_timeout_waits_without_limit() -> None:
+    guard = make_guard("p", timeout=0)
     assert guard.timeout == 0.0
     hang = Hang()
     call = ScriptedCall([hang])

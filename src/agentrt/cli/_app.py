@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from agentrt._version import __version__
-from agentrt.cli import config_cmd, init_cmd, logs_cmd, services_cmd
+from agentrt.cli import config_cmd, generate_cmd, init_cmd, logs_cmd, models_cmd, providers_cmd, services_cmd
 
 app = typer.Typer(
     name="agentrt",
@@ -41,3 +41,7 @@ app.add_typer(config_cmd.app, name="config")
 app.command("init")(init_cmd.init)
 app.command("services")(services_cmd.services)
 app.command("logs")(logs_cmd.logs)
+app.command("generate")(generate_cmd.generate)
+app.command("chat")(generate_cmd.chat)
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(providers_cmd.app, name="providers")

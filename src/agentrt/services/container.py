@@ -409,7 +409,7 @@ class ServiceContainer:
 
     # --- stop --------------------------------------------------------------------------
 
-    async def stop(self, *, timeout: float = 10.0, total: float | None = None) -> None:  # noqa: ASYNC109
+    async def stop(self, *, timeout: float = 10.0, total: float | None = None) -> None:
         """Stop every running service in reverse start order; each cleanup gets ``timeout`` seconds.
 
         With ``total``, the whole stop is bounded too: each cleanup gets what is
@@ -509,7 +509,7 @@ class ServiceContainer:
             start_seconds=entry.start_seconds,
         )
 
-    async def health(self, *, timeout: float = 2.0) -> dict[str, HealthReport]:  # noqa: ASYNC109 - per check
+    async def health(self, *, timeout: float = 2.0) -> dict[str, HealthReport]:
         """Ask every service how it is, concurrently, each for at most ``timeout`` seconds.
 
         Keyed by service name, in ``info()`` order. A service that is not

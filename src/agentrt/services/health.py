@@ -38,7 +38,7 @@ class HealthCheck(Protocol):
     def health(self) -> object | Awaitable[object]: ...
 
 
-async def check_health(instance: object, *, timeout: float) -> HealthReport:  # noqa: ASYNC109
+async def check_health(instance: object, *, timeout: float) -> HealthReport:
     """Ask ``instance`` how it is, for at most ``timeout`` seconds; never raises (but cancellation)."""
     check = getattr(instance, "health", None)
     if check is None or not callable(check):
