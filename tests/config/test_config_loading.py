@@ -499,3 +499,12 @@ def test_the_input_mapping_is_not_modified() -> None:
     data = {"server": {"port": 1}, "environments": {"dev": {"server": {"port": 2}}}}
     load_config(data, env="dev", environ={})
     assert data == {"server": {"port": 1}, "environments": {"dev": {"server": {"port": 2}}}}
+
+
+def test_an_unquoted_off_means_off_in_a_file_and_in_a_variable(tmp_path: Path) -> None:
+    path = tmp_path / "agentrt.yaml"
+    path.write_text("logging:\n  console: {format: off}\n", encoding="utf-8")
+    assert load_config(path, environ={}).config.logging.console.format == "off"
+    path.write_text("logging:\n  console: {format: logfmt}\n", encoding="utf-8")
+    loaded = load_config(path, environ={"AGENTRT__LOGGING__CONSOLE__FORMAT": "off"})
+    assert loaded.config.logging.console.format == "off"

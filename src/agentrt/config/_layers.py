@@ -167,6 +167,8 @@ def _env_value(raw: str, *, secret: bool) -> Any:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         return raw
+    if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+        return raw  # YAML 1.1 reads on/off/yes/no as booleans: `format=off` means the text "off"
     if isinstance(value, dict | list) and not raw.lstrip().startswith(("[", "{")):
         return raw  # `a: b` in a variable is text, not a mapping someone meant to write
     if isinstance(value, str | int | float | bool | dict | list) or value is None:

@@ -49,6 +49,12 @@ class ConsoleLogSection(Section):
     format: Literal["logfmt", "pretty", "json", "off"] = "logfmt"
     stream: Literal["stderr", "stdout"] = "stderr"
 
+    @field_validator("format", mode="before")
+    @classmethod
+    def _unquoted_off(cls, value: object) -> object:
+        # YAML reads an unquoted `off` as false; `format: off` means no console output.
+        return "off" if value is False else value
+
 
 class RotateSection(Section):
     """Size-based rotation of the log file."""
