@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from agentrt.cli import app
-from agentrt.testing import Fault, FakeUpstream, Reply
+from agentrt.testing import FakeUpstream, Fault, Reply
 
 runner = CliRunner()
 
