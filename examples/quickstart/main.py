@@ -1,31 +1,68 @@
-"""The offline quickstart: boot a runtime from agentrt.yaml, show what runs, shut down cleanly.
+"""The offline quickstart: boot a runtime from agentrt.yaml, make model calls, shut down cleanly.
 
-Run it with `make run` (or `python main.py` in this folder with agentrt installed).
+Everything runs on the `local` provider: no keys, no network. Run it with
+`make run` (or `python main.py` in this folder with agentrt installed).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from agentrt import Runtime
+from agentrt.tools import tool
+from agentrt.types import Completed, TextDelta
 
 HERE = Path(__file__).parent
+
+
+class Ticket(BaseModel):
+    subject: str
+    priority: int
+    customer: str
+
+
+@tool
+def get_weather(city: str) -> dict[str, str]:
+    """Today's weather in a city.
+
+    Args:
+        city: The city's name.
+    """
+    return {"city": city, "sky": "sunny", "temperature": "21C"}
 
 
 async def main(rt: Runtime) -> None:
     config = rt.config
     print(f"runtime {config.runtime.name!r} is up (config version {rt.config_version})")
-    print(f"  providers: {', '.join(f'{n} ({p.kind})' for n, p in config.providers.items())}")
-    print(f"  models:    {', '.join(config.models)}")
-    print("  services:")
-    for info in rt.services.info():
-        deps = ", ".join(info.dependencies) or "-"
-        print(f"    {info.name:<16} {info.state.value.lower():<8} v{info.version:<4} depends on: {deps}")
-    health = await rt.services.health()
-    unhealthy = [name for name, report in health.items() if not report.healthy]
-    print(f"  health:    {'all healthy' if not unhealthy else 'unhealthy: ' + ', '.join(unhealthy)}")
+    print("services:", ", ".join(f"{i.name} ({i.state.value.lower()})" for i in rt.services.info()))
+
+    print("\n1. a plain call")
+    c = await rt.generate("default", "Hello, agentrt!", user="alice", tenant="acme")
+    print(f"   {c.text!r}  [{c.model} via {c.provider}, {c.usage.input_tokens}+{c.usage.output_tokens} tokens, ${c.cost:.8f}]")
+
+    print("2. a streamed call")
+    print("   ", end="")
+    async for event in rt.stream("default", "streams arrive word by word", user="alice"):
+        if isinstance(event, TextDelta):
+            print(event.text, end="", flush=True)
+        elif isinstance(event, Completed):
+            print(f"  [{event.completion.usage.output_tokens} tokens]")
+
+    print("3. a tool call: the model asks, the tool runs, the model answers")
+    c = await rt.generate("default", "What's the weather like?", tools=[get_weather], user="alice")
+    print(f"   {c.text!r}  [{len(c.messages)} messages, {len(c.attempts)} model calls]")
+
+    print("4. structured output, validated")
+    ticket = await rt.generate_object("default", "File a ticket for my broken printer", schema=Ticket, user="bob")
+    print(f"   {ticket!r}")
+
+    print("5. embeddings")
+    vectors = await rt.embed("default", ["printer", "invoice"], user="bob")
+    print(f"   {len(vectors.vectors)} vectors of {len(vectors.vectors[0])} dimensions")
 
 
 if __name__ == "__main__":
     Runtime.run(main, HERE / "agentrt.yaml")
-    print("shut down cleanly")
+    print("\nshut down cleanly; the log is in examples/quickstart/logs/agentrt.jsonl (try `agentrt logs`)")

@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-@service(version="1")
+@service(name="providers", version="1")
 async def provider_registry_service(config: Config) -> AsyncIterator[ProviderRegistry]:
     """One client per configured provider; their HTTP sessions close when the runtime stops."""
     registry = ProviderRegistry(config.providers)
@@ -32,24 +32,24 @@ async def provider_registry_service(config: Config) -> AsyncIterator[ProviderReg
         await registry.aclose()
 
 
-@service(version="1", config_section="providers")
+@service(name="provider_guards", version="1", config_section="providers")
 async def provider_guards_service(config: Config) -> AsyncIterator[ProviderGuards]:
     """Breakers, limits, timeouts and retries per provider; a reload applies new settings at once."""
     yield ProviderGuards(config.providers)
 
 
-@service(version="1")
+@service(name="metrics", version="1")
 async def metrics_service(config: Config) -> AsyncIterator[Metrics]:
     yield Metrics(enabled=config.observability.metrics.enabled)
 
 
-@service(version="1")
+@service(name="policy", version="1")
 async def policy_hook_service(config: Config) -> AsyncIterator[PolicyHook]:
     """Admits every call; the policy service takes this place when policies are enforced."""
     yield AllowAll()
 
 
-@service(version="1")
+@service(name="calls", version="1")
 async def call_pipeline_service(
     catalog: ModelCatalog,
     providers: ProviderRegistry,

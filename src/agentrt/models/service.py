@@ -11,7 +11,7 @@ from agentrt.services import service
 __all__ = ["model_catalog_service"]
 
 
-@service(version="1", config_section="models")
+@service(name="models", version="1", config_section="models")
 async def model_catalog_service(config: Config) -> AsyncIterator[ModelCatalog]:
     """The :class:`ModelCatalog` of ``config``; a reload hands it the new ``models`` section.
 
