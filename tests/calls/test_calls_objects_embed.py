@@ -74,3 +74,10 @@ async def test_embeddings_come_back_one_vector_per_input_with_usage(up: FakeUpst
     assert result.usage.input_tokens > 0
     assert result.model == "primary"
     assert up.requests[-1].path == "/v1/embeddings"
+
+
+async def test_embeddings_refuse_fallbacks_since_vectors_would_not_compare(up: FakeUpstream, tmp_path: Path) -> None:
+    async with open_runtime(up, tmp_path) as rt:
+        with pytest.raises(ValueError, match="not be comparable"):
+            await rt.embed("primary", "text", fallbacks=["backup"])
+    assert up.requests == []

@@ -363,10 +363,20 @@ class CallPipeline:
         user: str | None = None,
         tenant: str | None = None,
         principal: Principal | None = None,
+        fallbacks: Sequence[str] | None = None,
         timeout: float | None = None,
         **params: Any,
     ) -> Embeddings:
-        """Embed ``inputs`` with ``model``. No fallbacks: another model's vectors would not be comparable."""
+        """Embed ``inputs`` with ``model``.
+
+        Embeddings never fall back: vectors from another model are not comparable
+        with the ones already stored, so ``fallbacks`` must be empty.
+        """
+        if fallbacks:
+            raise ValueError(
+                "embeddings cannot fall back to another model: its vectors would not be comparable "
+                "with those of the first; retry the same model instead"
+            )
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         spec = self.catalog.resolve(model)
         input_tokens = estimate_tokens([Message("user", text) for text in texts])
