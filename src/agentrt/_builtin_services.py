@@ -14,12 +14,12 @@ def builtin_services() -> list[ServiceDefinition]:
     """The built-in service definitions."""
     from agentrt.calls.service import (
         call_pipeline_service,
-        metrics_service,
         policy_hook_service,
         provider_guards_service,
         provider_registry_service,
     )
     from agentrt.models.service import model_catalog_service
+    from agentrt.observability.service import metrics_service, monitor_service, tracing_service
 
     return [
         definition_of(fn)
@@ -28,6 +28,8 @@ def builtin_services() -> list[ServiceDefinition]:
             provider_registry_service,
             provider_guards_service,
             metrics_service,
+            tracing_service,
+            monitor_service,
             policy_hook_service,
             call_pipeline_service,
         )

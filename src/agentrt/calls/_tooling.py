@@ -11,6 +11,7 @@ from agentrt.errors import ToolArgumentsError, ToolError
 from agentrt.types import Message, ToolCall, ToolSpec
 
 if TYPE_CHECKING:
+    from agentrt.observability.tracing import Tracing
     from agentrt.tools import Tool, ToolSet
 
 __all__ = ["ToolsArg", "resolve_tools", "run_tool_calls"]
@@ -38,10 +39,27 @@ def resolve_tools(tools: ToolsArg) -> tuple[ToolSet | None, list[ToolSpec]]:
     return toolset, toolset.specs()
 
 
-async def run_tool_calls(toolset: ToolSet, calls: list[ToolCall], log: Any) -> list[Message]:
+async def run_tool_calls(
+    toolset: ToolSet, calls: list[ToolCall], log: Any, tracing: Tracing | None = None
+) -> list[Message]:
     """Run the calls concurrently; each answer (or error, told to the model) becomes a tool message."""
-    results = await asyncio.gather(*(_run_one(toolset, call, log) for call in calls))
+    results = await asyncio.gather(*(_traced(toolset, call, log, tracing) for call in calls))
     return [Message.tool(call.id, result, name=call.name) for call, result in zip(calls, results, strict=True)]
+
+
+async def _traced(toolset: ToolSet, call: ToolCall, log: Any, tracing: Tracing | None) -> str:
+    if tracing is None:
+        return await _run_one(toolset, call, log)
+    attributes = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": call.name,
+        "gen_ai.tool.call.id": call.id,
+    }
+    with tracing.span(f"execute_tool {call.name}", attributes) as span:
+        result = await _run_one(toolset, call, log)
+        if span is not None and result.startswith("error:"):
+            span.set_attribute("error.type", "tool_error")
+        return result
 
 
 async def _run_one(toolset: ToolSet, call: ToolCall, log: Any) -> str:

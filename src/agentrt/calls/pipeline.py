@@ -51,6 +51,7 @@ from agentrt.types import (
 if TYPE_CHECKING:
     from agentrt.calls.guards import ProviderGuards
     from agentrt.observability import CallMetrics
+    from agentrt.observability.tracing import Tracing
     from agentrt.providers import ProviderRegistry
     from agentrt.tools import ToolSet
 
@@ -89,12 +90,14 @@ class CallPipeline:
         guards: ProviderGuards,
         policy: PolicyHook,
         metrics: CallMetrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
         self.guards = guards
         self.policy = policy
         self._metrics = metrics
+        self._tracing = tracing if tracing is not None and tracing.enabled else None
         self._log = structlog.get_logger("agentrt.calls")
 
     # --- generate ----------------------------------------------------------------------
@@ -148,6 +151,16 @@ class CallPipeline:
 
     async def complete(self, model: str, messages: list[Message], call: _Call) -> Completion:
         """One model call (no tool loop): the heart of ``generate``."""
+        tracing = self._tracing
+        if tracing is None:
+            return await self._complete(model, messages, call)
+        with tracing.span(f"chat {model}", _request_attributes("chat", model, call)) as span:
+            completion = await self._complete(model, messages, call)
+            if span is not None:
+                span.set_attributes(_response_attributes(completion))
+            return completion
+
+    async def _complete(self, model: str, messages: list[Message], call: _Call) -> Completion:
         spec = self.catalog.resolve(model)
         input_tokens = estimate_tokens(messages, call.tool_specs)
         check_request(
@@ -209,7 +222,7 @@ class CallPipeline:
                 step.cost = cost if priced else None
                 step.messages = messages
                 return step
-            messages.extend(await run_tool_calls(toolset, step.tool_calls, self._log))
+            messages.extend(await run_tool_calls(toolset, step.tool_calls, self._log, self._tracing))
         raise ToolError(
             f"the model {model!r} still asked for tools after max_steps={max_steps} model calls; "
             "raise max_steps, or check that the tools' answers let the model finish"
@@ -277,13 +290,28 @@ class CallPipeline:
                 yield Completed(completion)
                 return
             messages.append(Message.assistant(completion.text, completion.tool_calls))
-            messages.extend(await run_tool_calls(toolset, completion.tool_calls, self._log))
+            messages.extend(await run_tool_calls(toolset, completion.tool_calls, self._log, self._tracing))
         raise ToolError(
             f"the model {model!r} still asked for tools after max_steps={max_steps} model calls; "
             "raise max_steps, or check that the tools' answers let the model finish"
         )
 
     async def _stream_step(self, model: str, messages: list[Message], call: _Call) -> AsyncIterator[StreamEvent]:
+        if self._tracing is None:
+            async for event in self._stream_step_untraced(model, messages, call):
+                yield event
+            return
+        # The span is not made current: a context attached in an async generator would be
+        # detached in another context when the consumer stops early.
+        with self._tracing.span(f"chat {model}", _request_attributes("chat", model, call), current=False) as span:
+            async for event in self._stream_step_untraced(model, messages, call):
+                if span is not None and isinstance(event, Completed):
+                    span.set_attributes(_response_attributes(event.completion))
+                yield event
+
+    async def _stream_step_untraced(
+        self, model: str, messages: list[Message], call: _Call
+    ) -> AsyncIterator[StreamEvent]:
         spec = self.catalog.resolve(model)
         input_tokens = estimate_tokens(messages, call.tool_specs)
         check_request(
@@ -377,6 +405,30 @@ class CallPipeline:
                 "embeddings cannot fall back to another model: its vectors would not be comparable "
                 "with those of the first; retry the same model instead"
             )
+        if self._tracing is None:
+            return await self._embed(model, inputs, user, tenant, principal, timeout, params)
+        with self._tracing.span(f"embeddings {model}", {"gen_ai.operation.name": "embeddings"}) as span:
+            result = await self._embed(model, inputs, user, tenant, principal, timeout, params)
+            if span is not None:
+                span.set_attributes(
+                    {
+                        "gen_ai.request.model": result.model,
+                        "gen_ai.provider.name": result.provider,
+                        "gen_ai.usage.input_tokens": result.usage.input_tokens,
+                    }
+                )
+            return result
+
+    async def _embed(
+        self,
+        model: str,
+        inputs: str | Sequence[str],
+        user: str | None,
+        tenant: str | None,
+        principal: Principal | None,
+        timeout: float | None,
+        params: dict[str, Any],
+    ) -> Embeddings:
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         spec = self.catalog.resolve(model)
         input_tokens = estimate_tokens([Message("user", text) for text in texts])
@@ -447,7 +499,15 @@ class CallPipeline:
     def _candidate(self, spec: ModelSpec, messages: list[Message], call: _Call) -> Candidate[Any]:
         client = self.providers.get(spec.provider)
         request = self._request(spec, messages, call)
-        return Candidate(spec.name, self.guards.get(spec.provider), lambda: client.complete(request))
+        tracing = self._tracing
+        if tracing is None:
+            return Candidate(spec.name, self.guards.get(spec.provider), lambda: client.complete(request))
+
+        async def traced_attempt() -> Any:  # one span per try, retries included
+            with tracing.span(f"attempt {spec.name}", _attempt_attributes(spec)):
+                return await client.complete(request)
+
+        return Candidate(spec.name, self.guards.get(spec.provider), traced_attempt)
 
     def _stream_candidate(self, spec: ModelSpec, messages: list[Message], call: _Call) -> StreamCandidate[Any]:
         client = self.providers.get(spec.provider)
@@ -531,6 +591,40 @@ class CallPipeline:
             error=str(err),
             latency_ms=round(latency * 1000, 3),
         )
+
+
+def _request_attributes(operation: str, model: str, call: _Call) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"gen_ai.operation.name": operation, "gen_ai.request.model": model}
+    if call.max_output_tokens is not None:
+        attributes["gen_ai.request.max_tokens"] = call.max_output_tokens
+    if call.temperature is not None:
+        attributes["gen_ai.request.temperature"] = call.temperature
+    if call.principal.user is not None:
+        attributes["enduser.id"] = call.principal.user
+    return attributes
+
+
+def _response_attributes(completion: Completion) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "gen_ai.response.model": completion.model,
+        "gen_ai.provider.name": completion.provider,
+        "gen_ai.usage.input_tokens": completion.usage.input_tokens,
+        "gen_ai.usage.output_tokens": completion.usage.output_tokens,
+        "agentrt.attempts": len(completion.attempts),
+    }
+    if completion.finish_reason is not None:
+        attributes["gen_ai.response.finish_reasons"] = [completion.finish_reason]
+    if completion.cost is not None:
+        attributes["agentrt.cost_usd"] = completion.cost
+    return attributes
+
+
+def _attempt_attributes(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": spec.provider_model,
+        "gen_ai.provider.name": spec.provider,
+    }
 
 
 def _output_reservation(spec: ModelSpec, call: _Call) -> int:

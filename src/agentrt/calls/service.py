@@ -10,12 +10,12 @@ from agentrt.calls.policy_hook import AllowAll, PolicyHook
 from agentrt.config import Config
 from agentrt.models import ModelCatalog
 from agentrt.observability import Metrics
+from agentrt.observability.tracing import Tracing
 from agentrt.providers import ProviderRegistry
 from agentrt.services import service
 
 __all__ = [
     "call_pipeline_service",
-    "metrics_service",
     "policy_hook_service",
     "provider_guards_service",
     "provider_registry_service",
@@ -38,11 +38,6 @@ async def provider_guards_service(config: Config) -> AsyncIterator[ProviderGuard
     yield ProviderGuards(config.providers)
 
 
-@service(name="metrics", version="1")
-async def metrics_service(config: Config) -> AsyncIterator[Metrics]:
-    yield Metrics(enabled=config.observability.metrics.enabled)
-
-
 @service(name="policy", version="1")
 async def policy_hook_service(config: Config) -> AsyncIterator[PolicyHook]:
     """Admits every call; the policy service takes this place when policies are enforced."""
@@ -56,5 +51,6 @@ async def call_pipeline_service(
     guards: ProviderGuards,
     policy: PolicyHook,
     metrics: Metrics,
+    tracing: Tracing,
 ) -> AsyncIterator[CallPipeline]:
-    yield CallPipeline(catalog, providers, guards, policy, metrics.calls)
+    yield CallPipeline(catalog, providers, guards, policy, metrics.calls, tracing)

@@ -230,10 +230,14 @@ class MetricsSection(Section):
 
 
 class TracingSection(Section):
-    """OpenTelemetry spans. ``service_name`` defaults to ``runtime.name``."""
+    """OpenTelemetry spans. ``service_name`` defaults to ``runtime.name``.
+
+    ``otlp`` and ``console`` make agentrt set up the OpenTelemetry SDK (the ``otel``
+    extra); ``global`` uses the tracer provider the application already set up.
+    """
 
     enabled: bool = False
-    exporter: Literal["otlp", "console"] = "otlp"
+    exporter: Literal["otlp", "console", "global"] = "otlp"
     endpoint: str | None = None
     service_name: str | None = None
 

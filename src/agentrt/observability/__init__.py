@@ -1,5 +1,7 @@
-"""Metrics (Prometheus) for the runtime; traces and the resource monitor build on this later."""
+"""Observability: Prometheus metrics, OpenTelemetry spans, and the resource monitor."""
 
 from agentrt.observability.metrics import CallMetrics, Metrics
+from agentrt.observability.monitor import ResourceMonitor
+from agentrt.observability.tracing import Tracing
 
-__all__ = ["CallMetrics", "Metrics"]
+__all__ = ["CallMetrics", "Metrics", "ResourceMonitor", "Tracing"]
