@@ -143,8 +143,11 @@ async def test_the_breaker_opens_and_spares_the_provider(up: FakeUpstream, tmp_p
             await rt.generate("solo", "hi")
         assert isinstance(caught.value.__cause__, CircuitOpen)
         changes = log_events(rt, "circuit_state_changed")
+        metrics = rt.metrics.render().decode()
     assert len(up.requests) == 2  # the third call never reached the provider
     assert changes[-1]["new"] == "open"
+    assert 'agentrt_provider_breaker_state{provider="oai"} 2.0' in metrics
+    assert 'agentrt_provider_breaker_transitions_total{provider="oai",to="open"} 1.0' in metrics
 
 
 async def test_a_per_call_timeout_bounds_the_whole_call(up: FakeUpstream, tmp_path: Path) -> None:

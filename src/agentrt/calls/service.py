@@ -33,9 +33,14 @@ async def provider_registry_service(config: Config) -> AsyncIterator[ProviderReg
 
 
 @service(name="provider_guards", version="1", config_section="providers")
-async def provider_guards_service(config: Config) -> AsyncIterator[ProviderGuards]:
+async def provider_guards_service(config: Config, metrics: Metrics) -> AsyncIterator[ProviderGuards]:
     """Breakers, limits, timeouts and retries per provider; a reload applies new settings at once."""
-    yield ProviderGuards(config.providers)
+    guards = ProviderGuards(config.providers)
+    if metrics.calls is not None:
+        for name, guard in guards.items():
+            metrics.calls.breaker_known(name)
+            guard.breaker.add_listener(metrics.calls.breaker_changed)
+    yield guards
 
 
 @service(name="policy", version="1")

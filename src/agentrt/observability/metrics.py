@@ -40,7 +40,7 @@ class CallMetrics:
     """What every model call records: count by outcome, tokens, cost, latency, retries, fallbacks."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        from prometheus_client import Counter, Histogram
+        from prometheus_client import Counter, Gauge, Histogram
 
         self._calls = Counter(
             "agentrt_model_calls",
@@ -77,6 +77,18 @@ class CallMetrics:
             "agentrt_model_fallbacks",
             "Calls answered by a fallback model.",
             ["requested", "served"],
+            registry=registry,
+        )
+        self._breaker_state = Gauge(
+            "agentrt_provider_breaker_state",
+            "Circuit breaker state per provider: 0 closed, 1 half-open, 2 open.",
+            ["provider"],
+            registry=registry,
+        )
+        self._breaker_changes = Counter(
+            "agentrt_provider_breaker_transitions",
+            "Circuit breaker state changes.",
+            ["provider", "to"],
             registry=registry,
         )
         self._children: dict[tuple[Any, ...], Any] = {}
@@ -117,3 +129,16 @@ class CallMetrics:
 
     def record_fallback(self, *, requested: str, served: str) -> None:
         self._child(self._fallbacks, requested, served).inc()
+
+    def breaker_changed(self, provider: str, old: object, new: object) -> None:
+        """A ``BreakerListener``: keeps the breaker state gauge and transition count."""
+        state = str(new)
+        self._breaker_state.labels(provider).set(_BREAKER_LEVELS.get(state, -1))
+        self._breaker_changes.labels(provider, state).inc()
+
+    def breaker_known(self, provider: str) -> None:
+        """Show a provider's breaker as closed from the start, before any change."""
+        self._breaker_state.labels(provider).set(0)
+
+
+_BREAKER_LEVELS = {"closed": 0, "half_open": 1, "open": 2}
