@@ -6,7 +6,9 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from agentrt.providers._errors import ErrorReader, Redactor
+import orjson
+
+from agentrt.providers._errors import ErrorReader, Redactor, malformed
 from agentrt.providers._http import HttpTransport
 
 if TYPE_CHECKING:
@@ -60,6 +62,16 @@ class HttpProviderClient:
     @property
     def options(self) -> Mapping[str, Any]:
         return self.section.options
+
+    def _decode(self, data: bytes, model: str) -> dict[str, Any]:
+        """One stream event's JSON object; anything else is a malformed response."""
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise malformed(self.name, model, "a stream event is not valid JSON") from None
+        if not isinstance(event, dict):
+            raise malformed(self.name, model, "a stream event is not a JSON object")
+        return event
 
     async def aclose(self) -> None:
         """Close the connections. Idempotent."""

@@ -219,15 +219,6 @@ class AnthropicClient(HttpProviderClient):
         _keep_thinking(calls, [thinking[i] for i in sorted(thinking)])
         yield StreamFinish(finish_reason=reason, usage=usage_of(counts), tool_calls=calls, model=answered_model)
 
-    def _decode(self, data: bytes, model: str) -> dict[str, Any]:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise malformed(self.name, model, "a stream event is not valid JSON") from None
-        if not isinstance(event, dict):
-            raise malformed(self.name, model, "a stream event is not a JSON object")
-        return event
-
     def _stream_error(self, data: dict[str, Any], raw: bytes, model: str) -> ProviderError:
         error = data.get("error")
         kind = error.get("type") if isinstance(error, dict) else None

@@ -212,15 +212,16 @@ class GoogleClient(HttpProviderClient):
         return str(reason) if reason else None
 
     def _decode(self, data: bytes, model: str) -> dict[str, Any]:
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise malformed(self.name, model, "a stream event is not valid JSON") from None
-        if isinstance(chunk, list) and len(chunk) == 1:
-            chunk = chunk[0]
-        if not isinstance(chunk, dict):
+        # Gemini may frame an SSE event's object in a one-element array.
+        if data.lstrip().startswith(b"["):
+            try:
+                items = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise malformed(self.name, model, "a stream event is not valid JSON") from None
+            if isinstance(items, list) and len(items) == 1 and isinstance(items[0], dict):
+                return items[0]
             raise malformed(self.name, model, "a stream event is not a JSON object")
-        return chunk
+        return super()._decode(data, model)
 
     def _stream_error(self, chunk: dict[str, Any], raw: bytes, model: str) -> ProviderError:
         error = chunk.get("error")

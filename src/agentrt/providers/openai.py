@@ -135,15 +135,6 @@ class OpenAIClient(HttpProviderClient):
             finish_reason=finish_reason, usage=usage, tool_calls=tool_calls.finish(), model=answered_model
         )
 
-    def _decode(self, data: bytes, model: str) -> dict[str, Any]:
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise malformed(self.name, model, "a stream event is not valid JSON") from None
-        if not isinstance(chunk, dict):
-            raise malformed(self.name, model, "a stream event is not a JSON object")
-        return chunk
-
     def _stream_error(self, chunk: dict[str, Any], raw: bytes, model: str) -> ProviderError:
         error = chunk.get("error")
         kind = (error.get("code") or error.get("type")) if isinstance(error, dict) else None
