@@ -89,3 +89,12 @@ def test_every_line_parses_back_to_the_same_values(values: dict[str, str]) -> No
     assert "\n" not in line
     assert len(line.splitlines()) <= 1
     assert _parse(line) == values
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(4e-05, "0.00004"), (2.5e-07, "0.00000025"), (0.1, "0.1"), (1e-12, "1e-12"), (1e20, "1e+20"), (3.0, "3.0")],
+)
+def test_small_floats_read_as_decimals(value: float, text: str) -> None:
+    assert format_value(value) == text
+    assert float(format_value(value)) == value

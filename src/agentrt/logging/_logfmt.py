@@ -46,8 +46,10 @@ def format_value(value: Any) -> str:
     kind = type(value)
     if kind is str:
         return _quote_str(value)
-    if kind is int or kind is float:
+    if kind is int:
         return repr(value)
+    if kind is float:
+        return _float(value)
     if isinstance(value, str):
         return _quote_str(value)
     if value is None:
@@ -56,7 +58,9 @@ def format_value(value: Any) -> str:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, int | float):
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, int):
         return repr(value)
     if isinstance(value, Mapping | list | tuple):
         try:
@@ -65,6 +69,14 @@ def format_value(value: Any) -> str:
             text = str(value)
         return _quote_str(text)
     return _quote_str(str(value))
+
+
+def _float(value: float) -> str:
+    text = repr(value)
+    # Durations and costs are small: 0.00004 reads better than 4e-05 in a log line.
+    if "e-" in text and abs(value) >= 1e-9:
+        return f"{value:.12f}".rstrip("0")
+    return text
 
 
 _key_cache: dict[str, str] = {}
