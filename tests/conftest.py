@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from server_fixtures import postgres_url, redis_url  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _clean_agentrt_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from values that came from a secret field or an ``Authorization`` header.
     │   ├── ServiceStartError       a service failed to start (the started ones were stopped)
     │   └── ServiceStopError        one or more services failed to stop (every failure listed)
     ├── PluginError                 an entry point could not be loaded
+    ├── StoreError                  the store's database refused a statement, stayed locked or is unreachable
     ├── ModelError                  a request the catalog refuses before any network call
     │   ├── UnknownModel            no model or alias of that name
     │   └── CapabilityError         the model cannot serve the request (a capability, max output, context)
@@ -40,6 +41,7 @@ from values that came from a secret field or an ``Authorization`` header.
     └── AgentError                  the agent runtime
         ├── AgentNotFound           no agent with that id
         ├── AgentTerminated         the agent was terminated
+        ├── AgentTimeout            an ask got no answer in time (also a TimeoutError)
         └── MailboxFull             the mailbox is full and configured to reject
 """
 
@@ -54,6 +56,7 @@ __all__ = [
     "AgentNotFound",
     "AgentRTError",
     "AgentTerminated",
+    "AgentTimeout",
     "BudgetExceeded",
     "CallFailed",
     "CapabilityError",
@@ -81,6 +84,7 @@ __all__ = [
     "ServiceNotFound",
     "ServiceStartError",
     "ServiceStopError",
+    "StoreError",
     "ToolArgumentsError",
     "ToolError",
     "UnknownModel",
@@ -199,6 +203,21 @@ class PluginError(AgentRTError):
         super().__init__(message)
         self.group = group
         self.name = name
+
+
+class StoreError(AgentRTError):
+    """A statement on the store (SQLite or PostgreSQL) failed.
+
+    ``dialect`` is ``sqlite`` or ``postgresql``; ``retryable`` is true when the
+    same work may succeed if tried again (a lock held too long, a serialization
+    failure or deadlock, a lost connection). The driver's own exception is the
+    ``__cause__``. Messages name the store by its URL with the password masked.
+    """
+
+    def __init__(self, message: str, *, dialect: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.dialect = dialect
+        self.retryable = retryable
 
 
 # --- models, tools and outputs -------------------------------------------------
@@ -401,6 +420,14 @@ class AgentNotFound(AgentError, LookupError):
 
 class AgentTerminated(AgentError):
     """The agent was terminated and takes no more activities."""
+
+
+class AgentTimeout(AgentError, TimeoutError):
+    """An ``ask`` got no answer within its ``timeout``; the activity stays queued and is still processed."""
+
+    def __init__(self, message: str, *, agent: str | None = None, timeout: float | None = None) -> None:
+        super().__init__(message, agent=agent)
+        self.timeout = timeout
 
 
 class MailboxFull(AgentError):

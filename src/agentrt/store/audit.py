@@ -1,0 +1,153 @@
+"""The audit trail: every policy decision (allow or deny, which rule, why), written like the ledger.
+
+The policy service calls ``audit.record(AuditRecord(...))`` for each decision;
+rows are written in batches by the same writer as the usage ledger, so a
+decision costs the caller an append. ``query()`` reads them back, newest first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from agentrt.store._batch import BatchedTable
+
+__all__ = ["AUDIT_MIGRATIONS", "AuditRecord", "AuditTrail", "Decision"]
+
+Decision = Literal["allow", "deny"]
+
+_COLUMNS: Final = """
+    ts DOUBLE PRECISION NOT NULL,
+    request_id TEXT,
+    user_name TEXT,
+    tenant TEXT,
+    api_key TEXT,
+    model TEXT,
+    operation TEXT,
+    decision TEXT NOT NULL,
+    rule TEXT,
+    reason TEXT,
+    limit_name TEXT
+"""
+_INDEXES: Final = """;
+CREATE INDEX agentrt_audit_ts ON agentrt_audit (ts);
+CREATE INDEX agentrt_audit_user ON agentrt_audit (user_name, ts)
+"""
+
+AUDIT_MIGRATIONS: Final[list[str | dict[str, str]]] = [
+    {
+        "sqlite": f"CREATE TABLE agentrt_audit (id INTEGER PRIMARY KEY, {_COLUMNS})" + _INDEXES,
+        "postgresql": f"CREATE TABLE agentrt_audit (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {_COLUMNS})"
+        + _INDEXES,
+    },
+]
+"""The ``audit`` component's schema versions."""
+
+_FIELDS: Final = "ts, request_id, user_name, tenant, api_key, model, operation, decision, rule, reason, limit_name"
+_INSERT: Final = f"INSERT INTO agentrt_audit ({_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+@dataclass(slots=True, kw_only=True)
+class AuditRecord:
+    """One policy decision.
+
+    ``rule`` names the rule that decided (None: the policy's default);
+    ``reason`` is its configured reason; ``limit`` names the rate limit or
+    budget that denied the call, when one did. ``api_key`` is the key's name,
+    never the key.
+    """
+
+    ts: float = field(default_factory=time.time)
+    request_id: str | None = None
+    user: str | None = None
+    tenant: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    operation: str | None = None
+    decision: Decision
+    rule: str | None = None
+    reason: str | None = None
+    limit: str | None = None
+
+
+class AuditTrail(BatchedTable[AuditRecord]):
+    """Records policy decisions in the store's ``agentrt_audit`` table.
+
+    Same lifetime as :class:`~agentrt.store.UsageLedger`: ``start()`` (migrates,
+    starts the writer), ``record()``, ``flush()``, ``close()``.
+    """
+
+    component = "audit"
+    migrations = AUDIT_MIGRATIONS
+    insert_sql = _INSERT
+
+    @staticmethod
+    def to_row(record: AuditRecord) -> tuple[Any, ...]:
+        return _row(record)
+
+    async def query(
+        self,
+        *,
+        since: float | None = None,
+        decision: Decision | None = None,
+        user: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """The written decisions since ``since`` (epoch seconds), newest first, at most ``limit`` of them."""
+        if decision is not None and decision not in ("allow", "deny"):
+            raise ValueError(f"decision must be 'allow' or 'deny', got {decision!r}")
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, got {limit}")
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (("ts >= ?", since), ("decision = ?", decision), ("user_name = ?", user)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = f"SELECT {_FIELDS} FROM agentrt_audit"
+        if where:
+            sql += f" WHERE {' AND '.join(where)}"
+        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
+        rows = await self.store.fetchall(sql, [*params, int(limit)])
+        return [_record(row) for row in rows]
+
+
+def _row(rec: AuditRecord) -> tuple[Any, ...]:
+    if rec.decision not in ("allow", "deny"):
+        raise ValueError(f"decision must be 'allow' or 'deny', got {rec.decision!r}")
+    return (
+        float(rec.ts),
+        _text(rec.request_id),
+        _text(rec.user),
+        _text(rec.tenant),
+        _text(rec.api_key),
+        _text(rec.model),
+        _text(rec.operation),
+        rec.decision,
+        _text(rec.rule),
+        _text(rec.reason),
+        _text(rec.limit),
+    )
+
+
+def _record(row: Sequence[Any]) -> AuditRecord:
+    ts, request_id, user, tenant, api_key, model, operation, decision, rule, reason, limit = row
+    return AuditRecord(
+        ts=float(ts),
+        request_id=request_id,
+        user=user,
+        tenant=tenant,
+        api_key=api_key,
+        model=model,
+        operation=operation,
+        decision=decision,
+        rule=rule,
+        reason=reason,
+        limit=limit,
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,231 @@
+"""The usage ledger: one row per model call, written in batches off the hot path, summed in SQL.
+
+The call pipeline calls ``ledger.record(UsageRecord(...))`` once per call; that
+is an append to a list. A background task writes the rows in batches (see
+``agentrt.store._batch``); ``close()`` writes the rest, so a clean stop loses
+nothing. ``query()`` sums what has been written, grouped by user, tenant,
+model, provider or UTC day: rows still queued are not in it until the next
+flush (``await ledger.flush()`` first when that matters).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from agentrt.store._base import Store
+from agentrt.store._batch import BatchedTable
+
+__all__ = ["USAGE_MIGRATIONS", "UsageBy", "UsageLedger", "UsageRecord", "UsageSummary"]
+
+UsageBy = Literal["user", "tenant", "model", "provider", "day"]
+
+_COLUMNS: Final = """
+    ts DOUBLE PRECISION NOT NULL,
+    request_id TEXT,
+    user_name TEXT,
+    tenant TEXT,
+    api_key TEXT,
+    model TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cached_tokens BIGINT NOT NULL,
+    cost DOUBLE PRECISION,
+    latency DOUBLE PRECISION NOT NULL,
+    outcome TEXT NOT NULL,
+    attempts BIGINT NOT NULL
+"""
+_INDEXES: Final = """;
+CREATE INDEX agentrt_usage_ts ON agentrt_usage (ts);
+CREATE INDEX agentrt_usage_user ON agentrt_usage (user_name, ts);
+CREATE INDEX agentrt_usage_tenant ON agentrt_usage (tenant, ts);
+CREATE INDEX agentrt_usage_model ON agentrt_usage (model, ts)
+"""
+
+USAGE_MIGRATIONS: Final[list[str | dict[str, str]]] = [
+    {
+        "sqlite": f"CREATE TABLE agentrt_usage (id INTEGER PRIMARY KEY, {_COLUMNS})" + _INDEXES,
+        "postgresql": f"CREATE TABLE agentrt_usage (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {_COLUMNS})"
+        + _INDEXES,
+    },
+]
+"""The ``usage`` component's schema versions (``store.migrate("usage", USAGE_MIGRATIONS)``)."""
+
+_INSERT: Final = (
+    "INSERT INTO agentrt_usage (ts, request_id, user_name, tenant, api_key, model, provider, operation, "
+    "input_tokens, output_tokens, cached_tokens, cost, latency, outcome, attempts) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+_GROUP_KEYS: Final[dict[str, dict[str, str]]] = {
+    "user": {"sqlite": "user_name", "postgresql": "user_name"},
+    "tenant": {"sqlite": "tenant", "postgresql": "tenant"},
+    "model": {"sqlite": "model", "postgresql": "model"},
+    "provider": {"sqlite": "provider", "postgresql": "provider"},
+    "day": {
+        "sqlite": "strftime('%Y-%m-%d', ts, 'unixepoch')",
+        "postgresql": "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    },
+}
+
+
+@dataclass(slots=True, kw_only=True)
+class UsageRecord:
+    """One model call, as the ledger keeps it.
+
+    ``ts`` is epoch seconds (UTC); ``api_key`` is the key's configured name,
+    never the key; ``cost`` is USD, None when the model has no price;
+    ``latency`` is seconds; ``outcome`` is ``"ok"`` or the error's class name
+    (``ProviderTimeout``); ``attempts`` counts every try, fallbacks included.
+    """
+
+    ts: float = field(default_factory=time.time)
+    request_id: str | None = None
+    user: str | None = None
+    tenant: str | None = None
+    api_key: str | None = None
+    model: str
+    provider: str
+    operation: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost: float | None = None
+    latency: float = 0.0
+    outcome: str = "ok"
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    """Calls and their usage for one group (``key``: the user, tenant, model, provider or ``YYYY-MM-DD``).
+
+    ``key`` is None for rows without that field (calls with no user) and for
+    the one summary of an ungrouped query. ``cost`` (USD) is None when any
+    call of the group used tokens but had no price: a partial sum would
+    understate it.
+    """
+
+    key: str | None
+    calls: int
+    failures: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+
+
+class UsageLedger(BatchedTable[UsageRecord]):
+    """Records every model call in the store's ``agentrt_usage`` table.
+
+    ``await ledger.start()`` applies the table's migrations and starts the
+    background writer; ``record()`` queues; ``flush()`` writes now; ``close()``
+    writes everything and stops (also ``async with UsageLedger(store) as ledger``).
+    """
+
+    component = "usage"
+    migrations = USAGE_MIGRATIONS
+    insert_sql = _INSERT
+
+    @staticmethod
+    def to_row(record: UsageRecord) -> tuple[Any, ...]:
+        return _row(record)
+
+    async def query(
+        self,
+        by: UsageBy | None = None,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        user: str | None = None,
+        tenant: str | None = None,
+        model: str | None = None,
+    ) -> list[UsageSummary]:
+        """Sum the written calls in ``[since, until)`` (epoch seconds), optionally filtered, grouped by ``by``.
+
+        Groups come ordered by key (those without a key last). Ungrouped
+        (``by=None``), the answer is one summary, or none when no call matches.
+        """
+        return await summarize_usage(self.store, by, since=since, until=until, user=user, tenant=tenant, model=model)
+
+
+async def summarize_usage(
+    store: Store,
+    by: UsageBy | None = None,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    user: str | None = None,
+    tenant: str | None = None,
+    model: str | None = None,
+) -> list[UsageSummary]:
+    """What :meth:`UsageLedger.query` answers, for a store without a running ledger (the CLI)."""
+    if by is not None and by not in _GROUP_KEYS:
+        raise ValueError(f"cannot group usage by {by!r}: use one of {', '.join(_GROUP_KEYS)} or None")
+    where: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        ("ts >= ?", since),
+        ("ts < ?", until),
+        ("user_name = ?", user),
+        ("tenant = ?", tenant),
+        ("model = ?", model),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    key = _GROUP_KEYS[by][store.dialect] if by is not None else "NULL"
+    sql = (
+        f"SELECT {key} AS k, COUNT(*), "
+        "SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END), "
+        "CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), "
+        "CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), "
+        "COALESCE(SUM(cost), 0), "
+        "SUM(CASE WHEN cost IS NULL AND input_tokens + output_tokens > 0 THEN 1 ELSE 0 END) "
+        "FROM agentrt_usage"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + (f" GROUP BY {key}" if by is not None else "")
+    )
+    rows = await store.fetchall(f"SELECT * FROM ({sql}) AS usage_groups ORDER BY k IS NULL, k", params)
+    return [_summary(row) for row in rows if row[1]]
+
+
+def _summary(row: Sequence[Any]) -> UsageSummary:
+    key, calls, failures, input_tokens, output_tokens, cost, unpriced = row
+    return UsageSummary(
+        key=None if key is None else str(key),
+        calls=int(calls),
+        failures=int(failures or 0),
+        input_tokens=int(input_tokens),
+        output_tokens=int(output_tokens),
+        cost=None if unpriced else float(cost),
+    )
+
+
+def _row(rec: UsageRecord) -> tuple[Any, ...]:
+    # Coerced here, off the hot path, so that a value of the wrong type is rejected alone
+    # (TypeError/ValueError drop this record) instead of failing the whole batch in the database.
+    return (
+        float(rec.ts),
+        _text(rec.request_id),
+        _text(rec.user),
+        _text(rec.tenant),
+        _text(rec.api_key),
+        str(rec.model),
+        str(rec.provider),
+        str(rec.operation),
+        int(rec.input_tokens),
+        int(rec.output_tokens),
+        int(rec.cached_tokens),
+        None if rec.cost is None else float(rec.cost),
+        float(rec.latency),
+        str(rec.outcome),
+        int(rec.attempts),
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
