@@ -20,10 +20,14 @@ def builtin_services() -> list[ServiceDefinition]:
     )
     from agentrt.models.service import model_catalog_service
     from agentrt.observability.service import metrics_service, monitor_service, tracing_service
+    from agentrt.store.service import audit_service, ledger_service, store_service
 
     return [
         definition_of(fn)
         for fn in (
+            store_service,
+            ledger_service,
+            audit_service,
             model_catalog_service,
             provider_registry_service,
             provider_guards_service,

@@ -202,3 +202,28 @@ async def test_rate_limit_errors_carry_retry_after(up: FakeUpstream, tmp_path: P
     assert isinstance(cause, ProviderRateLimited)
     assert cause.retry_after == 30
     assert len(up.requests) == 1  # 30 s is over max_backoff: no point sleeping, give up on this model
+
+
+async def test_every_call_gets_a_ledger_row_failures_included(up: FakeUpstream, tmp_path: Path) -> None:
+    from agentrt.calls import request_id
+    from agentrt.store import UsageLedger
+
+    up.script(Reply(text="a", usage=(10, 20)), Fault(status=400, message="nope"))
+    async with open_runtime(up, tmp_path, store={"url": f"sqlite:///{tmp_path / 'ledger.db'}"}) as rt:
+        token = request_id.set("req-1")
+        try:
+            await rt.generate("primary", "hi", user="bob", tenant="acme")
+        finally:
+            request_id.reset(token)
+        with pytest.raises(Exception, match="nope"):
+            await rt.generate("primary", "again", user="bob", tenant="acme")
+        ledger = rt.services.get(UsageLedger)
+        await ledger.flush()
+        rows = await ledger.query(by="user")
+        raw = await rt.services.get(UsageLedger).store.fetchall(
+            "SELECT request_id, outcome, input_tokens, cost FROM agentrt_usage ORDER BY ts"
+        )
+    assert [(r.key, r.calls, r.failures, r.input_tokens, r.output_tokens) for r in rows] == [("bob", 2, 1, 10, 20)]
+    assert raw[0][0] == "req-1"
+    assert [r[1] for r in raw] == ["ok", "ProviderBadRequest"]
+    assert raw[0][3] == pytest.approx((10 * 1.0 + 20 * 2.0) / 1e6)

@@ -5,7 +5,7 @@ from agentrt.calls.guards import ProviderGuards
 from agentrt.calls.objects import generate_object
 from agentrt.calls.pipeline import CallPipeline
 from agentrt.calls.policy_hook import Admission, AllowAll, Operation, PolicyHook
-from agentrt.calls.principal import ANONYMOUS, Principal
+from agentrt.calls.principal import ANONYMOUS, Principal, request_id
 
 __all__ = [
     "ANONYMOUS",
@@ -18,5 +18,6 @@ __all__ = [
     "Prompt",
     "ProviderGuards",
     "generate_object",
+    "request_id",
     "to_messages",
 ]

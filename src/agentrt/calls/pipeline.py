@@ -26,10 +26,11 @@ import structlog
 from agentrt.calls._messages import Prompt, to_messages
 from agentrt.calls._tooling import ToolsArg, resolve_tools, run_tool_calls
 from agentrt.calls.policy_hook import Admission, Operation, PolicyHook
-from agentrt.calls.principal import Principal
+from agentrt.calls.principal import Principal, request_id
 from agentrt.errors import ProviderTimeout, ToolError
 from agentrt.models import ModelCatalog, ModelSpec, check_request, estimate_tokens
 from agentrt.resilience import Candidate, StreamCandidate, run_plan, stream_plan
+from agentrt.store.ledger import UsageRecord
 from agentrt.types import (
     Attempt,
     ChatRequest,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from agentrt.observability import CallMetrics
     from agentrt.observability.tracing import Tracing
     from agentrt.providers import ProviderRegistry
+    from agentrt.store.ledger import UsageLedger
     from agentrt.tools import ToolSet
 
 __all__ = ["DEFAULT_MAX_OUTPUT_RESERVATION", "CallPipeline"]
@@ -91,6 +93,7 @@ class CallPipeline:
         policy: PolicyHook,
         metrics: CallMetrics | None = None,
         tracing: Tracing | None = None,
+        ledger: UsageLedger | None = None,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
@@ -98,6 +101,7 @@ class CallPipeline:
         self.policy = policy
         self._metrics = metrics
         self._tracing = tracing if tracing is not None and tracing.enabled else None
+        self._ledger = ledger
         self._log = structlog.get_logger("agentrt.calls")
 
     # --- generate ----------------------------------------------------------------------
@@ -182,7 +186,7 @@ class CallPipeline:
             response, index = await self._within(call.timeout, spec, run_plan(candidates, attempts=attempts))
         except BaseException as err:
             await self.policy.release(reservation)
-            self._record_failure(spec, call.operation, err, perf_counter() - started)
+            self._record_failure(spec, call, err, perf_counter() - started, len(attempts))
             raise
         served = specs[index]
         cost = self.catalog.cost(served, response.usage)
@@ -374,7 +378,7 @@ class CallPipeline:
                 settled = True
                 await self.policy.release(reservation)
                 if not isinstance(err, GeneratorExit):
-                    self._record_failure(spec, call.operation, err, perf_counter() - started)
+                    self._record_failure(spec, call, err, perf_counter() - started, len(attempts))
             raise
         finally:
             closer = getattr(events, "aclose", None)
@@ -434,6 +438,7 @@ class CallPipeline:
         input_tokens = estimate_tokens([Message("user", text) for text in texts])
         check_request(spec, embeddings=True, input_tokens=input_tokens)
         who = principal or Principal.of(user, tenant)
+        call = _Call(who, "embed", None, timeout)
         reservation = await self.policy.admit(Admission(who, "embed", spec, input_tokens, 0))
         client = self.providers.get(spec.provider)
         request = EmbeddingRequest(spec.provider_model, texts, {**spec.params, **params})
@@ -444,12 +449,11 @@ class CallPipeline:
             result, _ = await self._within(timeout, spec, run_plan([candidate], attempts=attempts))
         except BaseException as err:
             await self.policy.release(reservation)
-            self._record_failure(spec, "embed", err, perf_counter() - started)
+            self._record_failure(spec, call, err, perf_counter() - started, len(attempts))
             raise
         cost = self.catalog.cost(spec, result.usage)
         await self.policy.settle(reservation, result.usage, cost)
         latency = perf_counter() - started
-        call = _Call(who, "embed", None, timeout)
         self._record_success(spec, spec, call, result.usage, cost, latency, attempts)
         return Embeddings(result.vectors, result.usage, cost, spec.name, spec.provider, attempts, latency)
 
@@ -557,6 +561,24 @@ class CallPipeline:
                         metrics.record_failed_attempt(model=attempt.model, provider=attempt.provider)
                 if served is not requested:
                     metrics.record_fallback(requested=requested.name, served=served.name)
+        if self._ledger is not None:
+            self._ledger.record(
+                UsageRecord(
+                    request_id=request_id.get(),
+                    user=call.principal.user,
+                    tenant=call.principal.tenant,
+                    api_key=call.principal.api_key,
+                    model=served.name,
+                    provider=served.provider,
+                    operation=call.operation,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cached_tokens=usage.cached_tokens,
+                    cost=cost,
+                    latency=latency,
+                    attempts=len(attempts),
+                )
+            )
         self._log.info(
             "model_call",
             model=served.name,
@@ -571,22 +593,36 @@ class CallPipeline:
             attempts=len(attempts),
         )
 
-    def _record_failure(self, spec: ModelSpec, operation: Operation, err: BaseException, latency: float) -> None:
+    def _record_failure(
+        self, spec: ModelSpec, call: _Call, err: BaseException, latency: float, attempts: int
+    ) -> None:
         if isinstance(err, GeneratorExit | asyncio.CancelledError):
             return
+        outcome = type(err).__name__
         if self._metrics is not None:
             self._metrics.record_failure(
-                model=spec.name,
-                provider=spec.provider,
-                operation=operation,
-                error_type=type(err).__name__,
-                latency=latency,
+                model=spec.name, provider=spec.provider, operation=call.operation, error_type=outcome, latency=latency
+            )
+        if self._ledger is not None:
+            self._ledger.record(
+                UsageRecord(
+                    request_id=request_id.get(),
+                    user=call.principal.user,
+                    tenant=call.principal.tenant,
+                    api_key=call.principal.api_key,
+                    model=spec.name,
+                    provider=spec.provider,
+                    operation=call.operation,
+                    latency=latency,
+                    outcome=outcome,
+                    attempts=attempts,
+                )
             )
         self._log.warning(
             "model_call_failed",
             model=spec.name,
             provider=spec.provider,
-            operation=operation,
+            operation=call.operation,
             error_type=type(err).__name__,
             error=str(err),
             latency_ms=round(latency * 1000, 3),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["ANONYMOUS", "Principal"]
+__all__ = ["ANONYMOUS", "Principal", "request_id"]
+
+request_id: ContextVar[str | None] = ContextVar("agentrt_request_id", default=None)
+"""The id of the request being served (the server sets it); the ledger and audit rows carry it."""
 
 
 @dataclass(slots=True, frozen=True)

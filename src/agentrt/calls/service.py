@@ -13,6 +13,7 @@ from agentrt.observability import Metrics
 from agentrt.observability.tracing import Tracing
 from agentrt.providers import ProviderRegistry
 from agentrt.services import service
+from agentrt.store.ledger import UsageLedger
 
 __all__ = [
     "call_pipeline_service",
@@ -57,5 +58,6 @@ async def call_pipeline_service(
     policy: PolicyHook,
     metrics: Metrics,
     tracing: Tracing,
+    ledger: UsageLedger,
 ) -> AsyncIterator[CallPipeline]:
-    yield CallPipeline(catalog, providers, guards, policy, metrics.calls, tracing)
+    yield CallPipeline(catalog, providers, guards, policy, metrics.calls, tracing, ledger)

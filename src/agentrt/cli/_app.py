@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from agentrt._version import __version__
-from agentrt.cli import config_cmd, generate_cmd, init_cmd, logs_cmd, models_cmd, providers_cmd, services_cmd
+from agentrt.cli import (
+    config_cmd,
+    generate_cmd,
+    init_cmd,
+    logs_cmd,
+    models_cmd,
+    providers_cmd,
+    services_cmd,
+    usage_cmd,
+)
 
 app = typer.Typer(
     name="agentrt",
@@ -45,3 +54,4 @@ app.command("generate")(generate_cmd.generate)
 app.command("chat")(generate_cmd.chat)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(providers_cmd.app, name="providers")
+app.command("usage")(usage_cmd.usage)

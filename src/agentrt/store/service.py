@@ -19,7 +19,7 @@ from agentrt.store.ledger import UsageLedger
 __all__ = ["audit_service", "ledger_service", "store_service"]
 
 
-@service(version="1")
+@service(name="store", version="1")
 async def store_service(config: Config) -> AsyncIterator[Store]:
     """The store named by ``store.url``.
 
@@ -35,7 +35,7 @@ async def store_service(config: Config) -> AsyncIterator[Store]:
         await store.close()
 
 
-@service(version="1")
+@service(name="ledger", version="1")
 async def ledger_service(store: Store) -> AsyncIterator[UsageLedger]:
     """The usage ledger: its table migrated at start, every queued row written at stop."""
     ledger = UsageLedger(store)
@@ -46,7 +46,7 @@ async def ledger_service(store: Store) -> AsyncIterator[UsageLedger]:
         await ledger.close()
 
 
-@service(version="1")
+@service(name="audit", version="1")
 async def audit_service(store: Store) -> AsyncIterator[AuditTrail]:
     """The audit trail of policy decisions: migrated at start, every queued row written at stop."""
     audit = AuditTrail(store)
