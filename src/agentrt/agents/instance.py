@@ -1,0 +1,356 @@
+"""One agent instance: its mailbox, its state, and the task that drains the mailbox while there is work.
+
+An idle instance owns no task: :meth:`AgentInstance.drain` is started when an
+activity arrives at an empty mailbox and returns when the mailbox is empty
+again. It processes one activity at a time; after each one a durable agent's
+state is saved together with the activity's completion, and a failure goes to
+the supervisor (:meth:`AgentInstance._supervise`), which applies the type's
+restart policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections import deque
+from dataclasses import dataclass
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from agentrt.agents._log import logger
+from agentrt.agents.context import AgentContext
+from agentrt.agents.events import (
+    ActivityFailed,
+    ActivityProcessed,
+    AgentEvent,
+    AgentRestarted,
+    StateChanged,
+    StatusChanged,
+    Subscription,
+)
+from agentrt.agents.mailbox import Mailbox, MailboxStats
+from agentrt.errors import AgentTerminated
+
+if TYPE_CHECKING:
+    from agentrt.agents.activity import Activity
+    from agentrt.agents.agent import Agent
+    from agentrt.agents.persistence import AgentStore
+    from agentrt.agents.registry import AgentType
+    from agentrt.agents.runtime import AgentRuntime
+
+__all__ = ["AgentInfo", "AgentInstance", "AgentStats", "AgentStatus"]
+
+
+
+class AgentStatus(enum.Enum):
+    IDLE = "idle"
+    PROCESSING = "processing"
+    ERROR = "error"
+    """The last activity failed and none has succeeded since; the agent still takes work."""
+    TERMINATED = "terminated"
+
+
+_IDLE, _PROCESSING, _ERROR, _TERMINATED = (
+    AgentStatus.IDLE,
+    AgentStatus.PROCESSING,
+    AgentStatus.ERROR,
+    AgentStatus.TERMINATED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInfo:
+    """One line of ``rt.agents.list()``."""
+
+    id: str
+    type: str
+    status: AgentStatus
+    depth: int
+    durable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStats:
+    """``rt.agents.stats(id)``: status, restarts in the current window, and the mailbox counters."""
+
+    id: str
+    type: str
+    status: AgentStatus
+    restarts: int
+    mailbox: MailboxStats
+
+
+class AgentInstance(Mailbox):
+    """The runtime's record of one agent. Slotted, and one object with its mailbox: idle agents are cheap."""
+
+    __slots__ = ("agent", "awaiting", "closing", "id", "kind", "restart_times", "snapshot", "state", "status",
+                 "subscribers", "task")
+
+    def __init__(self, agent_id: str, kind: AgentType, state: Any) -> None:
+        super().__init__(kind.mailbox.size, kind.mailbox.when_full == "reject")
+        self.id = agent_id
+        self.kind = kind
+        self.state = state
+        self.status = _IDLE
+        self.agent: Agent[Any] | None = self._new_agent()
+        self.task: asyncio.Task[None] | None = None
+        self.closing = False  # takes no more activities (terminating, or stopped for good)
+        self.subscribers: list[Subscription] | None = None
+        self.awaiting: AgentInstance | None = None  # whose answer the current activity waits for (ctx.ask)
+        self.restart_times: deque[float] | None = None
+        # The state as last saved (durable) or last known good (restart strategy): JSON text, or a deep
+        # copy for a state type pydantic cannot serialise.
+        self.snapshot: Any = kind.codec.snapshot(state) if kind.keeps_snapshot else None
+
+    def _new_agent(self) -> Agent[Any]:
+        agent = self.kind.cls()
+        agent._instance = self
+        return agent
+
+    # --- information ------------------------------------------------------------------------
+
+    def info(self) -> AgentInfo:
+        return AgentInfo(self.id, self.kind.name, self.status, self.depth, self.kind.durable)
+
+    def stats(self) -> AgentStats:
+        restarts = len(self.restart_times or ())
+        return AgentStats(self.id, self.kind.name, self.status, restarts, self.mailbox_stats())
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def publish(self, event: AgentEvent) -> None:
+        for subscriber in self.subscribers or ():
+            subscriber.publish(event)
+
+    def subscribe(self, buffer: int) -> Subscription:
+        subscription = Subscription(self.id, buffer, self._unsubscribe)
+        if self.subscribers is None:
+            self.subscribers = []
+        self.subscribers.append(subscription)
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        subscribers = self.subscribers
+        if subscribers is not None and subscription in subscribers:
+            subscribers.remove(subscription)
+            if not subscribers:
+                self.subscribers = None
+
+    def set_status(self, status: AgentStatus, reason: str | None = None) -> None:
+        if status is self.status:
+            return
+        self.status = status
+        if self.subscribers:
+            self.publish(StatusChanged(agent=self.id, status=status.value, reason=reason))
+
+    # --- hooks ----------------------------------------------------------------------------------
+
+    async def run_hook(self, rt: AgentRuntime, hook: str) -> bool:
+        """Run ``on_start`` or ``on_stop``; a failure is logged and published, never raised. True if it ran clean."""
+        agent = self.agent
+        if agent is None:
+            return True
+        try:
+            await getattr(agent, hook)(AgentContext(self, rt, None))
+        except Exception as err:
+            logger().error("agent_hook_failed", agent=self.id, agent_type=self.kind.name, hook=hook, exc_info=err)
+            if self.subscribers:
+                self.publish(ActivityFailed(agent=self.id, activity=hook, type=hook, error=err, seconds=0.0))
+            return False
+        return True
+
+    # --- the drain task ---------------------------------------------------------------------------
+
+    async def drain(self, rt: AgentRuntime, start_hook: bool = False) -> None:
+        """Process queued activities until the mailbox is empty (or the agent stops), then end.
+
+        The common case (no subscriber, a handler that returns) runs inline in
+        this loop; failures, events and durable saves step out to their methods.
+        """
+        try:
+            if start_hook:
+                await self.run_hook(rt, "on_start")
+            kind = self.kind
+            codec = kind.codec
+            keeps_snapshot = kind.keeps_snapshot
+            store = rt.store if kind.durable else None
+            while self._heap and self.status is not _TERMINATED:
+                _, seq, activity, reply = self.pop()
+                if self.status is not _PROCESSING:
+                    if self.subscribers is None:
+                        self.status = _PROCESSING
+                    else:
+                        self.set_status(_PROCESSING)
+                watched = self.subscribers is not None
+                before = (self.snapshot if keeps_snapshot else codec.snapshot(self.state)) if watched else None
+                started = perf_counter()
+                try:
+                    result = await self.agent.handle(activity, AgentContext(self, rt, activity))  # type: ignore[union-attr]
+                    if keeps_snapshot:
+                        # A stateless agent (None before and after) skips the copy: the benchmark's handler.
+                        state = self.state
+                        saved = codec.snapshot(state) if state is not None or self.snapshot != "null" else "null"
+                        if store is not None:
+                            await store.complete(self.id, seq, saved)
+                        self.snapshot = saved
+                except Exception as err:
+                    elapsed = perf_counter() - started
+                    self.busy_time += elapsed
+                    self.failed += 1
+                    await self._supervise(rt, activity, seq, reply, err, elapsed, store)
+                    continue
+                except asyncio.CancelledError:
+                    # The runtime closed past its deadline: the asker learns; a durable activity stays journaled.
+                    self.busy_time += perf_counter() - started
+                    if reply is not None and not reply.done():
+                        reply.set_exception(_cut_short(self.id))
+                    raise
+                elapsed = perf_counter() - started
+                self.busy_time += elapsed
+                self.processed += 1
+                if reply is not None and not reply.done():
+                    reply.set_result(result)
+                if watched and self.subscribers:
+                    self._publish_outcome(activity, result, elapsed, before)
+        finally:
+            self.task = None
+            if self._heap is not None and not self._heap:
+                self._heap = None  # what release_if_empty does, inline: this runs once per busy spell
+            if self._backlog is not None:
+                self.release_if_empty()
+            if self.status is _PROCESSING:
+                if self.subscribers is None:
+                    self.status = _IDLE
+                else:
+                    self.set_status(_IDLE)
+
+    def _publish_outcome(self, activity: Activity, result: Any, elapsed: float, before: Any) -> None:
+        self.publish(
+            ActivityProcessed(agent=self.id, activity=activity.id, type=activity.type, result=result, seconds=elapsed)
+        )
+        after = self.snapshot if self.kind.keeps_snapshot else self.kind.codec.snapshot(self.state)
+        if after != before:
+            self.publish(StateChanged(agent=self.id, activity=activity.id, state=self.kind.codec.dump(self.state)))
+
+    # --- supervision ------------------------------------------------------------------------------
+
+    async def _supervise(
+        self,
+        rt: AgentRuntime,
+        activity: Activity,
+        seq: int,
+        reply: asyncio.Future[Any] | None,
+        err: Exception,
+        elapsed: float,
+        store: AgentStore | None,
+    ) -> None:
+        """A handler raised: log it, tell the subscribers, apply the restart policy, then tell the asker
+        (last, so that an asker who gets the error finds the agent already recovered, or stopped)."""
+        kind = self.kind
+        strategy = kind.restart.strategy
+        logger().error(
+            "agent_activity_failed",
+            agent=self.id,
+            agent_type=kind.name,
+            activity=activity.id,
+            activity_type=activity.type,
+            priority=activity.priority,
+            redelivered=activity.redelivered,
+            strategy=strategy,
+            exc_info=err,
+        )
+        self.set_status(_ERROR, f"{type(err).__name__}: {err}")
+        if self.subscribers:
+            self.publish(
+                ActivityFailed(agent=self.id, activity=activity.id, type=activity.type, error=err, seconds=elapsed)
+            )
+        try:
+            await self._recover(rt, seq, err, store)
+        finally:
+            if reply is not None and not reply.done():
+                reply.set_exception(err)
+
+    async def _recover(self, rt: AgentRuntime, seq: int, err: Exception, store: AgentStore | None) -> None:
+        kind = self.kind
+        strategy = kind.restart.strategy
+        if strategy == "resume":
+            # Keep the state as the handler left it, and save it so a crash does not undo what stays.
+            saved = kind.codec.snapshot(self.state) if kind.keeps_snapshot else None
+            await self._complete_quietly(store, seq, saved)
+            if saved is not None:
+                self.snapshot = saved
+            return
+        if strategy == "restart" and self._may_restart():
+            await self._complete_quietly(store, seq, self.snapshot)
+            await self._restart(rt)
+            return
+        if strategy == "restart":
+            reason = (
+                f"more than {kind.restart.max_restarts} restarts within {kind.restart.within:g}s "
+                f"(last error: {type(err).__name__}: {err})"
+            )
+        else:
+            reason = f"the restart strategy is 'stop' (error: {type(err).__name__}: {err})"
+        await self._complete_quietly(store, seq, self.snapshot)
+        await rt._stop_for_good(self, reason)
+
+    def _may_restart(self) -> bool:
+        policy = self.kind.restart
+        now = time.monotonic()
+        times = self.restart_times
+        if times is None:
+            times = self.restart_times = deque()
+        while times and now - times[0] > policy.within:
+            times.popleft()
+        if len(times) >= policy.max_restarts:
+            return False
+        times.append(now)
+        return True
+
+    async def _restart(self, rt: AgentRuntime) -> None:
+        kind = self.kind
+        self.state = kind.codec.restore(self.snapshot) if self.snapshot is not None else kind.codec.initial(None)
+        self.agent = self._new_agent()
+        restarts = len(self.restart_times or ())
+        logger().warning("agent_restarted", agent=self.id, agent_type=kind.name, restarts=restarts,
+                     within=kind.restart.within)
+        if self.subscribers:
+            self.publish(AgentRestarted(agent=self.id, restarts=restarts))
+        if kind.has_on_start:
+            await self.run_hook(rt, "on_start")
+
+    async def _complete_quietly(self, store: AgentStore | None, seq: int, state: Any) -> None:
+        """Mark a failed activity complete: it was handled (by failing), and must not come back after a crash."""
+        if store is None:
+            return
+        try:
+            await store.complete(self.id, seq, state if state is not None else "null")
+        except Exception as err:
+            logger().error("agent_journal_update_failed", agent=self.id, seq=seq, exc_info=err)
+
+    # --- the end ------------------------------------------------------------------------------------
+
+    def discard_queue(self, error: AgentTerminated) -> int:
+        """Drop every queued activity (askers get ``error``) and wake waiting senders with it; returns how many."""
+        entries = self.take_all()
+        for entry in entries:
+            reply = entry[3]
+            if reply is not None and not reply.done():
+                reply.set_exception(error)
+                reply.exception()  # retrieved: an asker that gave up must not leave a warning behind
+        self.fail_waiting_senders(error)
+        return len(entries)
+
+    def end_subscriptions(self) -> None:
+        subscribers, self.subscribers = self.subscribers, None
+        for subscription in subscribers or ():
+            subscription.end()
+
+
+def _cut_short(agent: str) -> AgentTerminated:
+    return AgentTerminated(
+        f"agent {agent!r} was stopped before this activity finished (the runtime closed past its "
+        "shutdown_timeout); a durable agent processes it again when it is restored",
+        agent=agent,
+    )
