@@ -1,0 +1,198 @@
+"""Errors as HTTP answers: each agentrt error mapped to a status and OpenAI's error shape.
+
+Every error response of the server has OpenAI's body::
+
+    {"error": {"message": "...", "type": "...", "param": "...", "code": "..."}}
+
+so OpenAI clients in any language raise their usual exception for it (the
+official Python SDK: 400 ``BadRequestError``, 401 ``AuthenticationError``, 403
+``PermissionDeniedError``, 404 ``NotFoundError``, 409 ``ConflictError``, 413 and
+others ``APIStatusError``, 429 ``RateLimitError``, 5xx ``InternalServerError``).
+
+The table, most specific class first (a class not listed takes its nearest
+listed base class):
+
+============================  ======  =============================================
+error                         status  note
+============================  ======  =============================================
+UnknownModel                  404     ``code: model_not_found``, ``param: model``
+CapabilityError               400     ``context_length_exceeded`` for the context
+ModelError, ToolError         400
+PolicyDenied                  403     names the rule and its reason
+RateLimitExceeded             429     ``Retry-After`` from the limit's window
+BudgetExceeded                429     ``Retry-After`` until the budget period resets
+ProviderRateLimited           429     ``Retry-After`` as the provider asked
+CallFailed                    503     429 (``Retry-After``) or 504 when the last error was a limit or a timeout
+CircuitOpen                   503     ``Retry-After`` when the breaker lets a trial through
+ProviderUnavailable           503
+ProviderTimeout               504
+ProviderBadRequest            400     the provider refused the request as invalid
+ProviderAuthError, others     502     the server's upstream failed, not the client
+AgentNotFound                 404
+AgentTerminated               409
+AgentTimeout                  504     an ask got no answer in time (the activity stays queued)
+MailboxFull                   429     ``Retry-After: 1``
+RuntimeStateError             503     the server is starting or shutting down
+another retryable error       503
+another agentrt error         500     its message (agentrt messages carry no secrets)
+anything else                 500     a generic message with an id; the traceback is logged
+============================  ======  =============================================
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import orjson
+import structlog
+
+from agentrt import errors as e
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = ["ErrorInfo", "HttpError", "describe_error", "error_body", "error_response"]
+
+_log = structlog.get_logger("agentrt.server")
+
+
+class HttpError(Exception):
+    """A refusal the server decides itself (bad key, invalid body, unknown route): never leaves the server.
+
+    Raised by routes and turned into an OpenAI-shaped response by the app's
+    middleware; users of agentrt meet the response, not this class, so it is
+    not part of :mod:`agentrt.errors`.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.info = ErrorInfo(status, message, type, code, param, headers or {})
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What an error response says: status, OpenAI's four fields, and extra headers (``Retry-After``)."""
+
+    status: int
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# (status, OpenAI error type, code); looked up along the error's MRO, so order does not matter here.
+_TABLE: dict[type[BaseException], tuple[int, str, str | None]] = {
+    e.UnknownModel: (404, "invalid_request_error", "model_not_found"),
+    e.CapabilityError: (400, "invalid_request_error", "unsupported_capability"),
+    e.ModelError: (400, "invalid_request_error", None),
+    e.ToolError: (400, "invalid_request_error", None),
+    e.OutputValidationError: (502, "api_error", "output_validation_failed"),
+    e.PolicyDenied: (403, "permission_error", "policy_denied"),
+    e.RateLimitExceeded: (429, "rate_limit_error", "rate_limit_exceeded"),
+    e.BudgetExceeded: (429, "insufficient_quota", "budget_exceeded"),
+    e.PolicyError: (403, "permission_error", None),
+    e.ProviderRateLimited: (429, "rate_limit_error", "upstream_rate_limited"),
+    e.CallFailed: (503, "server_error", "upstream_failed"),
+    e.CircuitOpen: (503, "server_error", "circuit_open"),
+    e.ProviderUnavailable: (503, "server_error", "upstream_unavailable"),
+    e.ProviderTimeout: (504, "server_error", "upstream_timeout"),
+    e.ContextLengthExceeded: (400, "invalid_request_error", "context_length_exceeded"),
+    e.ProviderBadRequest: (400, "invalid_request_error", "upstream_rejected_request"),
+    e.ProviderAuthError: (502, "api_error", "upstream_auth_failed"),
+    e.ProviderError: (502, "api_error", "upstream_error"),
+    e.AgentNotFound: (404, "not_found_error", "agent_not_found"),
+    e.AgentTerminated: (409, "conflict_error", "agent_terminated"),
+    e.AgentTimeout: (504, "server_error", "agent_timeout"),
+    e.MailboxFull: (429, "rate_limit_error", "mailbox_full"),
+    e.AgentError: (400, "invalid_request_error", None),
+    e.RuntimeStateError: (503, "server_error", "not_running"),
+}
+
+_INTERNAL = (500, "server_error", "internal_error")
+
+
+def describe_error(exc: BaseException) -> ErrorInfo:
+    """The HTTP answer for ``exc``. Unexpected errors are logged here with their traceback."""
+    if isinstance(exc, HttpError):
+        return exc.info
+    if not isinstance(exc, e.AgentRTError):
+        return _unexpected(exc)
+    status, kind, code = _lookup(exc)
+    message = exc.message
+    param: str | None = None
+    headers: dict[str, str] = {}
+    if isinstance(exc, e.UnknownModel):
+        param = "model"
+    elif isinstance(exc, e.CapabilityError) and exc.capability == "context":
+        code = "context_length_exceeded"
+    elif isinstance(exc, e.CallFailed) and isinstance(exc.__cause__, e.ProviderRateLimited):
+        # The last candidate was rate limited: the client should wait, not treat the upstream as down.
+        status, kind, code = 429, "rate_limit_error", "upstream_rate_limited"
+        _retry_after(headers, exc.__cause__.retry_after)
+    elif isinstance(exc, e.CallFailed) and isinstance(exc.__cause__, e.ProviderTimeout):
+        status, code = 504, "upstream_timeout"
+    elif isinstance(exc, e.RateLimitExceeded | e.ProviderRateLimited | e.CircuitOpen):
+        _retry_after(headers, exc.retry_after)
+    elif isinstance(exc, e.BudgetExceeded) and exc.resets_at is not None:
+        _retry_after(headers, (exc.resets_at - datetime.now(UTC)).total_seconds())
+    elif isinstance(exc, e.MailboxFull):
+        _retry_after(headers, 1.0)
+    elif status == 500:
+        if exc.retryable:
+            status, kind, code = 503, "server_error", "temporarily_unavailable"
+        else:
+            _log.error("http_request_failed", error_type=type(exc).__name__, exc_info=exc)
+    return ErrorInfo(status, message, kind, code, param, headers)
+
+
+def _lookup(exc: e.AgentRTError) -> tuple[int, str, str | None]:
+    for cls in type(exc).__mro__:
+        entry = _TABLE.get(cls)
+        if entry is not None:
+            return entry
+    return _INTERNAL
+
+
+def _retry_after(headers: dict[str, str], seconds: float | None) -> None:
+    # Whole seconds, at least 1: HTTP's Retry-After has no fractions, and 0 invites a busy loop.
+    if seconds is not None and math.isfinite(seconds):
+        headers["Retry-After"] = str(max(1, math.ceil(seconds)))
+
+
+def _unexpected(exc: BaseException) -> ErrorInfo:
+    error_id = secrets.token_hex(6)
+    _log.error("http_unexpected_error", error_id=error_id, error_type=type(exc).__name__, exc_info=exc)
+    return ErrorInfo(
+        500,
+        f"internal server error (id {error_id}): the server logged the details under this id",
+        *_INTERNAL[1:],
+    )
+
+
+def error_body(info: ErrorInfo) -> bytes:
+    """OpenAI's error JSON for ``info``."""
+    return orjson.dumps({"error": {"message": info.message, "type": info.type, "param": info.param, "code": info.code}})
+
+
+def error_response(info: ErrorInfo) -> web.Response:
+    """A JSON response in OpenAI's error shape, with ``info``'s status and headers."""
+    from aiohttp import web
+
+    headers = dict(info.headers)
+    if info.status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return web.Response(status=info.status, body=error_body(info), content_type="application/json", headers=headers)

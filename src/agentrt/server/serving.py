@@ -1,0 +1,170 @@
+"""Serving the app on a TCP address, and stopping gracefully.
+
+Lifetime of an :class:`HttpServer`::
+
+    server = HttpServer(rt, port=0)     # nothing bound yet
+    await server.start()                # listening: server.url
+    await server.stop(timeout=25)       # stop accepting; in-flight requests (streams too) get
+                                        # `timeout` seconds to finish; then every connection closes
+
+:func:`serve` is the main of ``agentrt serve``: it starts a server, waits for
+``rt.shutdown_requested`` (SIGTERM, SIGINT), and stops within the runtime's
+``shutdown_timeout``, so that ``Runtime.run`` can then stop the services
+(agents drain, ledger and logs flush).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import structlog
+from aiohttp import web
+
+from agentrt.errors import RuntimeStateError
+from agentrt.server.app import CONTEXT, create_app
+
+if TYPE_CHECKING:
+    from agentrt.runtime import Runtime
+
+__all__ = ["HttpServer", "serve"]
+
+_log = structlog.get_logger("agentrt.server")
+
+# The share of shutdown_timeout the in-flight requests get; the rest is for closing
+# connections and for the runtime's own stop, which Runtime.run starts once main returns.
+_DRAIN_SHARE = 0.85
+_MAX_FINAL_GRACE = 1.0
+
+
+class HttpServer:
+    """The HTTP server of a running runtime on one address.
+
+    ``host`` and ``port`` default to ``server.host`` and ``server.port`` of the
+    configuration; ``port=0`` picks a free port (see :attr:`port`). ``agents``
+    as for :func:`~agentrt.server.create_app`.
+    """
+
+    def __init__(
+        self, rt: Runtime, *, host: str | None = None, port: int | None = None, agents: bool | None = None
+    ) -> None:
+        self._rt = rt
+        self._host = host if host is not None else rt.config.server.host
+        self._port = port if port is not None else rt.config.server.port
+        self._agents = agents
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._bound: tuple[str, int] | None = None
+        self._stopped = False
+
+    @property
+    def host(self) -> str:
+        return self._address()[0]
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one picked, when it was created with ``port=0``)."""
+        return self._address()[1]
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` while it serves."""
+        host, port = self._address()
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def _address(self) -> tuple[str, int]:
+        if self._bound is None:
+            raise RuntimeStateError("the server is not listening: start() it first")
+        return self._bound
+
+    async def start(self) -> None:
+        """Bind and serve. Once only: a second start, or a start after stop, raises."""
+        if self._runner is not None or self._stopped:
+            raise RuntimeStateError("an HttpServer starts once: create a new one to serve again")
+        timeout = self._rt.config.runtime.shutdown_timeout
+        runner = web.AppRunner(
+            create_app(self._rt, agents=self._agents),
+            handle_signals=False,  # the runtime owns the signals (Runtime.run)
+            access_log=None,  # metrics count every request; the call log has a line per model call
+            shutdown_timeout=min(_MAX_FINAL_GRACE, timeout * 0.05),
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._port, reuse_address=True, backlog=1024)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner, self._site = runner, site
+        address = runner.addresses[0]
+        self._bound = (str(address[0]), int(address[1]))
+        _log.info("server_listening", host=self._bound[0], port=self._bound[1], url=self.url)
+        if not len(runner.app[CONTEXT].keys):
+            _log.warning(
+                "server_has_no_api_keys",
+                hint="every API request is refused with 401: run `agentrt keys create` and add the line it "
+                "prints under server.api_keys",
+            )
+
+    async def stop(self, timeout: float | None = None) -> bool:
+        """Stop gracefully; True if every in-flight request finished within ``timeout`` seconds.
+
+        New connections are refused at once and idle ones closed; requests in
+        flight (streams included) run on for up to ``timeout`` (default: 85% of
+        ``runtime.shutdown_timeout``); then what is left is cancelled and every
+        connection closed. Harmless to call twice.
+        """
+        runner, site = self._runner, self._site
+        self._stopped = True
+        self._runner = self._site = None
+        if runner is None or site is None:
+            return True
+        if timeout is None:
+            timeout = self._rt.config.runtime.shutdown_timeout * _DRAIN_SHARE
+        ctx = runner.app[CONTEXT]
+        ctx.stopping.set()  # endless streams (agent events) end now
+        await site.stop()  # the listening socket closes: new connections are refused
+        if runner.server is not None:
+            runner.server.pre_shutdown()  # idle keep-alive connections close; busy ones after their answer
+        in_flight = ctx.in_flight.count
+        _log.info("server_stopping", in_flight=in_flight, timeout=timeout)
+        drained = await ctx.in_flight.wait_idle(timeout)
+        left = ctx.in_flight.count
+        await runner.cleanup()
+        if drained:
+            _log.info("server_stopped", finished=in_flight)
+        else:
+            _log.warning(
+                "server_stopped",
+                finished=in_flight - left,
+                cancelled=left,
+                reason=f"requests still running after {timeout:g}s were cancelled",
+            )
+        return drained
+
+    async def __aenter__(self) -> HttpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+async def serve(rt: Runtime, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve ``rt`` until it is asked to shut down, then stop gracefully: the main of ``agentrt serve``.
+
+    Use it as ``Runtime.run(serve, "agentrt.yaml")`` (``functools.partial`` for
+    ``host``/``port``).
+    """
+    server = HttpServer(rt, host=host, port=port)
+    await server.start()
+    try:
+        await rt.shutdown_requested.wait()
+    finally:
+        # Also when cancelled (a second signal): the stop then skips the drain and closes at once.
+        drain = rt.config.runtime.shutdown_timeout * _DRAIN_SHARE
+        current = asyncio.current_task()
+        await server.stop(0.0 if current is not None and current.cancelling() else drain)
