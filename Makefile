@@ -21,7 +21,7 @@ run: $(STAMP)
 	cd examples/quickstart && ../../$(BIN)/python main.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src

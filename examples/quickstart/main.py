@@ -40,7 +40,8 @@ async def main(rt: Runtime) -> None:
 
     print("\n1. a plain call")
     c = await rt.generate("default", "Hello, agentrt!", user="alice", tenant="acme")
-    print(f"   {c.text!r}  [{c.model} via {c.provider}, {c.usage.input_tokens}+{c.usage.output_tokens} tokens, ${c.cost:.8f}]")
+    tokens = f"{c.usage.input_tokens}+{c.usage.output_tokens} tokens"
+    print(f"   {c.text!r}  [{c.model} via {c.provider}, {tokens}, ${c.cost:.8f}]")
 
     print("2. a streamed call")
     print("   ", end="")
