@@ -55,6 +55,8 @@ EXPECTED_PUBLIC = {
     "UnknownModel",
     "ToolArgumentsError",
     "UnknownProvider",
+    "AgentTimeout",
+    "StoreError",
 }
 
 

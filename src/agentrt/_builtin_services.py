@@ -12,6 +12,7 @@ from agentrt.services import ServiceDefinition, definition_of
 
 def builtin_services() -> list[ServiceDefinition]:
     """The built-in service definitions."""
+    from agentrt.agents.service import agents_service
     from agentrt.calls.service import (
         call_pipeline_service,
         policy_hook_service,
@@ -36,5 +37,6 @@ def builtin_services() -> list[ServiceDefinition]:
             monitor_service,
             policy_hook_service,
             call_pipeline_service,
+            agents_service,
         )
     ]

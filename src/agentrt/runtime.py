@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from agentrt._watch import ConfigWatcher
+    from agentrt.agents import AgentRuntime
     from agentrt.calls import CallPipeline, Prompt
     from agentrt.models import ModelCatalog
     from agentrt.observability import Metrics
@@ -219,6 +220,15 @@ class Runtime:
     @property
     def providers(self) -> ProviderRegistry:
         return self.calls.providers
+
+    @property
+    def agents(self) -> AgentRuntime:
+        """The agents: spawn, tell, ask, state, subscribe, terminate (see :class:`agentrt.agents.AgentRuntime`)."""
+        from agentrt.agents import AgentRuntime
+
+        if self._state is not RuntimeState.RUNNING:
+            raise RuntimeStateError("the runtime is not running: open it with `async with Runtime.open(...)`")
+        return self._services.get(AgentRuntime)
 
     @property
     def metrics(self) -> Metrics:

@@ -8,12 +8,15 @@ import typer
 
 from agentrt._version import __version__
 from agentrt.cli import (
+    agents_cmd,
     config_cmd,
     generate_cmd,
     init_cmd,
+    keys_cmd,
     logs_cmd,
     models_cmd,
     providers_cmd,
+    serve_cmd,
     services_cmd,
     usage_cmd,
 )
@@ -55,3 +58,7 @@ app.command("chat")(generate_cmd.chat)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(providers_cmd.app, name="providers")
 app.command("usage")(usage_cmd.usage)
+app.command("run")(agents_cmd.run)
+app.add_typer(agents_cmd.app, name="agents")
+app.command("serve")(serve_cmd.serve)
+app.add_typer(keys_cmd.app, name="keys")
