@@ -6,9 +6,11 @@ Everything runs on the `local` provider: no keys, no network. Run it with
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from pydantic import BaseModel
+from triage import run_demo
 
 from agentrt import Runtime
 from agentrt.tools import tool
@@ -34,6 +36,7 @@ def get_weather(city: str) -> dict[str, str]:
 
 
 async def main(rt: Runtime) -> None:
+    started = time.time()
     config = rt.config
     print(f"runtime {config.runtime.name!r} is up (config version {rt.config_version})")
     print("services:", ", ".join(f"{i.name} ({i.state.value.lower()})" for i in rt.services.info()))
@@ -62,6 +65,23 @@ async def main(rt: Runtime) -> None:
     print("5. embeddings")
     vectors = await rt.embed("default", ["printer", "invoice"], user="bob")
     print(f"   {len(vectors.vectors)} vectors of {len(vectors.vectors[0])} dimensions")
+
+    print("\n6. agents: a triage desk hands tickets to specialists by priority")
+    await run_demo(rt)
+
+    print("\n7. what it all cost, from the usage ledger")
+    await print_usage(rt, since=started)
+
+
+async def print_usage(rt: Runtime, *, since: float) -> None:
+    from agentrt.store import UsageLedger
+
+    ledger = rt.services.get(UsageLedger)
+    await ledger.flush()
+    for row in await ledger.query(by="user", since=since):
+        cost = "unknown" if row.cost is None else f"${row.cost:.8f}"
+        tokens = f"{row.input_tokens:>5} in  {row.output_tokens:>5} out"
+        print(f"   {row.key or '-':<10} {row.calls:>3} calls  {tokens}  {cost}")
 
 
 if __name__ == "__main__":

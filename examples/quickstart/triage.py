@@ -150,7 +150,7 @@ async def run_demo(rt: Any) -> None:
             f"at most {stats.max_depth} waiting, {stats.processing_seconds * 1000:.1f} ms of work"
         )
     tokens = sum(h.tokens for s in ("billing", "tech") for h in agents.state(s).handled[-_count_for(s):])
-    print(f"  model usage for these answers: {tokens} tokens on the offline model, $0.00")
+    print(f"  model usage for these answers: {tokens} tokens on the offline model (costs below)")
 
 
 def _count_for(specialist: str) -> int:
