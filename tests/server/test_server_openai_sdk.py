@@ -68,12 +68,15 @@ async def test_unknown_fields_reach_the_provider_as_model_parameters(client: Asy
         model="gpt-test",
         messages=[{"role": "developer", "content": "rules"}, {"role": "user", "content": "hi"}],
         seed=7,
-        extra_body={"logit_bias": {"42": 1}, "frobnicate": True},
+        extra_body={"logit_bias": {"42": 1}, "frobnicate": True, "fallbacks": ["x"], "timeout": 3},
     )
     sent = served.up.requests[-1].body
     assert sent["seed"] == 7
     assert sent["logit_bias"] == {"42": 1}
     assert sent["frobnicate"] is True
+    # Named like agentrt options, they are still the model's: they change nothing about the call.
+    assert sent["fallbacks"] == ["x"]
+    assert sent["timeout"] == 3
     assert sent["messages"][0] == {"role": "system", "content": "rules"}  # developer is the system role
 
 

@@ -64,8 +64,6 @@ async def post(served: Served, http: aiohttp.ClientSession, path: str, data: Any
             "tools.0.function.name",
             "required",
         ),
-        ({"model": "default", "messages": OK_MESSAGES, "timeout": 3}, "timeout", "not a Chat Completions"),
-        ({"model": "default", "messages": OK_MESSAGES, "prompt": "x"}, "prompt", "not a Chat Completions"),
         (
             {
                 "model": "default",
@@ -136,7 +134,6 @@ async def test_a_body_that_is_not_a_json_object_is_a_400(
         ({"model": "embedder", "input": []}, "input"),
         ({"model": "embedder"}, "input"),
         ({"model": "embedder", "input": "x", "encoding_format": "hex"}, "encoding_format"),
-        ({"model": "embedder", "input": "x", "fallbacks": ["other"]}, "fallbacks"),
     ],
 )
 async def test_a_bad_embeddings_request_is_a_400(

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agentrt.calls._messages import Prompt, to_messages
-from agentrt.calls.pipeline import _Call
+from agentrt.calls.pipeline import _Call, merge_params
 from agentrt.calls.principal import Principal
 from agentrt.errors import OutputValidationError
 from agentrt.types import Message, ResponseFormat
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from agentrt.calls.pipeline import CallPipeline
 
@@ -41,7 +41,8 @@ async def generate_object(
     timeout: float | None = None,
     max_output_tokens: int | None = None,
     temperature: float | None = None,
-    **params: Any,
+    params: Mapping[str, Any] | None = None,
+    **model_params: Any,
 ) -> M:
     """Ask ``model`` for JSON matching ``schema`` and return it validated.
 
@@ -60,7 +61,7 @@ async def generate_object(
         response_format=ResponseFormat(schema.model_json_schema(), name=schema.__name__),
         max_output_tokens=max_output_tokens,
         temperature=temperature,
-        params=params,
+        params=merge_params(params, model_params),
     )
     errors = output = ""
     for _ in range(allowed + 1):

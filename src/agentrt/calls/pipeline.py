@@ -16,7 +16,7 @@ little more than its HTTP round trip.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -123,7 +123,8 @@ class CallPipeline:
         max_output_tokens: int | None = None,
         temperature: float | None = None,
         response_format: ResponseFormat | None = None,
-        **params: Any,
+        params: Mapping[str, Any] | None = None,
+        **model_params: Any,
     ) -> Completion:
         """Ask ``model`` (a name or alias) for a completion of ``prompt``.
 
@@ -134,7 +135,8 @@ class CallPipeline:
         functions, run in a loop (the model asks, the tool runs, the model gets
         the result) for up to ``max_steps`` model calls; plain ``ToolSpec``\\ s
         are only offered, and the model's tool calls are returned. Any other
-        keyword is a model parameter passed to the provider as given.
+        keyword is a model parameter passed to the provider as given; ``params``
+        takes them as a mapping too, for names that are also agentrt options.
         """
         messages = to_messages(prompt, system)
         call = _Call(
@@ -146,7 +148,7 @@ class CallPipeline:
             response_format=response_format,
             max_output_tokens=max_output_tokens,
             temperature=temperature,
-            params=params,
+            params=merge_params(params, model_params),
         )
         toolset, call.tool_specs = resolve_tools(tools)
         if toolset is None:
@@ -251,7 +253,8 @@ class CallPipeline:
         max_output_tokens: int | None = None,
         temperature: float | None = None,
         response_format: ResponseFormat | None = None,
-        **params: Any,
+        params: Mapping[str, Any] | None = None,
+        **model_params: Any,
     ) -> AsyncIterator[StreamEvent]:
         """Like :meth:`generate`, as events: text and tool-call deltas, then one ``Completed``.
 
@@ -269,7 +272,7 @@ class CallPipeline:
             response_format=response_format,
             max_output_tokens=max_output_tokens,
             temperature=temperature,
-            params=params,
+            params=merge_params(params, model_params),
         )
         toolset, call.tool_specs = resolve_tools(tools)
         usage, cost, attempts, latency, priced = Usage(), 0.0, list[Attempt](), 0.0, True
@@ -397,7 +400,8 @@ class CallPipeline:
         principal: Principal | None = None,
         fallbacks: Sequence[str] | None = None,
         timeout: float | None = None,
-        **params: Any,
+        params: Mapping[str, Any] | None = None,
+        **model_params: Any,
     ) -> Embeddings:
         """Embed ``inputs`` with ``model``.
 
@@ -410,9 +414,13 @@ class CallPipeline:
                 "with those of the first; retry the same model instead"
             )
         if self._tracing is None:
-            return await self._embed(model, inputs, user, tenant, principal, timeout, params)
+            return await self._embed(
+                model, inputs, user, tenant, principal, timeout, merge_params(params, model_params)
+            )
         with self._tracing.span(f"embeddings {model}", {"gen_ai.operation.name": "embeddings"}) as span:
-            result = await self._embed(model, inputs, user, tenant, principal, timeout, params)
+            result = await self._embed(
+                model, inputs, user, tenant, principal, timeout, merge_params(params, model_params)
+            )
             if span is not None:
                 span.set_attributes(
                     {
@@ -593,9 +601,7 @@ class CallPipeline:
             attempts=len(attempts),
         )
 
-    def _record_failure(
-        self, spec: ModelSpec, call: _Call, err: BaseException, latency: float, attempts: int
-    ) -> None:
+    def _record_failure(self, spec: ModelSpec, call: _Call, err: BaseException, latency: float, attempts: int) -> None:
         if isinstance(err, GeneratorExit | asyncio.CancelledError):
             return
         outcome = type(err).__name__
@@ -627,6 +633,13 @@ class CallPipeline:
             error=str(err),
             latency_ms=round(latency * 1000, 3),
         )
+
+
+def merge_params(params: Mapping[str, Any] | None, model_params: dict[str, Any]) -> dict[str, Any]:
+    """Model parameters given as a mapping and as keywords; the keywords win."""
+    if not params:
+        return model_params
+    return {**params, **model_params}
 
 
 def _request_attributes(operation: str, model: str, call: _Call) -> dict[str, Any]:
@@ -667,4 +680,3 @@ def _output_reservation(spec: ModelSpec, call: _Call) -> int:
     if call.max_output_tokens is not None:
         return call.max_output_tokens
     return spec.max_output_tokens or DEFAULT_MAX_OUTPUT_RESERVATION
-

@@ -56,11 +56,6 @@ __all__ = [
     "usage_body",
 ]
 
-# Keywords the call pipeline reads itself: a body field of that name would change how the
-# call runs (its principal, its fallbacks) instead of reaching the model, so it is refused.
-_RESERVED_PARAMS = frozenset(
-    {"prompt", "system", "tenant", "principal", "fallbacks", "timeout", "max_steps", "max_output_tokens", "params"}
-)
 _TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
 _EMPTY_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -93,15 +88,9 @@ def chat_call(request: ChatCompletionRequest) -> ChatCall:
     options: dict[str, Any] = {}
     extra = request.model_extra
     if extra:
-        reserved = sorted(_RESERVED_PARAMS.intersection(extra))
-        if reserved:
-            raise HttpError(
-                400,
-                f"{reserved[0]}: not a Chat Completions parameter; agentrt sets it from the API key "
-                "and the configuration, not from the request",
-                param=reserved[0],
-            )
-        options.update(extra)
+        # As a mapping, never as keywords: a field named like an agentrt option (fallbacks,
+        # timeout, principal) is the model's parameter, not a way to change how the call runs.
+        options["params"] = dict(extra)
     if request.tools:
         options["tools"] = [
             ToolSpec(t.function.name, t.function.description or "", t.function.parameters or dict(_EMPTY_OBJECT_SCHEMA))
@@ -329,9 +318,6 @@ def embedding_call(request: EmbeddingRequest) -> tuple[list[str], dict[str, Any]
     params: dict[str, Any] = {}
     extra = request.model_extra
     if extra:
-        reserved = sorted(_RESERVED_PARAMS.intersection(extra) | ({"fallbacks"} & set(extra)))
-        if reserved:
-            raise HttpError(400, f"{reserved[0]}: not an Embeddings parameter agentrt passes on", param=reserved[0])
         params.update(extra)
     if request.dimensions is not None:
         params["dimensions"] = request.dimensions

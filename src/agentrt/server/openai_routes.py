@@ -175,7 +175,7 @@ class OpenAIRoutes:
     async def embeddings(self, request: web.Request) -> web.StreamResponse:
         body = parse_body(EmbeddingRequest, await request.read())
         texts, params = embedding_call(body)
-        result = await self._ctx.rt.calls.embed(body.model, texts, principal=principal_of(request), **params)
+        result = await self._ctx.rt.calls.embed(body.model, texts, principal=principal_of(request), params=params)
         return _json(embedding_body(result, base64_floats=body.encoding_format == "base64"))
 
     # --- models ----------------------------------------------------------------------------------
