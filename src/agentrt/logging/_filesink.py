@@ -45,6 +45,9 @@ from agentrt.logging._sinks import render_json
 __all__ = ["RotatingFileSink"]
 
 _STOP: Final = object()
+# How long the writer lets lines accumulate after the first of a burst: one write (and one
+# GIL hand-over) per burst instead of per line. flush() waits at most this much longer.
+_LINGER_SECONDS: Final = 0.005
 _MAX_BATCH: Final = 16_384  # lines per write: bounds the batch's memory (a few MB)
 
 _live_sinks: set[RotatingFileSink] = set()
@@ -183,8 +186,11 @@ class RotatingFileSink:
     def _run(self) -> None:
         get = self._queue.get
         get_nowait = self._queue.get_nowait
+        linger = time.sleep
         while True:
             item = get()
+            if type(item) is bytes:
+                linger(_LINGER_SECONDS)
             batch: list[bytes] = []
             while True:
                 if type(item) is bytes:
