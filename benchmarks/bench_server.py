@@ -256,6 +256,18 @@ async def main() -> None:
     print(f"  (the server wrote {lines} log lines, one per call, and exited with status {code} on SIGTERM)")
 
 
+def event_loop_name() -> str:
+    """What `agentrt serve` runs on: uvloop when installed, unless AGENTRT_LOOP=asyncio."""
+    if os.environ.get("AGENTRT_LOOP", "auto") == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
 if __name__ == "__main__":
     os.environ.pop("AGENTRT_CONFIG", None)
+    print(f"server event loop: {event_loop_name()} (AGENTRT_LOOP=asyncio selects the standard loop)")
     asyncio.run(main())

@@ -157,7 +157,8 @@ class Runtime:
         """
         from agentrt._shutdown import run_with_signals
 
-        return asyncio.run(run_with_signals(cls.open(source, env=env), main))
+        with asyncio.Runner(loop_factory=_fast_loop_factory()) as runner:
+            return runner.run(run_with_signals(cls.open(source, env=env), main))
 
     # --- state -------------------------------------------------------------------------
 
@@ -475,6 +476,21 @@ class Runtime:
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             await watcher.stop()
+
+
+def _fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed (the ``speed`` extra) and not turned off, else asyncio's.
+
+    ``AGENTRT_LOOP=asyncio`` keeps the standard loop (for debugging or comparison).
+    """
+    if os.environ.get("AGENTRT_LOOP", "auto") == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def _sections_in_order(changes: tuple[ConfigChange, ...]) -> list[str]:
