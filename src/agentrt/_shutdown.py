@@ -122,11 +122,11 @@ def _install_handlers(loop: asyncio.AbstractEventLoop, state: _SignalState) -> l
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(signum, state.on_stop_signal, signum)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (uvloop: ValueError)
             continue
         installed.append(signum)
     if hasattr(signal, "SIGHUP"):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, state.on_reload_signal)
             installed.append(signal.SIGHUP)
     return installed
