@@ -175,6 +175,7 @@ class AgentInstance(Mailbox):
             codec = kind.codec
             keeps_snapshot = kind.keeps_snapshot
             store = rt.store if kind.durable else None
+            tracing = rt.tracing
             while self._heap and self.status is not _TERMINATED:
                 _, seq, activity, reply = self.pop()
                 if self.status is not _PROCESSING:
@@ -186,7 +187,11 @@ class AgentInstance(Mailbox):
                 before = (self.snapshot if keeps_snapshot else codec.snapshot(self.state)) if watched else None
                 started = perf_counter()
                 try:
-                    result = await self.agent.handle(activity, AgentContext(self, rt, activity))  # type: ignore[union-attr]
+                    if tracing is None:
+                        result = await self.agent.handle(activity, AgentContext(self, rt, activity))  # type: ignore[union-attr]
+                    else:
+                        with tracing.span(f"invoke_agent {kind.name}", _span_attributes(self, activity)):
+                            result = await self.agent.handle(activity, AgentContext(self, rt, activity))  # type: ignore[union-attr]
                     if keeps_snapshot:
                         # A stateless agent (None before and after) skips the copy: the benchmark's handler.
                         state = self.state
@@ -354,3 +359,14 @@ def _cut_short(agent: str) -> AgentTerminated:
         "shutdown_timeout); a durable agent processes it again when it is restored",
         agent=agent,
     )
+
+
+def _span_attributes(instance: AgentInstance, activity: Activity) -> dict[str, Any]:
+    return {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": instance.kind.name,
+        "gen_ai.agent.id": instance.id,
+        "agentrt.activity.type": activity.type,
+        "agentrt.activity.priority": activity.priority,
+        "agentrt.activity.redelivered": activity.redelivered,
+    }

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from agentrt.agents.agent import Agent
     from agentrt.calls import CallPipeline
     from agentrt.config import AgentSection, MailboxSection, RestartSection
+    from agentrt.observability.tracing import Tracing
 
 __all__ = ["AgentRuntime"]
 
@@ -49,9 +50,11 @@ class AgentRuntime(Delivery):
         calls: CallPipeline | None = None,
         store: AgentStore | None = None,
         shutdown_timeout: float = 30.0,
+        tracing: Tracing | None = None,
     ) -> None:
         self.calls = calls
         self.store = store
+        self.tracing = tracing if tracing is not None and tracing.enabled else None
         self.shutdown_timeout = shutdown_timeout
         self._types: dict[str, AgentType] = {}
         self._agents: dict[str, AgentInstance] = {}

@@ -15,18 +15,27 @@ from agentrt.agents.durable import StoreAgentStore
 from agentrt.agents.runtime import AgentRuntime
 from agentrt.calls import CallPipeline
 from agentrt.config import Config
+from agentrt.observability import Metrics, Tracing
+from agentrt.observability.agents_metrics import AgentsCollector
 from agentrt.services import service
 from agentrt.store import Store
 
 __all__ = ["agents_service"]
 
 
-@service(version="1")
-async def agents_service(config: Config, calls: CallPipeline, store: Store) -> AsyncIterator[AgentRuntime]:
+@service(name="agents", version="1")
+async def agents_service(
+    config: Config, calls: CallPipeline, store: Store, metrics: Metrics, tracing: Tracing
+) -> AsyncIterator[AgentRuntime]:
     """The agent runtime, with the configured types registered and durable agents restored."""
     agents = AgentRuntime(
-        calls=calls, store=StoreAgentStore(store), shutdown_timeout=config.runtime.shutdown_timeout
+        calls=calls,
+        store=StoreAgentStore(store),
+        shutdown_timeout=config.runtime.shutdown_timeout,
+        tracing=tracing,
     )
+    if metrics.enabled:
+        metrics.registry.register(AgentsCollector(agents))
     for name, section in config.agents.items():
         agents.register_section(name, section)
     await agents.start()
