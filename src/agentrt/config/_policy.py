@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from agentrt.config._catalog import Capability
-from agentrt.config._types import Scope, Section
+from agentrt.config._types import Duration, Scope, Section
 
 __all__ = [
     "BudgetSection",
@@ -97,6 +97,19 @@ class PoliciesSection(Section):
     max_output_tokens: int | None = Field(default=None, ge=1)
     timezone: str = "UTC"
     """The IANA time zone in which budget periods (day, week, month) start."""
+    reservation_ttl: Duration = 600.0
+    """How long a budget reservation holds when its call never settles (a crashed process): then it lapses.
+    Make it longer than your slowest call: a call that outlives it still counts when it settles, but its
+    hold stopped keeping room for it, so concurrent calls may have taken that room."""
+    key_prefix: str = Field(default="agentrt:policy:", min_length=1)
+    """The prefix of every key the ``redis`` backend writes, so several deployments can share one Redis."""
+
+    @field_validator("reservation_ttl")
+    @classmethod
+    def _check_reservation_ttl(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("reservation_ttl must be longer than 0s: use e.g. 10m (longer than your slowest call)")
+        return value
 
     @field_validator("backend")
     @classmethod

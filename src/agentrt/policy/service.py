@@ -1,0 +1,88 @@
+"""The policy as a runtime service: a :class:`PolicyEngine` on the backend ``policies.backend`` names.
+
+Registered by the runtime in place of the pipeline's ``AllowAll`` hook. It
+needs the store (the ``sqlite`` backend keeps its counters there), is
+reconfigured with the ``policies`` section on reload, and closes its backend
+at stop, writing the settles still queued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+
+from agentrt.calls.policy_hook import PolicyHook
+from agentrt.config import Config, PoliciesSection
+from agentrt.observability import Metrics
+from agentrt.policy.backends import MemoryBackend, PolicyBackend
+from agentrt.policy.decisions import PolicyDecision
+from agentrt.policy.engine import DecisionCallback, PolicyEngine
+from agentrt.services import service
+from agentrt.store import AuditRecord, AuditTrail, Store
+
+__all__ = ["audit_callback", "open_backend", "policy_service"]
+
+
+def open_backend(section: PoliciesSection, store: Store | None) -> PolicyBackend:
+    """The (unopened) backend ``section.backend`` names: ``memory``, ``sqlite`` (in ``store``) or ``redis://``."""
+    backend = section.backend
+    if backend == "memory":
+        return MemoryBackend()
+    if backend == "sqlite":
+        from agentrt.errors import ConfigError, ConfigProblem
+        from agentrt.policy.backends.sqlite import SqliteBackend
+
+        if store is None:
+            raise ConfigError(
+                [ConfigProblem("policies.backend", "the sqlite backend needs the store: configure store.url")]
+            )
+        return SqliteBackend(store)
+    from agentrt.policy.backends.redis import RedisBackend
+
+    return RedisBackend(backend, key_prefix=section.key_prefix)
+
+
+def _also_counted(record: DecisionCallback, metrics: Metrics) -> DecisionCallback:
+    from prometheus_client import Counter
+
+    decisions = Counter(
+        "agentrt_policy_decisions",
+        "Policy decisions by outcome and by the rule, limit or budget that decided.",
+        ["decision", "rule"],
+        registry=metrics.registry,
+    )
+
+    def count_and_record(decision: PolicyDecision) -> None:
+        decisions.labels(decision.decision, decision.rule or decision.limit or "default").inc()
+        record(decision)
+
+    return count_and_record
+
+
+def audit_callback(trail: AuditTrail) -> DecisionCallback:
+    """An ``on_decision`` that writes every decision to the store's audit trail (queued; no I/O on the call)."""
+
+    def record(decision: PolicyDecision) -> None:
+        trail.record(AuditRecord(**asdict(decision)))
+
+    return record
+
+
+@service(name="policy", version="1", config_section="policies")
+async def policy_service(
+    config: Config, store: Store, audit: AuditTrail, metrics: Metrics
+) -> AsyncIterator[PolicyHook]:
+    """The policy engine of ``config.policies``, counting on its configured backend.
+
+    Every decision goes to the audit trail and to the ``agentrt_policy_decisions``
+    metric. ``backend: sqlite`` with a PostgreSQL store is a ``ConfigError`` at start.
+    """
+    on_decision = audit_callback(audit)
+    if metrics.enabled:
+        on_decision = _also_counted(on_decision, metrics)
+    engine = PolicyEngine(config.policies, open_backend(config.policies, store), on_decision=on_decision)
+    await engine.open()
+    try:
+        yield engine
+    finally:
+        await engine.close()

@@ -1,0 +1,117 @@
+"""The policy as a runtime service: calls through the pipeline are refused before they reach the
+provider, reloads apply new limits without losing counts, decisions reach the audit trail."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from policy_support import ALICE, PRICED, ask, policies
+
+from agentrt import Runtime
+from agentrt.calls import PolicyHook
+from agentrt.config import Config
+from agentrt.errors import BudgetExceeded, ConfigError, RateLimitExceeded
+from agentrt.policy import PolicyEngine
+from agentrt.policy.service import audit_callback, open_backend, policy_service
+from agentrt.store import AuditTrail, Store, open_store
+from agentrt.store.service import store_service
+from agentrt.testing import FakeUpstream, Reply
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "calls"))
+from calls_support import runtime_config
+
+
+@pytest.fixture
+async def up() -> Any:
+    async with FakeUpstream() as upstream:
+        yield upstream
+
+
+def write_config(path: Path, up: FakeUpstream, tmp_path: Path, **policy: Any) -> Path:
+    config = runtime_config(up, tmp_path)
+    config["store"] = {"url": f"sqlite:///{tmp_path / 'agentrt.db'}"}
+    config["policies"] = {"backend": "sqlite", **policy}
+    path.write_text(json.dumps(config))
+    return path
+
+
+def runtime(path: Path) -> Runtime:
+    rt = Runtime.open(path, plugins=False)
+    rt.override(Store, store_service)  # type: ignore[type-abstract]
+    rt.override(PolicyHook, policy_service)  # type: ignore[type-abstract]
+    return rt
+
+
+async def test_calls_over_a_limit_never_reach_the_provider_and_a_reload_keeps_the_counts(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    path = write_config(tmp_path / "agentrt.json", up, tmp_path, limits=[{"scope": "user", "rpm": 2}])
+    up.script(*[Reply(text="ok", usage=(10, 5))] * 10)
+    async with runtime(path) as rt:
+        engine = rt.services.get(PolicyHook)  # type: ignore[type-abstract]
+        assert isinstance(engine, PolicyEngine)
+        assert engine.backend.name == "sqlite"
+        await rt.generate("primary", "hi", user="alice", fallbacks=[])
+        await rt.generate("primary", "hi", user="alice", fallbacks=[])
+        with pytest.raises(RateLimitExceeded):
+            await rt.generate("primary", "hi", user="alice", fallbacks=[])
+        assert len(up.requests) == 2
+        write_config(path, up, tmp_path, limits=[{"scope": "user", "rpm": 3}])
+        result = await rt.reload()
+        assert "policies" in result.reconfigured
+        await rt.generate("primary", "hi", user="alice", fallbacks=[])  # the 3rd of 3: the count went on
+        with pytest.raises(RateLimitExceeded):
+            await rt.generate("primary", "hi", user="alice", fallbacks=[])
+        assert len(up.requests) == 3
+
+
+async def test_a_budget_settles_what_the_provider_reported(up: FakeUpstream, tmp_path: Path) -> None:
+    budget = {"scope": "user", "period": "day", "max_tokens": 100}
+    path = write_config(tmp_path / "agentrt.json", up, tmp_path, budgets=[budget])
+    up.script(*[Reply(text="ok", usage=(30, 20))] * 10)
+    async with runtime(path) as rt:
+        await rt.generate("primary", "hi", user="alice", fallbacks=[], max_output_tokens=40)
+        engine = rt.services.get(PolicyHook)  # type: ignore[type-abstract]
+        assert isinstance(engine, PolicyEngine)
+        spec = rt.calls.catalog.resolve("primary")
+        explanation = await engine.explain(ALICE.__class__("alice"), spec)
+        assert (explanation.budgets[0].used_tokens, explanation.budgets[0].reserved_tokens) == (50, 0)
+        with pytest.raises(BudgetExceeded):  # 50 used + the estimate + 60 output tokens > 100
+            await rt.generate("primary", "hi", user="alice", fallbacks=[], max_output_tokens=60)
+        assert len(up.requests) == 1
+
+
+async def test_backend_sqlite_with_a_postgresql_store_fails_at_start(postgres_url: str, tmp_path: Path) -> None:
+    config = Config.model_validate({"store": {"url": postgres_url}, "policies": {"backend": "sqlite"}})
+    from agentrt.observability import Metrics
+
+    async with open_store(postgres_url) as store:
+        service = policy_service(config, store, AuditTrail(store), Metrics(enabled=False))
+        with pytest.raises(ConfigError, match=r"policies\.backend"):
+            await anext(service)
+
+
+async def test_open_backend_builds_what_the_section_names(tmp_path: Path) -> None:
+    assert open_backend(policies(backend="memory"), None).name == "memory"
+    assert open_backend(policies(backend="redis://127.0.0.1:6379/0", key_prefix="x:"), None).name == "redis"
+    with pytest.raises(ConfigError, match="needs the store"):
+        open_backend(policies(backend="sqlite"), None)
+
+
+async def test_decisions_reach_the_audit_trail(tmp_path: Path) -> None:
+    async with open_store(f"sqlite:///{tmp_path / 'audit.db'}") as store:
+        trail = AuditTrail(store)
+        await trail.start()
+        section = policies(rules=[{"name": "no-bob", "effect": "deny", "match": {"users": ["bob"]}}])
+        async with PolicyEngine(section, on_decision=audit_callback(trail)) as engine:
+            reservation = await engine.admit(ask())
+            with pytest.raises(Exception, match="no-bob"):
+                await engine.admit(ask(ALICE.__class__("bob", "acme"), PRICED))
+        await trail.close()
+        rows = await store.fetchall("SELECT request_id, user_name, decision, rule FROM agentrt_audit ORDER BY id")
+    assert (reservation.id, "alice", "allow", None) in rows
+    assert any(row[1:] == ("bob", "deny", "no-bob") for row in rows)
