@@ -13,14 +13,10 @@ from agentrt.services import ServiceDefinition, definition_of
 def builtin_services() -> list[ServiceDefinition]:
     """The built-in service definitions."""
     from agentrt.agents.service import agents_service
-    from agentrt.calls.service import (
-        call_pipeline_service,
-        policy_hook_service,
-        provider_guards_service,
-        provider_registry_service,
-    )
+    from agentrt.calls.service import call_pipeline_service, provider_guards_service, provider_registry_service
     from agentrt.models.service import model_catalog_service
     from agentrt.observability.service import metrics_service, monitor_service, tracing_service
+    from agentrt.policy.service import policy_service
     from agentrt.store.service import audit_service, ledger_service, store_service
 
     return [
@@ -35,7 +31,7 @@ def builtin_services() -> list[ServiceDefinition]:
             metrics_service,
             tracing_service,
             monitor_service,
-            policy_hook_service,
+            policy_service,
             call_pipeline_service,
             agents_service,
         )

@@ -178,13 +178,21 @@ class CallPipeline:
             max_output_tokens=call.max_output_tokens,
         )
         reservation = await self.policy.admit(
-            Admission(call.principal, call.operation, spec, input_tokens, _output_reservation(spec, call))
+            Admission(
+                call.principal,
+                call.operation,
+                spec,
+                input_tokens,
+                _output_reservation(spec, call),
+                call.max_output_tokens is not None,
+            )
         )
         attempts: list[Attempt] = []
         started = perf_counter()
         try:
             specs = self._candidate_specs(spec, call, stream=False)
-            candidates = [self._candidate(s, messages, call) for s in specs]
+            cap = getattr(reservation, "output_cap", None)
+            candidates = [self._candidate(s, messages, call, cap) for s in specs]
             response, index = await self._within(call.timeout, spec, run_plan(candidates, attempts=attempts))
         except BaseException as err:
             await self.policy.release(reservation)
@@ -331,7 +339,14 @@ class CallPipeline:
             max_output_tokens=call.max_output_tokens,
         )
         reservation = await self.policy.admit(
-            Admission(call.principal, call.operation, spec, input_tokens, _output_reservation(spec, call))
+            Admission(
+                call.principal,
+                call.operation,
+                spec,
+                input_tokens,
+                _output_reservation(spec, call),
+                call.max_output_tokens is not None,
+            )
         )
         attempts: list[Attempt] = []
         started = perf_counter()
@@ -339,7 +354,8 @@ class CallPipeline:
         events: AsyncIterator[ProviderStreamEvent] | None = None
         try:
             specs = self._candidate_specs(spec, call, stream=True)
-            candidates = [self._stream_candidate(s, messages, call) for s in specs]
+            cap = getattr(reservation, "output_cap", None)
+            candidates = [self._stream_candidate(s, messages, call, cap) for s in specs]
             events, index = await self._within(call.timeout, spec, stream_plan(candidates, attempts=attempts))
             served = specs[index]
             text: list[str] = []
@@ -490,7 +506,9 @@ class CallPipeline:
             specs.append(fallback)
         return specs
 
-    def _request(self, spec: ModelSpec, messages: list[Message], call: _Call) -> ChatRequest:
+    def _request(
+        self, spec: ModelSpec, messages: list[Message], call: _Call, output_cap: int | None = None
+    ) -> ChatRequest:
         # A fresh dict per request: the same call builds one request per candidate and step.
         params = {**spec.params, **call.params} if (spec.params or call.params) else {}
         temperature = params.pop("temperature", None)
@@ -501,16 +519,18 @@ class CallPipeline:
             call.tool_specs,
             call.tool_choice,
             call.response_format,
-            call.max_output_tokens if call.max_output_tokens is not None else max_output,
+            _max_output(call.max_output_tokens, output_cap, max_output),
             call.temperature if call.temperature is not None else temperature,
             params.pop("top_p", None),
             params.pop("stop", None),
             params,
         )
 
-    def _candidate(self, spec: ModelSpec, messages: list[Message], call: _Call) -> Candidate[Any]:
+    def _candidate(
+        self, spec: ModelSpec, messages: list[Message], call: _Call, output_cap: int | None = None
+    ) -> Candidate[Any]:
         client = self.providers.get(spec.provider)
-        request = self._request(spec, messages, call)
+        request = self._request(spec, messages, call, output_cap)
         tracing = self._tracing
         if tracing is None:
             return Candidate(spec.name, self.guards.get(spec.provider), lambda: client.complete(request))
@@ -521,9 +541,11 @@ class CallPipeline:
 
         return Candidate(spec.name, self.guards.get(spec.provider), traced_attempt)
 
-    def _stream_candidate(self, spec: ModelSpec, messages: list[Message], call: _Call) -> StreamCandidate[Any]:
+    def _stream_candidate(
+        self, spec: ModelSpec, messages: list[Message], call: _Call, output_cap: int | None = None
+    ) -> StreamCandidate[Any]:
         client = self.providers.get(spec.provider)
-        request = self._request(spec, messages, call)
+        request = self._request(spec, messages, call, output_cap)
         return StreamCandidate(spec.name, self.guards.get(spec.provider), lambda: client.stream(request))
 
     async def _within(self, timeout: float | None, spec: ModelSpec, awaitable: Any) -> Any:
@@ -674,6 +696,15 @@ def _attempt_attributes(spec: ModelSpec) -> dict[str, Any]:
         "gen_ai.request.model": spec.provider_model,
         "gen_ai.provider.name": spec.provider,
     }
+
+
+def _max_output(explicit: int | None, reserved: int | None, from_params: Any) -> int | None:
+    """The caller's limit, else what the policy reserved (so usage never exceeds it), else the params'."""
+    if explicit is not None:
+        return explicit
+    if reserved is not None:
+        return reserved
+    return from_params if isinstance(from_params, int) else None
 
 
 def _output_reservation(spec: ModelSpec, call: _Call) -> int:

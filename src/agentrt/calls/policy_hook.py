@@ -30,12 +30,19 @@ class Admission:
     model: ModelSpec
     input_tokens: int  # an estimate; the provider's count replaces it at settle
     max_output_tokens: int  # the most the call may produce: what a budget must reserve
+    output_limited: bool = False  # the caller set max_output_tokens (else it is the model's or a default)
 
 
 @runtime_checkable
 class PolicyHook(Protocol):
     async def admit(self, admission: Admission) -> object | None:
-        """Refuse (raise a ``PolicyError``) or return a reservation handed back to settle/release."""
+        """Refuse (raise a ``PolicyError``) or return a reservation handed back to settle/release.
+
+        A reservation with an ``output_cap`` attribute that is not None holds
+        exactly that many output tokens: the pipeline then sends it to the
+        provider as the call's maximum output, so actual usage can never exceed
+        what was reserved.
+        """
         ...
 
     async def settle(self, reservation: object | None, usage: Usage, cost: float | None) -> None:

@@ -15,6 +15,7 @@ from agentrt.cli import (
     keys_cmd,
     logs_cmd,
     models_cmd,
+    policy_cmd,
     providers_cmd,
     serve_cmd,
     services_cmd,
@@ -58,6 +59,7 @@ app.command("chat")(generate_cmd.chat)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(providers_cmd.app, name="providers")
 app.command("usage")(usage_cmd.usage)
+app.add_typer(policy_cmd.app, name="policy")
 app.command("run")(agents_cmd.run)
 app.add_typer(agents_cmd.app, name="agents")
 app.command("serve")(serve_cmd.serve)

@@ -13,7 +13,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from agentrt.config import LoadedConfig
+    from agentrt.config import Config, LoadedConfig
 
 T = TypeVar("T")
 
@@ -93,3 +93,18 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         raise typer.Exit(130) from None
+
+
+@contextmanager
+def logging_to_stderr(cfg: Config) -> Iterator[None]:
+    """The configured logging, on stderr whatever the configuration says: stdout is for the answer."""
+    from agentrt.logging import configure_logging
+
+    section = cfg.logging
+    if section.console.stream != "stderr":
+        section = section.model_copy(update={"console": section.console.model_copy(update={"stream": "stderr"})})
+    handle = configure_logging(section, secrets=cfg.secret_values())
+    try:
+        yield
+    finally:
+        handle.close()

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import typer
 
-from agentrt.cli._common import ConfigOption, EnvOption, fail, load, reported_errors, run_async, stdout
+from agentrt.cli._common import (
+    ConfigOption,
+    EnvOption,
+    fail,
+    load,
+    logging_to_stderr,
+    reported_errors,
+    run_async,
+    stdout,
+)
 
 if TYPE_CHECKING:
-    from agentrt.config import Config
     from agentrt.store import UsageSummary
     from agentrt.store.ledger import UsageBy
 
@@ -48,7 +54,7 @@ def usage(
         loaded = load(config, env)
         url = loaded.config.store.url
         base_dir = loaded.path.parent if loaded.path is not None else Path.cwd()
-        with _logging_to_stderr(loaded.config):
+        with logging_to_stderr(loaded.config):
             summaries, shown = run_async(_query(url, base_dir, by, start, end, user, tenant, model))
     if summaries is None:
         fail(f"no usage recorded yet: the store's database does not exist ({shown})")
@@ -57,20 +63,6 @@ def usage(
     else:
         _print_table(summaries, by, start, end)
 
-
-@contextmanager
-def _logging_to_stderr(cfg: Config) -> Iterator[None]:
-    """The configured logging, on stderr whatever the configuration says: stdout is for the answer."""
-    from agentrt.logging import configure_logging
-
-    section = cfg.logging
-    if section.console.stream != "stderr":
-        section = section.model_copy(update={"console": section.console.model_copy(update={"stream": "stderr"})})
-    handle = configure_logging(section, secrets=cfg.secret_values())
-    try:
-        yield
-    finally:
-        handle.close()
 
 
 def _parse_when(value: str | None, now: float, option: str) -> float | None:
