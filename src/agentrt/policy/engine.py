@@ -156,11 +156,10 @@ class PolicyEngine:
                 f"policies.max_input_tokens={policy.max_input_tokens}: send less input",
             )
         max_output = admission.max_output_tokens
-        if policy.max_output_tokens is not None and max_output > policy.max_output_tokens:
-            if not admission.output_limited:
-                # The caller named no limit: the cap becomes the call's limit rather than a refusal.
-                max_output = policy.max_output_tokens
-        if policy.max_output_tokens is not None and max_output > policy.max_output_tokens:
+        cap = policy.max_output_tokens
+        if cap is not None and max_output > cap and not admission.output_limited:
+            max_output = cap  # the caller named no limit: the cap becomes the call's limit, not a refusal
+        if cap is not None and max_output > cap:
             self._deny_by_cap(
                 admission,
                 now,
