@@ -155,3 +155,14 @@ def test_odd_tool_arguments_do_not_break_the_estimate() -> None:
 @given(st.text())
 def test_the_estimate_is_at_least_characters_over_four(text: str) -> None:
     assert estimate_tokens([Message.user(text)]) >= math.ceil(len(text) / 4)
+
+
+@given(st.lists(st.text(max_size=200), min_size=1, max_size=5))
+def test_the_input_bound_covers_every_byte_and_the_estimate(texts: list[str]) -> None:
+    from agentrt.models import input_token_bound
+
+    messages = [Message.user(text) for text in texts]
+    bound = input_token_bound(messages)
+    # A byte-level tokenizer emits at most one token per byte: the bound can never be outgrown.
+    assert bound >= sum(len(text.encode("utf-8", "surrogatepass")) for text in texts)
+    assert bound >= estimate_tokens(messages)

@@ -28,7 +28,7 @@ from agentrt.calls._tooling import ToolsArg, resolve_tools, run_tool_calls
 from agentrt.calls.policy_hook import Admission, Operation, PolicyHook
 from agentrt.calls.principal import Principal, request_id
 from agentrt.errors import ProviderTimeout, ToolError
-from agentrt.models import ModelCatalog, ModelSpec, check_request, estimate_tokens
+from agentrt.models import ModelCatalog, ModelSpec, check_request, estimate_tokens, input_token_bound
 from agentrt.resilience import Candidate, StreamCandidate, run_plan, stream_plan
 from agentrt.store.ledger import UsageRecord
 from agentrt.types import (
@@ -182,7 +182,7 @@ class CallPipeline:
                 call.principal,
                 call.operation,
                 spec,
-                input_tokens,
+                input_token_bound(messages, call.tool_specs),
                 _output_reservation(spec, call),
                 call.max_output_tokens is not None,
             )
@@ -343,7 +343,7 @@ class CallPipeline:
                 call.principal,
                 call.operation,
                 spec,
-                input_tokens,
+                input_token_bound(messages, call.tool_specs),
                 _output_reservation(spec, call),
                 call.max_output_tokens is not None,
             )
@@ -459,8 +459,9 @@ class CallPipeline:
     ) -> Embeddings:
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         spec = self.catalog.resolve(model)
-        input_tokens = estimate_tokens([Message("user", text) for text in texts])
-        check_request(spec, embeddings=True, input_tokens=input_tokens)
+        as_messages = [Message("user", text) for text in texts]
+        check_request(spec, embeddings=True, input_tokens=estimate_tokens(as_messages))
+        input_tokens = input_token_bound(as_messages)
         who = principal or Principal.of(user, tenant)
         call = _Call(who, "embed", None, timeout)
         reservation = await self.policy.admit(Admission(who, "embed", spec, input_tokens, 0))

@@ -28,7 +28,7 @@ class Admission:
     principal: Principal
     operation: Operation
     model: ModelSpec
-    input_tokens: int  # an estimate; the provider's count replaces it at settle
+    input_tokens: int  # an upper bound (one token per byte); the provider's count replaces it at settle
     max_output_tokens: int  # the most the call may produce: what a budget must reserve
     output_limited: bool = False  # the caller set max_output_tokens (else it is the model's or a default)
 

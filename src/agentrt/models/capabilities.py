@@ -114,34 +114,59 @@ def estimate_tokens(messages: Sequence[Message], tools: Sequence[ToolSpec] = ())
     counts its UTF-8 bytes instead (CJK text runs near a token per character,
     which characters/4 would undercount badly). Each message adds a small
     overhead, each image :data:`IMAGE_TOKENS`, each tool its name, description
-    and JSON Schema. It is a pre-check and a reservation for budgets, not a
+    and JSON Schema. It is the pre-check against the context window, not a
     bill: usage reported by the provider replaces it.
     """
+    return _count(messages, tools, bytes_per_token=4)
+
+
+def input_token_bound(messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> int:
+    """An upper bound of the input tokens of a request: what a budget must hold.
+
+    Counted as one token per UTF-8 byte (plus the same per-message, image and
+    tool overheads as :func:`estimate_tokens`): byte-level tokenizers never
+    emit more tokens than bytes, so a reservation of this size cannot be
+    outgrown by the provider's count. It overstates typical text about four
+    times; the settle replaces it with the provider's count at once.
+    """
+    return _count(messages, tools, bytes_per_token=1)
+
+
+def _count(messages: Sequence[Message], tools: Sequence[ToolSpec], *, bytes_per_token: int) -> int:
     total = _PER_REQUEST
     for message in messages:
         total += _PER_MESSAGE
         content = message.content
         if isinstance(content, str):
-            total += _text_tokens(content)
+            total += _text_tokens(content, bytes_per_token)
         else:
             for part in content:
-                total += IMAGE_TOKENS if isinstance(part, ImagePart) else _text_tokens(part.text)
+                total += IMAGE_TOKENS if isinstance(part, ImagePart) else _text_tokens(part.text, bytes_per_token)
         for call in message.tool_calls:
-            total += _PER_TOOL_CALL + _text_tokens(call.name) + _json_tokens(call.arguments)
+            total += (
+                _PER_TOOL_CALL
+                + _text_tokens(call.name, bytes_per_token)
+                + _json_tokens(call.arguments, bytes_per_token)
+            )
     for tool in tools:
-        total += _PER_TOOL + _text_tokens(tool.name) + _text_tokens(tool.description) + _json_tokens(tool.parameters)
+        total += (
+            _PER_TOOL
+            + _text_tokens(tool.name, bytes_per_token)
+            + _text_tokens(tool.description, bytes_per_token)
+            + _json_tokens(tool.parameters, bytes_per_token)
+        )
     return total
 
 
-def _text_tokens(text: str) -> int:
+def _text_tokens(text: str, bytes_per_token: int) -> int:
     size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-    return (size + 3) // 4
+    return -(-size // bytes_per_token)
 
 
-def _json_tokens(value: object) -> int:
+def _json_tokens(value: object, bytes_per_token: int) -> int:
     # orjson is quick and its output mostly ASCII; an estimate must not fail on an odd value.
     try:
         size = len(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
     except (TypeError, ValueError):
         size = len(str(value).encode("utf-8", "surrogatepass"))
-    return (size + 3) // 4
+    return -(-size // bytes_per_token)
