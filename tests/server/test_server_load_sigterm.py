@@ -24,6 +24,7 @@ import orjson
 import yaml
 from server_support import USER_KEY, auth, server_config
 
+from agentrt.store import open_store
 from agentrt.testing import FakeUpstream, Fault
 
 CLIENTS = 32
@@ -120,6 +121,7 @@ async def test_every_request_completes_or_fails_cleanly_across_a_sigterm(tmp_pat
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+        reached_provider = len(up.requests)
     assert tally.broken == [], tally.broken[:5]
     assert returncode == 0, read_tail(tmp_path / "serve.stderr")
     assert tally.complete >= ANSWERS_BEFORE_SIGTERM
@@ -127,6 +129,11 @@ async def test_every_request_completes_or_fails_cleanly_across_a_sigterm(tmp_pat
     assert tally.finished_after_sigterm > 0  # requests in flight at SIGTERM were answered, not dropped
     events = log_events(log)
     assert events.index("server_stopping") < events.index("server_stopped") < events.index("runtime_stopped")
+    # The ledger, flushed at shutdown, has a row for every call answered, and for nothing else.
+    async with open_store(f"sqlite:///{tmp_path / 'agentrt.db'}") as store:
+        (ok_rows,) = await store.fetchone("SELECT COUNT(*) FROM agentrt_usage WHERE outcome = 'ok'") or (0,)
+    assert ok_rows >= tally.complete
+    assert ok_rows == reached_provider
 
 
 def write_config(up: FakeUpstream, tmp_path: Path, log: Path) -> Path:
