@@ -71,3 +71,23 @@ async def test_rules_and_rate_limits_apply_per_principal(up: FakeUpstream, tmp_p
     assert limited.value.retry_after is not None
     assert 0 < limited.value.retry_after <= 60
     assert len(up.requests) == 2
+
+
+async def test_budget_headroom_is_a_metric_for_bounded_scopes(up: FakeUpstream, tmp_path: Path) -> None:
+    policies = {
+        "backend": "memory",
+        "budgets": [
+            {"scope": "tenant", "period": "total", "max_tokens": 10_000},
+            {"scope": "user", "period": "total", "max_tokens": 10_000},
+        ],
+    }
+    up.script(Reply(text="ok", usage=(1000, 1000)))
+    async with open_runtime(up, tmp_path, models=MODELS, policies=policies) as rt:
+        await rt.generate("small", "hi", user="ann", tenant="acme")
+        await rt.generate("small", "hi", user="ann", tenant="acme")  # sees the first call's 2,000 tokens
+        text = rt.metrics.render().decode()
+    lines = [line for line in text.splitlines() if line.startswith("agentrt_budget_headroom_ratio{")]
+    assert len(lines) == 1  # the tenant budget; the user budget is left out
+    assert "tenant" in lines[0]
+    assert "acme" in lines[0]
+    assert 0.7 < float(lines[0].rsplit(" ", 1)[1]) < 0.8  # 2,000 used, plus this call's own hold (~270)

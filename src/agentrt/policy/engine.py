@@ -33,6 +33,7 @@ from agentrt.errors import BudgetExceeded, PolicyDenied, RateLimitExceeded, Runt
 from agentrt.models import ModelSpec
 from agentrt.policy.backends.base import PolicyBackend
 from agentrt.policy.backends.memory import MemoryBackend
+from agentrt.policy.budgets import Budget
 from agentrt.policy.compiled import CompiledPolicy, Route
 from agentrt.policy.decisions import PolicyDecision
 from agentrt.policy.explain import Explanation, explain
@@ -78,6 +79,8 @@ class PolicyEngine:
         self.backend: PolicyBackend = backend if backend is not None else MemoryBackend()
         self._clock = clock
         self.on_decision = on_decision
+        self.on_budget_level: Callable[[Budget, str, float], None] | None = None
+        """Called after each admission with each budget it counts on, its scope key and the fraction used."""
         self._decisions: dict[tuple[str, str], int] = {}
         self._warned: set[str] = set()
         self._ids = itertools.count(1)
@@ -369,6 +372,8 @@ class PolicyEngine:
                 fraction = tokens / budget.max_tokens
             if budget.max_cost:
                 fraction = max(fraction, cost / budget.max_cost)
+            if self.on_budget_level is not None:
+                self.on_budget_level(budget, scope, fraction)
             if fraction < budget.warn_at or charge.key in self._warned:
                 continue
             if len(self._warned) >= _WARNED_MAX:

@@ -8,13 +8,14 @@ at stop, writing the settles still queued.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 
 from agentrt.calls.policy_hook import PolicyHook
 from agentrt.config import Config, PoliciesSection
 from agentrt.observability import Metrics
 from agentrt.policy.backends import MemoryBackend, PolicyBackend
+from agentrt.policy.budgets import Budget
 from agentrt.policy.decisions import PolicyDecision
 from agentrt.policy.engine import DecisionCallback, PolicyEngine
 from agentrt.services import service
@@ -59,6 +60,26 @@ def _also_counted(record: DecisionCallback, metrics: Metrics) -> DecisionCallbac
     return count_and_record
 
 
+def _headroom_gauge(metrics: Metrics) -> Callable[[Budget, str, float], None]:
+    from prometheus_client import Gauge
+
+    headroom = Gauge(
+        "agentrt_budget_headroom_ratio",
+        "What is left of a budget (1 untouched, 0 spent), as of the last call that counted on it. "
+        "Per scope key for global, tenant, model and provider scopes; user and api_key scopes are "
+        "left out (unbounded; `agentrt policy check` tells one principal's).",
+        ["budget", "scope_key"],
+        registry=metrics.registry,
+    )
+
+    def observe(budget: Budget, scope_key: str, used: float) -> None:
+        if "user" in budget.dimensions or "api_key" in budget.dimensions:
+            return
+        headroom.labels(budget.label, scope_key).set(max(0.0, 1.0 - used))
+
+    return observe
+
+
 def audit_callback(trail: AuditTrail) -> DecisionCallback:
     """An ``on_decision`` that writes every decision to the store's audit trail (queued; no I/O on the call)."""
 
@@ -81,6 +102,8 @@ async def policy_service(
     if metrics.enabled:
         on_decision = _also_counted(on_decision, metrics)
     engine = PolicyEngine(config.policies, open_backend(config.policies, store), on_decision=on_decision)
+    if metrics.enabled:
+        engine.on_budget_level = _headroom_gauge(metrics)
     await engine.open()
     try:
         yield engine
