@@ -166,15 +166,16 @@ class CallPipeline:
                 span.set_attributes(_response_attributes(completion))
             return completion
 
-    async def _complete(self, model: str, messages: list[Message], call: _Call) -> Completion:
+    async def _admit(self, model: str, messages: list[Message], call: _Call, *, stream: bool) -> tuple[ModelSpec, Any]:
+        """Resolve the model, refuse what it cannot serve, and have the policy admit the call."""
         spec = self.catalog.resolve(model)
-        input_tokens = estimate_tokens(messages, call.tool_specs)
         check_request(
             spec,
             tools=bool(call.tool_specs),
             json_schema=call.response_format is not None,
             images=any(m.has_images for m in messages),
-            input_tokens=input_tokens,
+            stream=stream,
+            input_tokens=estimate_tokens(messages, call.tool_specs),
             max_output_tokens=call.max_output_tokens,
         )
         reservation = await self.policy.admit(
@@ -187,6 +188,10 @@ class CallPipeline:
                 call.max_output_tokens is not None,
             )
         )
+        return spec, reservation
+
+    async def _complete(self, model: str, messages: list[Message], call: _Call) -> Completion:
+        spec, reservation = await self._admit(model, messages, call, stream=False)
         attempts: list[Attempt] = []
         started = perf_counter()
         try:
@@ -327,27 +332,7 @@ class CallPipeline:
     async def _stream_step_untraced(
         self, model: str, messages: list[Message], call: _Call
     ) -> AsyncIterator[StreamEvent]:
-        spec = self.catalog.resolve(model)
-        input_tokens = estimate_tokens(messages, call.tool_specs)
-        check_request(
-            spec,
-            tools=bool(call.tool_specs),
-            json_schema=call.response_format is not None,
-            images=any(m.has_images for m in messages),
-            stream=True,
-            input_tokens=input_tokens,
-            max_output_tokens=call.max_output_tokens,
-        )
-        reservation = await self.policy.admit(
-            Admission(
-                call.principal,
-                call.operation,
-                spec,
-                input_token_bound(messages, call.tool_specs),
-                _output_reservation(spec, call),
-                call.max_output_tokens is not None,
-            )
-        )
+        spec, reservation = await self._admit(model, messages, call, stream=True)
         attempts: list[Attempt] = []
         started = perf_counter()
         settled = False
