@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from agentrt.calls._call import _Call
 from agentrt.calls._messages import Prompt, to_messages
-from agentrt.calls.pipeline import _Call, merge_params
+from agentrt.calls.pipeline import merge_params
 from agentrt.calls.principal import Principal
 from agentrt.errors import OutputValidationError
 from agentrt.types import Message, ResponseFormat

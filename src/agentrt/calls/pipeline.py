@@ -17,20 +17,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
+from agentrt.calls._call import _Call
 from agentrt.calls._messages import Prompt, to_messages
+from agentrt.calls._records import CallRecords
+from agentrt.calls._span_attributes import attempt_attributes, request_attributes, response_attributes
 from agentrt.calls._tooling import ToolsArg, resolve_tools, run_tool_calls
-from agentrt.calls.policy_hook import Admission, Operation, PolicyHook
-from agentrt.calls.principal import Principal, request_id
+from agentrt.calls.policy_hook import Admission, PolicyHook
+from agentrt.calls.principal import Principal
 from agentrt.errors import ProviderTimeout, ToolError
 from agentrt.models import ModelCatalog, ModelSpec, check_request, estimate_tokens, input_token_bound
 from agentrt.resilience import Candidate, StreamCandidate, run_plan, stream_plan
-from agentrt.store.ledger import UsageRecord
 from agentrt.types import (
     Attempt,
     ChatRequest,
@@ -45,7 +46,6 @@ from agentrt.types import (
     StreamFinish,
     TextDelta,
     ToolCallDelta,
-    ToolSpec,
     Usage,
 )
 
@@ -66,22 +66,6 @@ T = TypeVar("T")
 DEFAULT_MAX_OUTPUT_RESERVATION = 4096
 
 
-@dataclass(slots=True)
-class _Call:
-    """The settings of one call, shared by every step of its tool loop."""
-
-    principal: Principal
-    operation: Operation
-    fallbacks: Sequence[str] | None
-    timeout: float | None
-    tool_specs: list[ToolSpec] = field(default_factory=list)
-    tool_choice: str | dict[str, Any] | None = None
-    response_format: ResponseFormat | None = None
-    max_output_tokens: int | None = None
-    temperature: float | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-
-
 class CallPipeline:
     """Model calls with policy, resilience, cost and records: what ``rt.generate`` and friends use."""
 
@@ -99,9 +83,8 @@ class CallPipeline:
         self.providers = providers
         self.guards = guards
         self.policy = policy
-        self._metrics = metrics
+        self._records = CallRecords(metrics, ledger, structlog.get_logger("agentrt.calls"))
         self._tracing = tracing if tracing is not None and tracing.enabled else None
-        self._ledger = ledger
         self._log = structlog.get_logger("agentrt.calls")
 
     # --- generate ----------------------------------------------------------------------
@@ -160,10 +143,10 @@ class CallPipeline:
         tracing = self._tracing
         if tracing is None:
             return await self._complete(model, messages, call)
-        with tracing.span(f"chat {model}", _request_attributes("chat", model, call)) as span:
+        with tracing.span(f"chat {model}", request_attributes("chat", model, call)) as span:
             completion = await self._complete(model, messages, call)
             if span is not None:
-                span.set_attributes(_response_attributes(completion))
+                span.set_attributes(response_attributes(completion))
             return completion
 
     async def _admit(self, model: str, messages: list[Message], call: _Call, *, stream: bool) -> tuple[ModelSpec, Any]:
@@ -201,13 +184,13 @@ class CallPipeline:
             response, index = await self._within(call.timeout, spec, run_plan(candidates, attempts=attempts))
         except BaseException as err:
             await self.policy.release(reservation)
-            self._record_failure(spec, call, err, perf_counter() - started, len(attempts))
+            self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
             raise
         served = specs[index]
         cost = self.catalog.cost(served, response.usage)
         await self.policy.settle(reservation, response.usage, cost)
         latency = perf_counter() - started
-        self._record_success(spec, served, call, response.usage, cost, latency, attempts)
+        self._records.success(spec, served, call, response.usage, cost, latency, attempts)
         return Completion(
             response.text,
             response.tool_calls,
@@ -323,10 +306,10 @@ class CallPipeline:
             return
         # The span is not made current: a context attached in an async generator would be
         # detached in another context when the consumer stops early.
-        with self._tracing.span(f"chat {model}", _request_attributes("chat", model, call), current=False) as span:
+        with self._tracing.span(f"chat {model}", request_attributes("chat", model, call), current=False) as span:
             async for event in self._stream_step_untraced(model, messages, call):
                 if span is not None and isinstance(event, Completed):
-                    span.set_attributes(_response_attributes(event.completion))
+                    span.set_attributes(response_attributes(event.completion))
                 yield event
 
     async def _stream_step_untraced(
@@ -361,7 +344,7 @@ class CallPipeline:
             await self.policy.settle(reservation, finish.usage, cost)
             settled = True
             latency = perf_counter() - started
-            self._record_success(spec, served, call, finish.usage, cost, latency, attempts)
+            self._records.success(spec, served, call, finish.usage, cost, latency, attempts)
             yield Completed(
                 Completion(
                     "".join(text),
@@ -382,7 +365,7 @@ class CallPipeline:
                 settled = True
                 await self.policy.release(reservation)
                 if not isinstance(err, GeneratorExit):
-                    self._record_failure(spec, call, err, perf_counter() - started, len(attempts))
+                    self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
             raise
         finally:
             closer = getattr(events, "aclose", None)
@@ -459,12 +442,12 @@ class CallPipeline:
             result, _ = await self._within(timeout, spec, run_plan([candidate], attempts=attempts))
         except BaseException as err:
             await self.policy.release(reservation)
-            self._record_failure(spec, call, err, perf_counter() - started, len(attempts))
+            self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
             raise
         cost = self.catalog.cost(spec, result.usage)
         await self.policy.settle(reservation, result.usage, cost)
         latency = perf_counter() - started
-        self._record_success(spec, spec, call, result.usage, cost, latency, attempts)
+        self._records.success(spec, spec, call, result.usage, cost, latency, attempts)
         return Embeddings(result.vectors, result.usage, cost, spec.name, spec.provider, attempts, latency)
 
     # --- plan ----------------------------------------------------------------------------
@@ -522,7 +505,7 @@ class CallPipeline:
             return Candidate(spec.name, self.guards.get(spec.provider), lambda: client.complete(request))
 
         async def traced_attempt() -> Any:  # one span per try, retries included
-            with tracing.span(f"attempt {spec.name}", _attempt_attributes(spec)):
+            with tracing.span(f"attempt {spec.name}", attempt_attributes(spec)):
                 return await client.complete(request)
 
         return Candidate(spec.name, self.guards.get(spec.provider), traced_attempt)
@@ -548,140 +531,12 @@ class CallPipeline:
                 model=spec.name,
             ) from err
 
-    # --- records -------------------------------------------------------------------------
-
-    def _record_success(
-        self,
-        requested: ModelSpec,
-        served: ModelSpec,
-        call: _Call,
-        usage: Usage,
-        cost: float | None,
-        latency: float,
-        attempts: list[Attempt],
-    ) -> None:
-        metrics = self._metrics
-        if metrics is not None:
-            metrics.record_success(
-                model=served.name,
-                provider=served.provider,
-                operation=call.operation,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cost=cost,
-                latency=latency,
-            )
-            if len(attempts) > 1:
-                for attempt in attempts:
-                    if attempt.error is not None:
-                        metrics.record_failed_attempt(model=attempt.model, provider=attempt.provider)
-                if served is not requested:
-                    metrics.record_fallback(requested=requested.name, served=served.name)
-        if self._ledger is not None:
-            self._ledger.record(
-                UsageRecord(
-                    request_id=request_id.get(),
-                    user=call.principal.user,
-                    tenant=call.principal.tenant,
-                    api_key=call.principal.api_key,
-                    model=served.name,
-                    provider=served.provider,
-                    operation=call.operation,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cached_tokens=usage.cached_tokens,
-                    cost=cost,
-                    latency=latency,
-                    attempts=len(attempts),
-                )
-            )
-        self._log.info(
-            "model_call",
-            model=served.name,
-            provider=served.provider,
-            operation=call.operation,
-            user=call.principal.user,
-            tenant=call.principal.tenant,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cost=cost,
-            latency_ms=round(latency * 1000, 3),
-            attempts=len(attempts),
-        )
-
-    def _record_failure(self, spec: ModelSpec, call: _Call, err: BaseException, latency: float, attempts: int) -> None:
-        if isinstance(err, GeneratorExit | asyncio.CancelledError):
-            return
-        outcome = type(err).__name__
-        if self._metrics is not None:
-            self._metrics.record_failure(
-                model=spec.name, provider=spec.provider, operation=call.operation, error_type=outcome, latency=latency
-            )
-        if self._ledger is not None:
-            self._ledger.record(
-                UsageRecord(
-                    request_id=request_id.get(),
-                    user=call.principal.user,
-                    tenant=call.principal.tenant,
-                    api_key=call.principal.api_key,
-                    model=spec.name,
-                    provider=spec.provider,
-                    operation=call.operation,
-                    latency=latency,
-                    outcome=outcome,
-                    attempts=attempts,
-                )
-            )
-        self._log.warning(
-            "model_call_failed",
-            model=spec.name,
-            provider=spec.provider,
-            operation=call.operation,
-            error_type=type(err).__name__,
-            error=str(err),
-            latency_ms=round(latency * 1000, 3),
-        )
-
 
 def merge_params(params: Mapping[str, Any] | None, model_params: dict[str, Any]) -> dict[str, Any]:
     """Model parameters given as a mapping and as keywords; the keywords win."""
     if not params:
         return model_params
     return {**params, **model_params}
-
-
-def _request_attributes(operation: str, model: str, call: _Call) -> dict[str, Any]:
-    attributes: dict[str, Any] = {"gen_ai.operation.name": operation, "gen_ai.request.model": model}
-    if call.max_output_tokens is not None:
-        attributes["gen_ai.request.max_tokens"] = call.max_output_tokens
-    if call.temperature is not None:
-        attributes["gen_ai.request.temperature"] = call.temperature
-    if call.principal.user is not None:
-        attributes["enduser.id"] = call.principal.user
-    return attributes
-
-
-def _response_attributes(completion: Completion) -> dict[str, Any]:
-    attributes: dict[str, Any] = {
-        "gen_ai.response.model": completion.model,
-        "gen_ai.provider.name": completion.provider,
-        "gen_ai.usage.input_tokens": completion.usage.input_tokens,
-        "gen_ai.usage.output_tokens": completion.usage.output_tokens,
-        "agentrt.attempts": len(completion.attempts),
-    }
-    if completion.finish_reason is not None:
-        attributes["gen_ai.response.finish_reasons"] = [completion.finish_reason]
-    if completion.cost is not None:
-        attributes["agentrt.cost_usd"] = completion.cost
-    return attributes
-
-
-def _attempt_attributes(spec: ModelSpec) -> dict[str, Any]:
-    return {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.request.model": spec.provider_model,
-        "gen_ai.provider.name": spec.provider,
-    }
 
 
 def _max_output(explicit: int | None, reserved: int | None, from_params: Any) -> int | None:

@@ -1,0 +1,119 @@
+"""What every model call leaves behind: metrics, a usage-ledger row and one log line."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from agentrt.calls._call import _Call
+from agentrt.calls.principal import request_id
+from agentrt.store.ledger import UsageRecord
+
+if TYPE_CHECKING:
+    from agentrt.models import ModelSpec
+    from agentrt.observability import CallMetrics
+    from agentrt.store.ledger import UsageLedger
+    from agentrt.types import Attempt, Usage
+
+__all__ = ["CallRecords"]
+
+
+class CallRecords:
+    """Records each call's outcome; all of it in memory or handed to a writer, none of it I/O."""
+
+    def __init__(self, metrics: CallMetrics | None, ledger: UsageLedger | None, log: Any) -> None:
+        self._metrics = metrics
+        self._ledger = ledger
+        self._log = log
+
+    def success(
+        self,
+        requested: ModelSpec,
+        served: ModelSpec,
+        call: _Call,
+        usage: Usage,
+        cost: float | None,
+        latency: float,
+        attempts: list[Attempt],
+    ) -> None:
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.record_success(
+                model=served.name,
+                provider=served.provider,
+                operation=call.operation,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost=cost,
+                latency=latency,
+            )
+            if len(attempts) > 1:
+                for attempt in attempts:
+                    if attempt.error is not None:
+                        metrics.record_failed_attempt(model=attempt.model, provider=attempt.provider)
+                if served is not requested:
+                    metrics.record_fallback(requested=requested.name, served=served.name)
+        if self._ledger is not None:
+            self._ledger.record(
+                UsageRecord(
+                    request_id=request_id.get(),
+                    user=call.principal.user,
+                    tenant=call.principal.tenant,
+                    api_key=call.principal.api_key,
+                    model=served.name,
+                    provider=served.provider,
+                    operation=call.operation,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cached_tokens=usage.cached_tokens,
+                    cost=cost,
+                    latency=latency,
+                    attempts=len(attempts),
+                )
+            )
+        self._log.info(
+            "model_call",
+            model=served.name,
+            provider=served.provider,
+            operation=call.operation,
+            user=call.principal.user,
+            tenant=call.principal.tenant,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost=cost,
+            latency_ms=round(latency * 1000, 3),
+            attempts=len(attempts),
+        )
+
+    def failure(self, spec: ModelSpec, call: _Call, err: BaseException, latency: float, attempts: int) -> None:
+        if isinstance(err, GeneratorExit | asyncio.CancelledError):
+            return
+        outcome = type(err).__name__
+        if self._metrics is not None:
+            self._metrics.record_failure(
+                model=spec.name, provider=spec.provider, operation=call.operation, error_type=outcome, latency=latency
+            )
+        if self._ledger is not None:
+            self._ledger.record(
+                UsageRecord(
+                    request_id=request_id.get(),
+                    user=call.principal.user,
+                    tenant=call.principal.tenant,
+                    api_key=call.principal.api_key,
+                    model=spec.name,
+                    provider=spec.provider,
+                    operation=call.operation,
+                    latency=latency,
+                    outcome=outcome,
+                    attempts=attempts,
+                )
+            )
+        self._log.warning(
+            "model_call_failed",
+            model=spec.name,
+            provider=spec.provider,
+            operation=call.operation,
+            error_type=type(err).__name__,
+            error=str(err),
+            latency_ms=round(latency * 1000, 3),
+        )
