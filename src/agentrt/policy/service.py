@@ -9,7 +9,7 @@ at stop, writing the settles still queued.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict
+from typing import Any
 
 from agentrt.calls.policy_hook import PolicyHook
 from agentrt.config import Config, PoliciesSection
@@ -53,8 +53,14 @@ def _also_counted(record: DecisionCallback, metrics: Metrics) -> DecisionCallbac
         registry=metrics.registry,
     )
 
+    children: dict[tuple[str, str], Any] = {}
+
     def count_and_record(decision: PolicyDecision) -> None:
-        decisions.labels(decision.decision, decision.rule or decision.limit or "default").inc()
+        key = (decision.decision, decision.rule or decision.limit or "default")
+        child = children.get(key)
+        if child is None:
+            child = children[key] = decisions.labels(*key)
+        child.inc()
         record(decision)
 
     return count_and_record
@@ -84,7 +90,22 @@ def audit_callback(trail: AuditTrail) -> DecisionCallback:
     """An ``on_decision`` that writes every decision to the store's audit trail (queued; no I/O on the call)."""
 
     def record(decision: PolicyDecision) -> None:
-        trail.record(AuditRecord(**asdict(decision)))
+        # Field by field: dataclasses.asdict deep-copies, and this runs on every call.
+        trail.record(
+            AuditRecord(
+                ts=decision.ts,
+                request_id=decision.request_id,
+                user=decision.user,
+                tenant=decision.tenant,
+                api_key=decision.api_key,
+                model=decision.model,
+                operation=decision.operation,
+                decision=decision.decision,
+                rule=decision.rule,
+                reason=decision.reason,
+                limit=decision.limit,
+            )
+        )
 
     return record
 
