@@ -198,9 +198,9 @@ async def main(redis_url: str | None) -> None:
 
 
 if __name__ == "__main__":
-    import structlog
-
     import logging
+
+    import structlog
 
     # The report is the output: only warnings and errors of the parts measured, on stderr.
     structlog.configure(
