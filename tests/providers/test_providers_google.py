@@ -6,7 +6,7 @@ import base64
 import math
 
 import pytest
-from pydantic import BaseModel
+from providers_support import WEATHER, Invoice
 
 from agentrt.errors import ProviderBadRequest
 from agentrt.providers import GoogleClient
@@ -22,20 +22,7 @@ from agentrt.types import (
     TextPart,
     ToolCall,
     ToolCallDelta,
-    ToolSpec,
 )
-
-WEATHER = ToolSpec(
-    name="get_weather",
-    description="The weather in a city",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-
-
-class Invoice(BaseModel):
-    number: str
-    total: float
-    paid: bool
 
 
 def chat(*messages: Message, **fields: object) -> ChatRequest:

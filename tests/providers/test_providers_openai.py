@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from pydantic import BaseModel
+from providers_support import WEATHER, Invoice
 
 from agentrt.providers import OpenAIClient
 from agentrt.testing import FakeUpstream, Reply
@@ -20,20 +20,7 @@ from agentrt.types import (
     TextPart,
     ToolCall,
     ToolCallDelta,
-    ToolSpec,
 )
-
-WEATHER = ToolSpec(
-    name="get_weather",
-    description="The weather in a city",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-
-
-class Invoice(BaseModel):
-    number: str
-    total: float
-    paid: bool
 
 
 def chat(*messages: Message, **fields: object) -> ChatRequest:
