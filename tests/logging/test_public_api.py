@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import agentrt.logging
 from agentrt.logging import configure_logging, get_logger, read_records
 
@@ -27,10 +25,8 @@ def test_importing_does_not_pull_in_the_config_package() -> None:
 
 
 def test_the_pydantic_logging_section_configures_logging(tmp_path: Path) -> None:
-    config = pytest.importorskip("agentrt.config")
-    section_type = getattr(config, "LoggingSection", None)
-    if section_type is None:
-        pytest.skip("agentrt.config does not export LoggingSection yet")
+    from agentrt.config import LoggingSection as section_type
+
     path = tmp_path / "logs" / "agentrt.jsonl"
     section = section_type.model_validate(
         {
