@@ -28,7 +28,7 @@ def config(tmp_path: Path, upstream: FakeUpstream) -> Path:
     path.write_text(
         yaml.safe_dump(
             {
-                "logging": {"console": {"format": "off"}, "file": {"path": "log.jsonl"}},
+                "logging": {"file": {"path": "log.jsonl"}},  # the console keeps its default, logfmt
                 "providers": {
                     "oai": {
                         "kind": "openai",
@@ -58,6 +58,7 @@ def test_generate_prints_the_answer_and_a_usage_line(config: Path, upstream: Fak
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == "Bonjour le monde"
     assert "7 in / 3 out" in result.stderr
+    assert "event=model_call" not in result.stderr  # the answer owns the terminal; the log file has it
     assert upstream.requests[-1].stream  # streamed by default
 
 

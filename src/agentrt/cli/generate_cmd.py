@@ -60,7 +60,7 @@ async def _generate(
 ) -> Completion:
     from agentrt.runtime import Runtime
 
-    async with Runtime.open(config, env=env) as rt:
+    async with Runtime.open(config, env=env, environ=_quiet_console()) as rt:
         options: dict[str, Any] = {"system": system, "user": user, "tenant": tenant}
         if not stream:
             return await rt.generate(model, prompt, **options)
@@ -104,9 +104,7 @@ async def _chat(
     from agentrt.runtime import Runtime
     from agentrt.types import Message
 
-    # The conversation owns the terminal: log lines would interleave with it (the log file still gets them).
-    environ = {**os.environ, "AGENTRT__LOGGING__CONSOLE__FORMAT": "off"}
-    async with Runtime.open(config, env=env, environ=environ) as rt:
+    async with Runtime.open(config, env=env, environ=_quiet_console()) as rt:
         history: list[Message] = [Message.system(system)] if system else []
         stderr().print(f"chatting with {model}; an empty line or Ctrl-D ends the conversation", style="dim")
         while True:
@@ -126,6 +124,12 @@ async def _chat(
                 continue
             history.append(Message.assistant(completion.text))
             _summary(completion)
+
+
+def _quiet_console() -> dict[str, str]:
+    # The answer owns the terminal: log lines would interleave with it. The log file still gets
+    # them, and failures are reported as errors.
+    return {**os.environ, "AGENTRT__LOGGING__CONSOLE__FORMAT": "off"}
 
 
 def _summary(completion: Completion) -> None:
