@@ -28,45 +28,24 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 import structlog
 
+from agentrt.config import LoggingSection
 from agentrt.logging import bind_context, configure_logging
 
 LINES = 100_000
 REPEATS = 3
 
 
-@dataclass(frozen=True)
-class Rotate:
-    max_bytes: int = 10_000_000
-    backups: int = 50
-
-
-@dataclass(frozen=True)
-class Console:
-    format: str = "off"
-    stream: str = "stderr"
-
-
-@dataclass(frozen=True)
-class File:
-    path: Path
-    level: str | None = None
-    rotate: Rotate = field(default_factory=Rotate)
-
-
-@dataclass(frozen=True)
-class Section:
-    file: File
-    level: str = "info"
-    console: Console = field(default_factory=Console)
-    levels: dict[str, str] = field(default_factory=dict)
-    redact: list[str] = field(default_factory=list)
+def file_only(path: Path) -> LoggingSection:
+    """The logging section the benchmark runs: console off, a rotated JSON-lines file."""
+    return LoggingSection.model_validate(
+        {"level": "info", "console": {"format": "off"}, "file": {"path": path, "rotate": {"backups": 50}}}
+    )
 
 
 def _log_lines(log: Any, count: int) -> float:
@@ -102,7 +81,7 @@ def _best(run: Callable[[Path], tuple[float, float]]) -> tuple[float, float]:
 def bench_agentrt(directory: Path) -> tuple[float, float]:
     """(end-to-end seconds, calling-thread seconds) for LINES lines through configure_logging."""
     handle = configure_logging(
-        Section(file=File(directory / "agentrt.jsonl")), secrets=["sk-test-0123456789abcdefghij"]
+        file_only(directory / "agentrt.jsonl"), secrets=["sk-test-0123456789abcdefghij"]
     )
     try:
         log = structlog.get_logger("agentrt.calls")
@@ -160,7 +139,7 @@ class _NamedBytesLoggerFactory:
 
 def bench_filtered(directory: Path) -> tuple[float, float]:
     """Seconds per filtered (debug at info) call: through a structlog proxy, through a bound logger."""
-    handle = configure_logging(Section(file=File(directory / "agentrt.jsonl")))
+    handle = configure_logging(file_only(directory / "agentrt.jsonl"))
     try:
         proxy = structlog.get_logger("agentrt.calls")
         bound = proxy.bind(agent="a-1")
