@@ -20,9 +20,9 @@ parser (``_sse``) and the mapping of failures to :mod:`agentrt.errors`
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from agentrt._lazy import lazy_exports
 from agentrt.providers.base import ProviderClient, ProviderFactory
 from agentrt.providers.registry import PROVIDERS_GROUP, ProviderRegistry, available_kinds, builtin_kinds
 
@@ -53,14 +53,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentrt.providers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)
