@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from agentrt.errors import AgentRTError, CallFailed, ContextLengthExceeded
 from agentrt.resilience._log import logger
@@ -27,6 +27,8 @@ __all__ = ["Candidate", "StreamCandidate", "run_plan", "stream_plan"]
 
 T = TypeVar("T")
 E = TypeVar("E")
+R = TypeVar("R")
+C = TypeVar("C", bound="Candidate[Any] | StreamCandidate[Any]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,20 +57,9 @@ async def run_plan(candidates: Sequence[Candidate[T]], *, attempts: list[Attempt
     candidate failed, or the first non-retryable error (other than
     :class:`ContextLengthExceeded`) as it is.
     """
-    _check_candidates(candidates)
-    first_attempt = len(attempts)
-    last_error: AgentRTError | None = None
-    for index, candidate in enumerate(candidates):
-        try:
-            result = await candidate.guard.run(candidate.call, model=candidate.model, attempts=attempts)
-        except AgentRTError as exc:
-            if not _passes_to_next(exc):
-                raise
-            last_error = exc
-            _log_fallback(candidates, index, exc)
-            continue
-        return result, index
-    raise _all_failed(candidates, attempts[first_attempt:]) from last_error
+    return await _first_success(
+        candidates, attempts, lambda c: c.guard.run(c.call, model=c.model, attempts=attempts)
+    )
 
 
 async def stream_plan(
@@ -79,19 +70,28 @@ async def stream_plan(
     Returns that stream (first event included) and the candidate's index. Once
     it is returned there is no fallback: a later failure reaches the reader.
     """
+    return await _first_success(
+        candidates, attempts, lambda c: c.guard.open_stream(c.call, model=c.model, attempts=attempts)
+    )
+
+
+async def _first_success(
+    candidates: Sequence[C], attempts: list[Attempt], attempt: Callable[[C], Awaitable[R]]
+) -> tuple[R, int]:
+    """The fallback rules both plans share: the first candidate ``attempt`` succeeds with wins."""
     _check_candidates(candidates)
     first_attempt = len(attempts)
     last_error: AgentRTError | None = None
     for index, candidate in enumerate(candidates):
         try:
-            stream = await candidate.guard.open_stream(candidate.call, model=candidate.model, attempts=attempts)
+            result = await attempt(candidate)
         except AgentRTError as exc:
             if not _passes_to_next(exc):
                 raise
             last_error = exc
             _log_fallback(candidates, index, exc)
             continue
-        return stream, index
+        return result, index
     raise _all_failed(candidates, attempts[first_attempt:]) from last_error
 
 
