@@ -28,6 +28,7 @@ __all__ = [
     "ProviderEmbeddings",
     "ProviderResponse",
     "ProviderStreamEvent",
+    "RefusalDelta",
     "ResponseFormat",
     "Role",
     "StreamEvent",
@@ -179,7 +180,8 @@ class ProviderResponse:
     """A provider's answer, before the pipeline adds cost and attempts. ``raw`` is the decoded body.
 
     ``finish_reason`` uses OpenAI's words for every provider: ``stop``, ``length``,
-    ``tool_calls``, ``content_filter``.
+    ``tool_calls``, ``content_filter``, and ``refusal`` when the model refused
+    (``refusal`` then holds its explanation).
     """
 
     text: str
@@ -188,10 +190,18 @@ class ProviderResponse:
     usage: Usage
     model: str
     raw: Any = None
+    refusal: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
 class TextDelta:
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class RefusalDelta:
+    """A piece of the model's refusal (OpenAI's ``delta.refusal``): not part of the text."""
+
     text: str
 
 
@@ -213,9 +223,10 @@ class StreamFinish:
     usage: Usage
     tool_calls: list[ToolCall]
     model: str
+    refusal: str | None = None
 
 
-ProviderStreamEvent: TypeAlias = TextDelta | ToolCallDelta | StreamFinish
+ProviderStreamEvent: TypeAlias = TextDelta | RefusalDelta | ToolCallDelta | StreamFinish
 
 
 @dataclass(slots=True)
@@ -248,6 +259,8 @@ class Completion:
     latency: float
     raw: Any = None
     messages: list[Message] = field(default_factory=list)  # the conversation, tool turns included
+    refusal: str | None = None  # the model's refusal; finish_reason is then "refusal"
+    request_id: str | None = None  # joins the ledger row, the audit row, the log lines and the span
 
 
 @dataclass(slots=True, frozen=True)
@@ -257,7 +270,7 @@ class Completed:
     completion: Completion
 
 
-StreamEvent: TypeAlias = TextDelta | ToolCallDelta | Completed
+StreamEvent: TypeAlias = TextDelta | RefusalDelta | ToolCallDelta | Completed
 
 
 @dataclass(slots=True)
