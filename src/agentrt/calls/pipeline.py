@@ -332,10 +332,10 @@ class CallPipeline:
                 if isinstance(event, TextDelta):
                     text.append(event.text)
                     yield event
-                elif isinstance(event, ToolCallDelta):
-                    yield event
-                else:
+                elif isinstance(event, StreamFinish):
                     finish = event
+                else:  # tool-call and refusal deltas go to the caller as they come
+                    yield event
             if finish is None:
                 raise ProviderTimeout(  # a client that ends a stream without StreamFinish broke its contract
                     f"the stream from {served.name!r} ended without its final event", provider=served.provider
