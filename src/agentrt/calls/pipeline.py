@@ -45,7 +45,6 @@ from agentrt.types import (
     StreamEvent,
     StreamFinish,
     TextDelta,
-    ToolCallDelta,
     Usage,
 )
 
