@@ -28,6 +28,7 @@ from values that came from a secret field or an ``Authorization`` header.
     │   ├── CallFailed              every attempt of every candidate model failed (lists them)
     │   ├── CircuitOpen             the provider's breaker is open; no request was sent
     │   ├── ProviderRateLimited     429; retry_after in seconds when the provider said
+    │   ├── ProviderQuotaExceeded   the account's quota or credit is used up (billing); not retried
     │   ├── ProviderTimeout         no answer within the timeout
     │   ├── ProviderUnavailable     5xx, connection refused or dropped
     │   ├── ProviderAuthError       401 / 403: the key is wrong or lacks access
@@ -50,6 +51,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "AgentError",
@@ -74,6 +76,7 @@ __all__ = [
     "ProviderAuthError",
     "ProviderBadRequest",
     "ProviderError",
+    "ProviderQuotaExceeded",
     "ProviderRateLimited",
     "ProviderTimeout",
     "ProviderUnavailable",
@@ -296,6 +299,8 @@ class ProviderError(AgentRTError):
         self.provider = provider
         self.model = model
         self.status = status
+        # Every try of the call this error ended, when it ended one (see agentrt.resilience.plan).
+        self.attempts: list[Any] = []
 
 
 class CallFailed(ProviderError):
@@ -335,6 +340,11 @@ class ProviderRateLimited(ProviderError):
     ) -> None:
         super().__init__(message, provider=provider, model=model, status=status)
         self.retry_after = retry_after
+
+
+class ProviderQuotaExceeded(ProviderError):
+    """The account's quota or credit is used up (OpenAI's 429 ``insufficient_quota``, Anthropic's "credit
+    balance is too low"): a billing matter, so retrying the same provider cannot help."""
 
 
 class ProviderTimeout(ProviderError):
