@@ -54,7 +54,12 @@ def runtime_config(up: FakeUpstream, tmp_path: Path, **overrides: Any) -> dict[s
                 "capabilities": ["chat", "tools", "json", "streaming"],
                 "pricing": {"input": 3.0, "output": 4.0},
             },
-            "plain": {"provider": "oai", "name": "gpt-plain", "capabilities": ["chat"], "pricing": {"input": 1.0}},
+            "plain": {
+                "provider": "oai",
+                "name": "gpt-plain",
+                "capabilities": ["chat"],
+                "pricing": {"input": 1.0, "output": 0.0},
+            },
         },
     }
     for key, value in overrides.items():

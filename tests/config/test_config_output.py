@@ -179,6 +179,7 @@ def test_the_json_schema_describes_every_section() -> None:
     schema = config_json_schema()
     assert schema["$schema"].startswith("https://json-schema.org/")
     assert set(schema["properties"]) == {
+        "$schema",
         "runtime",
         "logging",
         "store",
@@ -193,7 +194,9 @@ def test_the_json_schema_describes_every_section() -> None:
     assert schema["additionalProperties"] is False
     defs = schema["$defs"]
     assert "class" in defs["AgentSection"]["properties"]
-    timeout = defs["ProviderSection"]["properties"]["timeout"]
+    # Each field is its own schema, or an include, or (a scalar) a ${VAR} reference.
+    timeout, include, variable = defs["ProviderSection"]["properties"]["timeout"]["anyOf"]
     assert {alt["type"] for alt in timeout["anyOf"]} == {"number", "string"}
-    assert defs["ProviderSection"]["properties"]["api_key"]["anyOf"][0]["writeOnly"] is True
+    assert (include, variable) == ({"$ref": "#/$defs/Include"}, {"$ref": "#/$defs/VariableReference"})
+    assert defs["ProviderSection"]["properties"]["api_key"]["anyOf"][0]["anyOf"][0]["writeOnly"] is True
     json.dumps(schema)  # serialisable as is

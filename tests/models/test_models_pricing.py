@@ -97,7 +97,8 @@ def test_catalog_cost_uses_the_configured_price() -> None:
 
 def test_a_configured_price_wins_over_a_lookup() -> None:
     catalog = make_catalog(
-        {"gpt-4o-mini": {"provider": "openai", "pricing": {"input": 9.0}}}, price_lookup=default_price_lookup
+        {"gpt-4o-mini": {"provider": "openai", "pricing": {"input": 9.0, "output": 0.0}}},
+        price_lookup=default_price_lookup,
     )
 
     assert catalog.resolve("gpt-4o-mini").pricing == Price(input=9.0, output=0.0)

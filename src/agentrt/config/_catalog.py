@@ -79,11 +79,28 @@ class ProviderSection(Section):
 
 
 class PricingSection(Section):
-    """Prices in USD per million tokens. ``cached_input`` defaults to ``input``."""
+    """Prices in USD per million tokens. ``cached_input`` defaults to ``input``.
+
+    ``input`` and ``output`` are both required: a price list that names one of
+    them would silently make the other free (write ``output: 0`` if it is).
+    """
 
     input: float = Field(ge=0)
-    output: float = Field(default=0.0, ge=0)
+    output: float = Field(ge=0)
     cached_input: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _both_prices(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = [key for key in ("input", "output") if key in data]
+            if len(given) == 1:
+                missing = "output" if given == ["input"] else "input"
+                raise ValueError(
+                    f"pricing gives {given[0]} but not {missing}: give both (USD per million tokens), "
+                    f"with {missing}: 0 if it really is free, or remove pricing to use the built-in price list"
+                )
+        return data
 
 
 def _default_capabilities() -> list[Capability]:

@@ -38,6 +38,11 @@ class RuntimeSection(Section):
     """Watch the config file and its includes, and reload when they change."""
     watch_debounce: Duration = 0.2
     """Wait this long after the last change before reloading (editors write files in several steps)."""
+    include_paths: list[Path] = Field(default_factory=list)
+    """Folders outside the config file's own folder that ``include`` may read (relative to that folder).
+
+    Read from the main file only, before includes are resolved: an included file cannot widen it.
+    """
 
 
 # --- logging ------------------------------------------------------------------

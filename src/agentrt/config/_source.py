@@ -15,7 +15,10 @@ from agentrt.config._formats import Include, SyntaxProblem, parse
 from agentrt.config._paths import Loc, format_path
 from agentrt.errors import ConfigProblem
 
-__all__ = ["Origins", "Reader"]
+__all__ = ["SCHEMA_KEY", "Origins", "Reader"]
+
+SCHEMA_KEY = "$schema"
+"""A key at the top of any config file that names its JSON Schema for editors; the loader drops it."""
 
 
 class Origins:
@@ -55,10 +58,16 @@ class Reader:
     Problems that leave the data incomplete (syntax, a missing include, a cycle) go
     to ``fatal``; the others (a duplicated key) to ``problems``. ``files`` lists every
     file read, the main one first, as absolute paths.
+
+    Included files must lie inside ``base_dir`` (the main file's folder), symlinks
+    and ``..`` resolved, or inside a folder the main file lists under
+    ``runtime.include_paths``: an include can never read a file elsewhere on the
+    machine, and the content of a refused file is never read, let alone shown.
     """
 
     def __init__(self, base_dir: Path) -> None:
         self.base_dir = base_dir.absolute()
+        self.allowed_roots: list[Path] = [self.base_dir.resolve()]
         self.origins = Origins()
         self.files: list[Path] = []
         self.fatal: list[ConfigProblem] = []
@@ -86,6 +95,9 @@ class Reader:
                 ConfigProblem(format_path(loc), f"include cycle {cycle}: remove one of these includes", where)
             )
             return None
+        if not main and not self._inside_allowed(path):
+            self.fatal.append(ConfigProblem(format_path(loc), self._outside(path, chain), where))
+            return None
         if not path.is_file():
             self.fatal.append(ConfigProblem(format_path(loc), self._missing(path, chain, main=main), where))
             return None
@@ -108,6 +120,7 @@ class Reader:
             return None
         if main:
             self.origins.set(loc, name)
+            self.allow_from(parsed.data, path.parent)
         for rel, line in parsed.lines.items():
             self.origins.set((*loc, *rel), f"{name}:{line}")
         for dup in parsed.duplicates:
@@ -118,7 +131,11 @@ class Reader:
                     f"{name}:{dup.line}",
                 )
             )
-        return self.resolve_includes(parsed.data, loc, path.parent, (*chain, path))
+        data = parsed.data
+        if isinstance(data, dict):
+            # Editors find a file's JSON Schema under this key; it is not configuration.
+            data.pop(SCHEMA_KEY, None)
+        return self.resolve_includes(data, loc, path.parent, (*chain, path))
 
     def resolve_includes(self, data: Any, loc: Loc, base: Path, chain: tuple[Path, ...]) -> Any:
         """Replace every ``!include name`` and ``{include: name}`` in ``data`` by that file's content."""
@@ -134,6 +151,37 @@ class Reader:
                 self.resolve_includes(value, (*loc, index), base, chain) for index, value in enumerate(data)
             ]
         return data
+
+    def allow_from(self, data: Any, base: Path) -> None:
+        """Add the folders that ``data`` (the main file's own content) lists under ``runtime.include_paths``.
+
+        Only a literal list in the main file counts: an included file cannot widen
+        the set of files that may be included.
+        """
+        runtime = data.get("runtime") if isinstance(data, Mapping) else None
+        paths = runtime.get("include_paths") if isinstance(runtime, Mapping) else None
+        if not isinstance(paths, list):
+            return  # anything else is a shape problem that validation reports
+        for entry in paths:
+            if isinstance(entry, str) and entry and "${" not in entry:
+                self.allowed_roots.append((base / Path(entry).expanduser()).resolve())
+
+    def _inside_allowed(self, path: Path) -> bool:
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):  # a symlink loop: refuse rather than follow
+            return False
+        return any(real.is_relative_to(root) for root in self.allowed_roots)
+
+    def _outside(self, path: Path, chain: tuple[Path, ...]) -> str:
+        message = (
+            f"included file {self.display(path)} is outside the project folder {self.base_dir} "
+            "(after following .. and symlinks): move it into that folder, or list its folder "
+            "under runtime.include_paths in the main config file"
+        )
+        if len(chain) > 1:
+            message += f" (included from {' -> '.join(self.display(item) for item in chain)})"
+        return message
 
     def _missing(self, path: Path, chain: tuple[Path, ...], *, main: bool) -> str:
         if main:

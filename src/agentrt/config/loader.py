@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from agentrt.config._layers import apply_env_vars, apply_overlay, interpolate, plain_copy
 from agentrt.config._paths import url_password, walk_secrets, walk_strings
 from agentrt.config._problems import problems_from_validation, scrub
-from agentrt.config._source import Origins, Reader
+from agentrt.config._source import SCHEMA_KEY, Origins, Reader
 from agentrt.config.schema import Config
 from agentrt.errors import ConfigError, ConfigProblem
 
@@ -77,7 +77,10 @@ def load_config(
     path: Path | None = None
     if isinstance(source, Mapping):
         reader = Reader(Path.cwd())
-        data = reader.resolve_includes(plain_copy(source), (), reader.base_dir, ())
+        data = plain_copy(source)
+        data.pop(SCHEMA_KEY, None)
+        reader.allow_from(data, reader.base_dir)
+        data = reader.resolve_includes(data, (), reader.base_dir, ())
     else:
         path = _locate(source, environ)
         reader = Reader(path.parent)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import yaml
 
+from agentrt.config._editor_schema import widen_for_the_loader
 from agentrt.config._paths import mask_secrets
 from agentrt.config.schema import Config
 
@@ -30,8 +31,10 @@ def render_config(config: Config, fmt: Literal["yaml", "json"] = "yaml") -> str:
 def config_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the config file, for editor completion and validation.
 
-    Durations and sizes accept both numbers and strings, as the loader does.
+    Durations and sizes accept both numbers and strings, as the loader does; so do
+    ``{include: file}`` in place of any value, ``${VAR}`` in place of any scalar,
+    and a ``$schema`` key at the top of a file.
     """
-    schema = Config.model_json_schema(by_alias=True, mode="validation")
+    schema = widen_for_the_loader(Config.model_json_schema(by_alias=True, mode="validation"))
     schema["title"] = "agentrt configuration"
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

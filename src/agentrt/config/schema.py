@@ -86,8 +86,8 @@ class Config(Section):
     def resolve_paths(self, base_dir: Path) -> Config:
         """A copy whose relative file paths are made absolute against ``base_dir``.
 
-        That is ``logging.file.path`` and the database of a ``sqlite:///relative.db``
-        store. The loader passes the directory of the main config file, so relative
+        That is ``logging.file.path``, ``runtime.include_paths`` and the database of a
+        ``sqlite:///relative.db`` store. The loader passes the directory of the main config file, so relative
         paths in a file mean "next to this file", whatever the working directory.
         """
         base = Path(base_dir).expanduser().absolute()
@@ -98,6 +98,9 @@ class Config(Section):
             if not path.is_absolute() or path != log_file.path:
                 new_file = log_file.model_copy(update={"path": base / path})
                 update["logging"] = self.logging.model_copy(update={"file": new_file})
+        include_paths = [(base / path.expanduser()).resolve() for path in self.runtime.include_paths]
+        if include_paths != self.runtime.include_paths:
+            update["runtime"] = self.runtime.model_copy(update={"include_paths": include_paths})
         db = self.store.sqlite_path
         if db is not None and (not db.is_absolute() or db != db.expanduser()):
             query = self.store.url.partition("?")[1:]
