@@ -36,6 +36,7 @@ EXPECTED_PUBLIC = {
     "ProviderAuthError",
     "ProviderBadRequest",
     "ProviderError",
+    "ProviderQuotaExceeded",
     "ProviderRateLimited",
     "ProviderTimeout",
     "ProviderUnavailable",

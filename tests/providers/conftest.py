@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
+from providers_support import Canned
 
 from agentrt.config import ProviderSection
 from agentrt.providers import ProviderClient, builtin_kinds
@@ -51,3 +53,28 @@ async def make_client(up: FakeUpstream, api_key: str) -> AsyncIterator[MakeClien
     yield make
     for client in clients:
         await client.aclose()
+
+
+@pytest.fixture
+async def canned() -> AsyncIterator[tuple[Canned, str]]:
+    """A loopback server answering every request with ``Canned``'s body, byte for byte; and its URL."""
+    state = Canned()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        state.requests.append(await request.json() if request.can_read_body else None)
+        response = web.StreamResponse(status=state.status, headers={"content-type": state.content_type})
+        await response.prepare(request)
+        for piece in state.pieces:
+            await response.write(piece)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield state, f"http://127.0.0.1:{port}"
+    await runner.cleanup()

@@ -4,63 +4,16 @@ answers each request with a canned body, byte for byte."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
+from providers_support import Canned, sse
 
 from agentrt.config import ProviderSection
 from agentrt.errors import ProviderRateLimited, ProviderUnavailable
 from agentrt.providers import builtin_kinds
 from agentrt.types import ChatRequest, Message, StreamFinish, TextDelta, ToolCallDelta
-
-
-@dataclass
-class Canned:
-    """What the server answers next: a body sent in these pieces, with a status and content type."""
-
-    pieces: list[bytes] = field(default_factory=list)
-    status: int = 200
-    content_type: str = "text/event-stream"
-    requests: list[Any] = field(default_factory=list)
-
-
-@pytest.fixture
-async def canned() -> AsyncIterator[tuple[Canned, str]]:
-    state = Canned()
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        state.requests.append(await request.json() if request.can_read_body else None)
-        response = web.StreamResponse(status=state.status, headers={"content-type": state.content_type})
-        await response.prepare(request)
-        for piece in state.pieces:
-            await response.write(piece)
-        await response.write_eof()
-        return response
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield state, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-
-
-def sse(*events: Any, event_names: list[str] | None = None, crlf: bool = False) -> bytes:
-    end = b"\r\n" if crlf else b"\n"
-    out = b""
-    for i, data in enumerate(events):
-        if event_names:
-            out += b"event: " + event_names[i].encode() + end
-        payload = data if isinstance(data, bytes) else orjson.dumps(data)
-        out += b"data: " + payload + end + end
-    return out
 
 
 async def collect(kind: str, base_url: str, model: str = "m") -> list[Any]:

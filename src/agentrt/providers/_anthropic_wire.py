@@ -47,9 +47,11 @@ STATUS_OF_ERROR_TYPE = {
     "authentication_error": 401,
     "permission_error": 403,
     "not_found_error": 404,
+    "billing_error": 402,
     "request_too_large": 413,
     "rate_limit_error": 429,
     "api_error": 500,
+    "timeout_error": 504,
     "overloaded_error": 529,
 }
 _CONTEXT_WORDS = ("prompt is too long", "exceed context limit", "context window")
@@ -217,8 +219,10 @@ def read_anthropic_error(body: Any) -> ErrorInfo | None:
     error = body["error"]
     message = str(error.get("message") or "")
     lowered = message.lower()
+    kind = str(error.get("type")) if error.get("type") else None
     return ErrorInfo(
         message=message,
-        code=str(error.get("type")) if error.get("type") else None,
+        code=kind,
         context_length=any(words in lowered for words in _CONTEXT_WORDS),
+        quota_exhausted=kind == "billing_error" or "credit balance is too low" in lowered,
     )

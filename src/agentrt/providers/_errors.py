@@ -7,8 +7,10 @@ and :func:`error_for_status` does the rest the same way for all of them:
 =======================================  =============================
 status / body                            error
 =======================================  =============================
+body says the quota or credit is used up ProviderQuotaExceeded (not retried)
 429                                      ProviderRateLimited (retry_after)
-401, 403                                 ProviderAuthError
+401, 403; a body that says the key is    ProviderAuthError
+bad (Gemini's 400 API_KEY_INVALID)
 400 whose body says the context is full  ContextLengthExceeded
 408                                      ProviderTimeout
 other 4xx                                ProviderBadRequest
@@ -41,6 +43,7 @@ from agentrt.errors import (
     ProviderAuthError,
     ProviderBadRequest,
     ProviderError,
+    ProviderQuotaExceeded,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
@@ -62,12 +65,19 @@ _MAX_MESSAGE = 500  # a provider's message is quoted, not pasted whole (HTML err
 
 @dataclass(slots=True, frozen=True)
 class ErrorInfo:
-    """What a provider's error body says: its message and code, and what they imply."""
+    """What a provider's error body says: its message and code, and what they imply.
+
+    ``context_length``: the input does not fit the context window; ``quota_exhausted``: the
+    account's quota or credit is used up (billing, not a rate); ``bad_key``: the credentials are
+    invalid although the status is not 401 (Gemini answers 400 ``API_KEY_INVALID``).
+    """
 
     message: str
     code: str | None = None
     context_length: bool = False
     retry_after: float | None = None
+    quota_exhausted: bool = False
+    bad_key: bool = False
 
 
 ErrorReader = Callable[[Any], ErrorInfo | None]
@@ -106,6 +116,14 @@ def error_for_status(
     message = _shorten(redact(info.message)) if info.message else f"HTTP {status} with no error message"
     where = f"{provider}: model {model!r}" if model else provider
     said = f"(HTTP {status}: {message})"
+    if info.quota_exhausted:
+        return ProviderQuotaExceeded(
+            f"{where}: the account's quota or credit is used up {said}; add credit or raise the plan's "
+            "limits with the provider, or fall back to another provider",
+            provider=provider,
+            model=model,
+            status=status,
+        )
     if status == 429:
         retry_after = _header_retry_after(headers)
         if retry_after is None:
@@ -118,7 +136,7 @@ def error_for_status(
             status=status,
             retry_after=retry_after,
         )
-    if status in (401, 403):
+    if status in (401, 403) or info.bad_key:
         return ProviderAuthError(
             f"{where}: the provider refused the credentials {said}; "
             f"check providers.{provider}.api_key and that the key may use this model",

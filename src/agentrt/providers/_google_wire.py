@@ -56,6 +56,7 @@ _GENERATION_CONFIG = ("generationConfig", "generation_config")
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 _FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
 _FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
+_BAD_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
 _CONTEXT = re.compile(r"exceeds? the maximum number of tokens|token count.*exceed|too many tokens", re.I)
 
 
@@ -223,8 +224,16 @@ def read_google_error(body: Any) -> ErrorInfo | None:
     message = str(error.get("message") or "")
     status = str(error.get("status") or "") or None
     retry_after = None
+    bad_key = False
     for detail in error.get("details") or ():
-        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+        if not isinstance(detail, dict):
+            continue
+        kind = str(detail.get("@type", ""))
+        if kind.endswith("google.rpc.RetryInfo"):
             retry_after = parse_duration_hint(str(detail.get("retryDelay") or ""))
+        elif kind.endswith("google.rpc.ErrorInfo") and detail.get("reason") in _BAD_KEY_REASONS:
+            bad_key = True  # Gemini answers a wrong or expired key with 400 INVALID_ARGUMENT
     context = status in (None, "INVALID_ARGUMENT") and bool(_CONTEXT.search(message))
-    return ErrorInfo(message=message, code=status, context_length=context, retry_after=retry_after)
+    return ErrorInfo(
+        message=message, code=status, context_length=context, retry_after=retry_after, bad_key=bad_key
+    )

@@ -67,6 +67,7 @@ _STATUS_OF_TYPE = {
     "rate_limit_exceeded": 429,
     "rate_limit_error": 429,
     "insufficient_quota": 429,
+    "context_length_exceeded": 400,
 }
 
 
@@ -137,8 +138,11 @@ class OpenAIClient(HttpProviderClient):
 
     def _stream_error(self, chunk: dict[str, Any], raw: bytes, model: str) -> ProviderError:
         error = chunk.get("error")
-        kind = (error.get("code") or error.get("type")) if isinstance(error, dict) else None
-        return self._http.error(_STATUS_OF_TYPE.get(str(kind), 500), raw, model=model)
+        status = 500
+        if isinstance(error, dict):  # the type says the status; the code only refines it
+            kinds = (str(error.get("type")), str(error.get("code")))
+            status = next((_STATUS_OF_TYPE[kind] for kind in kinds if kind in _STATUS_OF_TYPE), 500)
+        return self._http.error(status, raw, model=model)
 
     def _response(self, data: Any, model: str) -> ProviderResponse:
         try:
@@ -302,11 +306,13 @@ def read_openai_error(body: Any) -> ErrorInfo | None:
     message = str(error.get("message") or "")
     code = error.get("code") or error.get("type")
     code_text = str(code) if code is not None else None
-    context = code_text == "context_length_exceeded" or "maximum context length" in message.lower()
+    kinds = {str(error.get("code")), str(error.get("type"))}
+    context = "context_length_exceeded" in kinds or "maximum context length" in message.lower()
     hint = _RETRY_HINT.search(message)
     return ErrorInfo(
         message=message,
         code=code_text,
         context_length=context,
         retry_after=parse_duration_hint(hint.group(1)) if hint else None,
+        quota_exhausted="insufficient_quota" in kinds,  # a 429 that waiting does not end: billing
     )
