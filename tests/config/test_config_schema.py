@@ -177,12 +177,12 @@ def test_references_between_sections_are_all_reported_at_once() -> None:
     assert "already an alias of model 'a'" in errors["models.b.aliases.0"]
     assert "unknown model 'nope'" in errors["agents.x.model"]
     assert "unknown model 'ghost'" in errors["policies.limits.0.models.1"]
-    assert "policies.limits.0.models.0" not in errors  # a glob is left to the policy
+    assert "'gpt-*' matches no configured model or alias" in errors["policies.limits.0.models.0"]
     assert "unknown provider 'nobody'" in errors["policies.limits.0.providers.0"]
     assert "already used by rules[0]" in errors["policies.rules.1.name"]
     assert "did you mean 'logging'" in errors["environments.dev.loging"]
     assert "runtime.shutdown_timeout" in errors  # field errors come in the same report
-    assert len(errors) == 10
+    assert len(errors) == 11
 
 
 def test_fallbacks_and_agents_may_name_an_alias() -> None:

@@ -204,3 +204,35 @@ async def test_settle_refuses_what_admit_did_not_return() -> None:
         await engine.settle(None, Usage(), None)  # AllowAll's reservation: nothing to do
         with pytest.raises(TypeError, match="expected the Reservation"):
             await engine.settle(object(), Usage(), None)
+
+
+# --- aliases, and rules that can never match (issue 10, item 4) -------------------------------------
+
+ALIASED = PRICED.__class__("gpt-5-pro", "openai", "gpt-5-pro", aliases=("big", "smart"))
+
+
+async def test_a_rule_naming_an_alias_matches_the_model() -> None:
+    engine = await engine_for(rules=[rule("no-big", models=["big"], reason="too big")])
+    with pytest.raises(PolicyDenied) as caught:
+        await engine.admit(ask(ALICE, ALIASED))
+    assert caught.value.rule == "no-big"
+    await engine.admit(ask(ALICE, PRICED))  # no alias 'big': not matched
+
+
+async def test_a_rule_glob_matches_an_alias() -> None:
+    engine = await engine_for(rules=[rule("no-smart", models=["sma*"])])
+    with pytest.raises(PolicyDenied):
+        await engine.admit(ask(ALICE, ALIASED))
+
+
+async def test_limits_and_budgets_naming_an_alias_count_the_model() -> None:
+    engine = await engine_for(
+        limits=[{"scope": "user", "models": ["big"], "rpm": 1}],
+        budgets=[{"scope": "user", "models": ["smart"], "max_tokens": 250}],
+    )
+    await engine.admit(ask(ALICE, ALIASED))
+    with pytest.raises(RateLimitExceeded):
+        await engine.admit(ask(ALICE, ALIASED))
+    route = engine._policy.route(ALICE, ALIASED, "generate")
+    assert len(route.budgets) == 1
+    assert len(route.limits) == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator, Mapping
+from fnmatch import fnmatchcase
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -16,6 +18,7 @@ __all__ = [
     "PoliciesSection",
     "RuleMatch",
     "RuleSection",
+    "policy_reference_problems",
 ]
 
 Operation = Literal["generate", "stream", "embed", "object"]
@@ -131,3 +134,70 @@ class PoliciesSection(Section):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError("unknown time zone: use an IANA name such as UTC or Europe/Paris") from None
         return value
+
+
+# --- references to models and providers -------------------------------------------------
+
+Problem = tuple[tuple[str | int, ...], str, str, str]
+"""(dotted location, error kind, message, offending value) of one dangling reference."""
+
+
+def _suggest(name: str, candidates: set[str]) -> str:
+    import difflib  # lazily: only a config with a dangling reference needs it
+
+    close = difflib.get_close_matches(name, sorted(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _listed(value: Any) -> Iterator[tuple[int, str]]:
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                yield index, item
+
+
+def policy_reference_problems(
+    policies: Mapping[str, Any], model_names: set[str], provider_names: set[str]
+) -> Iterator[Problem]:
+    """Every model, provider or glob of a rule, limit or budget that matches nothing configured.
+
+    Works on the raw ``policies`` mapping, so it runs next to field validation.
+    ``model_names`` holds the configured models and their aliases: a policy may
+    name a model by either, as a caller may. Such an entry would silently never
+    match (a deny rule that denies nothing), so it is an error, not a warning.
+    """
+    configured = ", ".join(sorted(model_names)) or "none"
+    entries: list[tuple[tuple[str | int, ...], Mapping[str, Any]]] = []
+    for group in ("rules", "limits", "budgets"):
+        items = policies.get(group)
+        for index, entry in enumerate(items if isinstance(items, list) else []):
+            if not isinstance(entry, Mapping):
+                continue
+            if group == "rules":
+                match = entry.get("match")
+                if isinstance(match, Mapping):
+                    entries.append((("policies", group, index, "match"), match))
+            else:
+                entries.append((("policies", group, index), entry))
+    for loc, entry in entries:
+        for j, pattern in _listed(entry.get("models")):
+            if any(fnmatchcase(name, pattern) for name in model_names):
+                continue
+            if set("*?[") & set(pattern):
+                message = f"{pattern!r} matches no configured model or alias; configured: {configured}"
+            else:
+                message = (
+                    f"unknown model {pattern!r}{_suggest(pattern, model_names)}: it matches no configured "
+                    f"model or alias; configured: {configured}"
+                )
+            yield (*loc, "models", j), "unknown_model", message, pattern
+        for j, provider in _listed(entry.get("providers")):
+            if provider not in provider_names:
+                known = ", ".join(sorted(provider_names)) or "none"
+                yield (
+                    (*loc, "providers", j),
+                    "unknown_provider",
+                    f"unknown provider {provider!r}{_suggest(provider, provider_names)}: "
+                    f"name one declared under providers (configured: {known})",
+                    provider,
+                )

@@ -11,7 +11,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from agentrt.config._catalog import ModelSection, ProviderSection
 from agentrt.config._paths import Loc, url_password, walk_secrets, walk_strings
-from agentrt.config._policy import PoliciesSection
+from agentrt.config._policy import PoliciesSection, policy_reference_problems
 from agentrt.config._sections import (
     AgentSection,
     LoggingSection,
@@ -23,8 +23,6 @@ from agentrt.config._sections import (
 from agentrt.config._types import Section
 
 __all__ = ["Config"]
-
-_GLOB_CHARS = frozenset("*?[")
 
 
 class Config(Section):
@@ -225,26 +223,8 @@ def _policy_problems(
     provider_names: set[str],
     unknown_model: Callable[[Loc, str], InitErrorDetails],
 ) -> Iterator[InitErrorDetails]:
-    for group in ("limits", "budgets"):
-        entries = policies.get(group)
-        if not isinstance(entries, list):
-            continue
-        for index, entry in enumerate(entries):
-            if not isinstance(entry, Mapping):
-                continue
-            for j, ref in _strings(entry.get("models")):
-                # Globs belong to rules; here a name with glob characters is left for the policy to match.
-                if ref not in refs and not _GLOB_CHARS & set(ref):
-                    yield unknown_model(("policies", group, index, "models", j), ref)
-            for j, ref in _strings(entry.get("providers")):
-                if ref not in provider_names:
-                    yield _problem(
-                        ("policies", group, index, "providers", j),
-                        "unknown_provider",
-                        f"unknown provider {ref!r}{_suggest(ref, provider_names)}: "
-                        f"name one declared under providers ({_known('providers', provider_names)})",
-                        ref,
-                    )
+    for loc, kind, message, value in policy_reference_problems(policies, refs, provider_names):
+        yield _problem(loc, kind, message, value)
     seen: dict[str, int] = {}
     rules = policies.get("rules")
     for index, rule in enumerate(rules if isinstance(rules, list) else []):

@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from fnmatch import fnmatchcase
 from typing import Literal
 
 from agentrt.config import BudgetSection
 from agentrt.models import ModelSpec
 from agentrt.policy.limits import stable_id
 from agentrt.policy.reservation import cost_units_floor, usd
+from agentrt.policy.rules import model_matches
 from agentrt.policy.scopes import dimensions_of
 
 __all__ = ["Budget", "PeriodClock", "compile_budgets", "zone"]
@@ -105,8 +105,8 @@ class Budget:
     models: tuple[str, ...] | None = None
 
     def applies_to(self, model: ModelSpec) -> bool:
-        """Whether calls to ``model`` count against this budget (its ``models`` globs)."""
-        return self.models is None or any(fnmatchcase(model.name, pattern) for pattern in self.models)
+        """Whether calls to ``model`` count against this budget (its ``models`` globs, by name or alias)."""
+        return self.models is None or model_matches(self.models, model)
 
     @property
     def label(self) -> str:

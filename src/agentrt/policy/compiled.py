@@ -28,7 +28,7 @@ __all__ = ["CompiledPolicy", "Route", "budget_key", "window_key"]
 
 _ROUTE_CACHE_SIZE = 8192
 
-RouteKey = tuple[Principal, str, str, frozenset[str], str]
+RouteKey = tuple[Principal, str, str, frozenset[str], tuple[str, ...], str]
 
 
 def window_key(limit: Limit, scope: str) -> str:
@@ -93,7 +93,7 @@ class CompiledPolicy:
 
     def route(self, principal: Principal, model: ModelSpec, operation: str) -> Route:
         """The (cached) route of a call."""
-        key = (principal, model.name, model.provider, model.capabilities, operation)
+        key = (principal, model.name, model.provider, model.capabilities, model.aliases, operation)
         route = self._routes.get(key)
         if route is None:
             if len(self._routes) >= _ROUTE_CACHE_SIZE:

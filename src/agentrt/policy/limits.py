@@ -21,10 +21,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
 from agentrt.config import LimitSection
 from agentrt.models import ModelSpec
+from agentrt.policy.rules import model_matches
 from agentrt.policy.scopes import dimensions_of
 
 __all__ = ["WINDOW_SECONDS", "Limit", "compile_limits", "stable_id", "window_retry_after"]
@@ -57,8 +57,8 @@ class Limit:
     providers: frozenset[str] | None = None
 
     def applies_to(self, model: ModelSpec) -> bool:
-        """Whether calls to ``model`` count against this limit (its ``models`` globs and ``providers``)."""
-        if self.models is not None and not any(fnmatchcase(model.name, pattern) for pattern in self.models):
+        """Whether calls to ``model`` count against this limit (``models`` globs by name or alias; ``providers``)."""
+        if self.models is not None and not model_matches(self.models, model):
             return False
         return self.providers is None or model.provider in self.providers
 

@@ -5,7 +5,7 @@ is not set holds for every call. A list holds when any of its entries does:
 
 - ``users``, ``tenants``, ``api_keys``: the principal's field is one of them;
 - ``tags``: the principal has at least one of them;
-- ``models``: a glob (``gpt-5*``, case-sensitive) matches the configured model name;
+- ``models``: a glob (``gpt-5*``, case-sensitive) matches the configured model name or one of its aliases;
 - ``providers``: the model's configured provider is one of them;
 - ``operations``: ``generate``, ``stream``, ``embed`` or ``object``;
 - ``capabilities``: the model declares at least one of them.
@@ -25,9 +25,21 @@ from agentrt.calls.principal import Principal
 from agentrt.config import RuleSection
 from agentrt.models import ModelSpec
 
-__all__ = ["Rule", "RuleTrace", "Verdict", "decide", "trace"]
+__all__ = ["Rule", "RuleTrace", "Verdict", "decide", "model_matches", "trace"]
 
 Effect = Literal["allow", "deny"]
+
+
+def model_matches(patterns: Sequence[str], model: ModelSpec) -> bool:
+    """Whether a glob of ``patterns`` matches the model's configured name or one of its aliases.
+
+    Rules, limits and budgets all match models this way, so a policy may name a
+    model by any name a caller may use for it.
+    """
+    for pattern in patterns:
+        if fnmatchcase(model.name, pattern) or any(fnmatchcase(alias, pattern) for alias in model.aliases):
+            return True
+    return False
 
 
 def _names(values: Sequence[str] | None) -> frozenset[str] | None:
@@ -77,8 +89,9 @@ class Rule:
             return f"api key {principal.api_key!r} is not in api_keys {sorted(self.api_keys)}"
         if self.tags is not None and self.tags.isdisjoint(principal.tags):
             return f"tags {sorted(principal.tags)} share none of {sorted(self.tags)}"
-        if self.models is not None and not any(fnmatchcase(model.name, pattern) for pattern in self.models):
-            return f"model {model.name!r} matches none of {list(self.models)}"
+        if self.models is not None and not model_matches(self.models, model):
+            aliases = f" (aliases {list(model.aliases)})" if model.aliases else ""
+            return f"model {model.name!r}{aliases} matches none of {list(self.models)}"
         if self.providers is not None and model.provider not in self.providers:
             return f"provider {model.provider!r} is not in providers {sorted(self.providers)}"
         if self.operations is not None and operation not in self.operations:
