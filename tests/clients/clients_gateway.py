@@ -1,0 +1,166 @@
+"""A real ``agentrt serve`` gateway for the third-party client tests, with every provider kind behind it.
+
+One FakeUpstream answers for all of them: an OpenAI provider, an Anthropic one, a
+Gemini 3 model (FakeUpstream requires its ``thoughtSignature`` back on the next
+turn) and an Anthropic model with extended thinking (its thinking blocks must come
+back before the tool results). A client test names a :data:`TARGETS` entry and
+talks to ``gateway.url + "/v1"`` with :data:`CLIENT_KEY`, as a user of the gateway
+would. (A plain module imported as ``clients_gateway``: test folders are not packages.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentrt import Runtime
+from agentrt.server import HttpServer, hash_key
+from agentrt.testing import FakeUpstream, Reply
+from agentrt.testing._script import RecordedRequest
+
+CLIENT_KEY = "sk-agentrt-clientKEY0123456789abcdefghijk"
+UPSTREAM_KEY = "sk-upstream-0123456789SECRET"
+
+TOOL_NAME = "get_weather"
+TOOL_DESCRIPTION = "The current weather in a city."
+TOOL_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "description": "the city's name"}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
+OPENAI_TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS},
+    }
+]
+"""The tool as OpenAI's ``tools`` field declares it, for the clients that take that format."""
+TOOL_ARGUMENTS = {"city": "Paris"}
+TOOL_RESULT = "sunny, 21 C"
+PLAIN_TEXT = "Paris is the capital of France."
+FINAL_TEXT = "It is sunny in Paris."
+
+
+@dataclass(frozen=True)
+class Target:
+    """One provider kind behind the gateway: the model name a client asks for, and what answers it."""
+
+    id: str
+    model: str
+    """What the client sends as ``model``: the gateway's configured model name."""
+    api: str
+    """The wire format FakeUpstream answers it in: openai, anthropic or google."""
+    reasoning: str | None = None
+    """What must survive the tool loop: ``thoughtSignature`` (Gemini 3) or ``thinking`` (Anthropic)."""
+
+
+TARGETS = [
+    Target("openai", "gpt-test", "openai"),
+    Target("anthropic", "claude-test", "anthropic"),
+    Target("gemini3", "gemini-3-pro-preview", "google", reasoning="thoughtSignature"),
+    Target("anthropic-thinking", "claude-thinking", "anthropic", reasoning="thinking"),
+]
+TARGET_IDS = [t.id for t in TARGETS]
+
+_RETRY = {"attempts": 1, "backoff": "1ms", "max_backoff": "5ms"}
+
+
+def gateway_config(up: FakeUpstream, tmp_path: Path) -> dict[str, Any]:
+    def provider(kind: str, base_url: str) -> dict[str, Any]:
+        return {"kind": kind, "api_key": UPSTREAM_KEY, "base_url": base_url, "timeout": "5s", "retry": _RETRY}
+
+    capabilities = ["chat", "tools", "json", "streaming"]
+    pricing = {"input": 1.0, "output": 2.0}
+    return {
+        "runtime": {"shutdown_timeout": "5s"},
+        "logging": {"console": {"format": "off"}, "file": {"path": str(tmp_path / "log.jsonl")}},
+        "providers": {
+            "oai": provider("openai", up.openai_base_url),
+            "ant": provider("anthropic", up.anthropic_base_url),
+            "gem": provider("google", up.google_base_url),
+        },
+        "models": {
+            "gpt-test": {"provider": "oai", "capabilities": capabilities, "pricing": pricing},
+            "claude-test": {"provider": "ant", "capabilities": capabilities, "pricing": pricing},
+            "gemini-3-pro-preview": {"provider": "gem", "capabilities": capabilities, "pricing": pricing},
+            "claude-thinking": {
+                "provider": "ant",
+                "name": "claude-thinking-test",
+                "capabilities": capabilities,
+                "pricing": pricing,
+                "max_output_tokens": 4096,
+                "params": {"thinking": {"type": "enabled", "budget_tokens": 1024}},
+            },
+        },
+        "server": {
+            "host": "127.0.0.1",
+            "port": 8080,
+            "api_keys": [{"key_sha256": hash_key(CLIENT_KEY), "name": "client-tests", "user": "alice"}],
+        },
+    }
+
+
+@dataclass
+class Gateway:
+    url: str
+    """``http://127.0.0.1:<port>``; OpenAI clients take ``url + "/v1"``."""
+    up: FakeUpstream
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        """The chat requests the upstream received, in order (model listings left out)."""
+        return [r for r in self.up.requests if r.body is not None and r.model is not None]
+
+
+@contextlib.asynccontextmanager
+async def serving_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    async with FakeUpstream() as up:
+        rt = Runtime.open(gateway_config(up, tmp_path), plugins=False)
+        async with rt:
+            server = HttpServer(rt, port=0)
+            await server.start()
+            try:
+                yield Gateway(server.url, up)
+            finally:
+                await server.stop(1.0)
+
+
+# --- what a scenario scripts and checks ------------------------------------------------------
+
+
+def script_plain(gateway: Gateway) -> None:
+    gateway.up.script(Reply(text=PLAIN_TEXT, usage=(12, 7), chunk_size=5))
+
+
+def script_tool_loop(gateway: Gateway) -> None:
+    gateway.up.script(Reply(tool_calls=[(TOOL_NAME, TOOL_ARGUMENTS)], usage=(20, 9)), Reply(text=FINAL_TEXT))
+
+
+def get_weather(city: str) -> str:
+    """The tool the clients run: the same answer for any city."""
+    assert city == TOOL_ARGUMENTS["city"], city
+    return TOOL_RESULT
+
+
+def assert_tool_loop_reached_upstream(gateway: Gateway, target: Target) -> None:
+    """Two chat requests upstream; the second carries the call, its result and what the model must get back."""
+    requests = gateway.chat_requests()
+    assert len(requests) == 2, [r.body for r in requests]
+    first, second = requests
+    assert all(r.api == target.api for r in requests)
+    sent = json.dumps(second.body)
+    assert TOOL_RESULT in sent, sent
+    if target.reasoning == "thoughtSignature":
+        # FakeUpstream checks that it is the very signature it issued; here: that one came back at all.
+        assert "thoughtSignature" in sent or "thought_signature" in sent, f"no thoughtSignature came back: {sent}"
+    elif target.reasoning == "thinking":
+        assert '"type": "thinking"' in sent, f"the thinking block did not come back: {sent}"
+    assert first.body is not None

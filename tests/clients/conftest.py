@@ -1,0 +1,60 @@
+"""Fixtures of the client tests: a gateway per test, and the provider kind behind it as a parameter.
+
+:data:`KNOWN_DEFECTS` marks the cases that fail because of a gateway or provider
+defect being fixed, as strict xfails: when the fix lands the case passes, the
+xfail turns into a failure, and the entry must go.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from clients_gateway import TARGET_IDS, TARGETS, Gateway, Target, serving_gateway
+
+# LiteLLM fetches its price list from the network when imported; the network is closed to tests.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+_LOST_REASONING = (
+    "the gateway drops provider reasoning from tool calls: openai_convert._tool_call_body and ChunkWriter emit "
+    "no ToolCall.provider_data (thoughtSignature / thinking blocks), and openai_convert._tool_call rebuilds "
+    "ToolCall(id, name, arguments) without it (AssistantMessage ignores extra fields), so the second turn "
+    "reaches the provider without it (issue 9 defect 10)"
+)
+
+# (client module, test, target) -> why it fails today; "*" matches any client module.
+KNOWN_DEFECTS: dict[tuple[str, str, str], str] = {
+    ("*", "test_tool_loop", "gemini3"): _LOST_REASONING,
+    ("*", "test_tool_loop", "anthropic-thinking"): _LOST_REASONING,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if not isinstance(item, pytest.Function) or here not in item.path.parents:
+            continue
+        callspec = getattr(item, "callspec", None)
+        target = callspec.params.get("target") if callspec is not None else None
+        if not isinstance(target, Target):
+            continue
+        client = item.path.stem.removeprefix("test_clients_")
+        reason = KNOWN_DEFECTS.get((client, item.originalname, target.id)) or KNOWN_DEFECTS.get(
+            ("*", item.originalname, target.id)
+        )
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    async with serving_gateway(tmp_path) as served:
+        yield served
+
+
+@pytest.fixture(params=TARGETS, ids=TARGET_IDS)
+def target(request: pytest.FixtureRequest) -> Target:
+    target: Target = request.param
+    return target

@@ -1,0 +1,80 @@
+"""LangChain's ChatOpenAI against ``agentrt serve``: a plain call, a stream and a tool loop, to every kind.
+
+LangChain rebuilds each assistant message from its ``AIMessage.tool_calls`` (id,
+name, parsed arguments): anything else the gateway put on a tool call is lost, so
+what the provider needs back must travel in those.
+"""
+
+from __future__ import annotations
+
+import pytest
+from clients_gateway import (
+    CLIENT_KEY,
+    FINAL_TEXT,
+    PLAIN_TEXT,
+    TOOL_ARGUMENTS,
+    TOOL_NAME,
+    Gateway,
+    Target,
+    assert_tool_loop_reached_upstream,
+    get_weather,
+    script_plain,
+    script_tool_loop,
+)
+
+pytest.importorskip("langchain_openai", reason="langchain-openai is not installed: pip install -e '.[dev]'")
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+
+pytestmark = pytest.mark.clients
+
+PROMPT = "What is the capital of France?"
+
+
+@pytest.fixture
+def chat(gateway: Gateway, target: Target) -> ChatOpenAI:
+    return ChatOpenAI(model=target.model, base_url=gateway.base_url, api_key=CLIENT_KEY, max_retries=0)
+
+
+async def test_plain_call(chat: ChatOpenAI, gateway: Gateway) -> None:
+    script_plain(gateway)
+    answer = await chat.ainvoke(PROMPT)
+    assert answer.content == PLAIN_TEXT
+    assert answer.response_metadata["finish_reason"] == "stop"
+    assert answer.usage_metadata is not None
+    assert (answer.usage_metadata["input_tokens"], answer.usage_metadata["output_tokens"]) == (12, 7)
+
+
+async def test_stream(gateway: Gateway, target: Target) -> None:
+    script_plain(gateway)
+    chat = ChatOpenAI(
+        model=target.model, base_url=gateway.base_url, api_key=CLIENT_KEY, max_retries=0, stream_usage=True
+    )
+    chunks = [chunk async for chunk in chat.astream(PROMPT)]
+    pieces = [chunk.content for chunk in chunks if chunk.content]
+    assert "".join(str(p) for p in pieces) == PLAIN_TEXT
+    assert len(pieces) > 1  # it came in pieces, as streamed
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    assert merged.usage_metadata is not None
+    assert (merged.usage_metadata["input_tokens"], merged.usage_metadata["output_tokens"]) == (12, 7)
+
+
+async def test_tool_loop(chat: ChatOpenAI, gateway: Gateway, target: Target) -> None:
+    script_tool_loop(gateway)
+    weather_tool = tool(get_weather)
+    with_tools = chat.bind_tools([weather_tool])
+    messages: list[BaseMessage] = [HumanMessage("What is the weather in Paris?")]
+    first = await with_tools.ainvoke(messages)
+    assert isinstance(first, AIMessage)
+    assert [(c["name"], c["args"]) for c in first.tool_calls] == [(TOOL_NAME, TOOL_ARGUMENTS)]
+    messages.append(first)
+    for call in first.tool_calls:
+        result = await weather_tool.ainvoke(call["args"])
+        messages.append(ToolMessage(content=result, tool_call_id=call["id"]))
+    second = await with_tools.ainvoke(messages)
+    assert second.content == FINAL_TEXT
+    assert_tool_loop_reached_upstream(gateway, target)

@@ -1,0 +1,80 @@
+"""LiteLLM as a client (``openai/<model>`` at ``api_base``) against ``agentrt serve``: a plain call, a
+stream and a tool loop, to every kind."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from clients_gateway import (
+    CLIENT_KEY,
+    FINAL_TEXT,
+    OPENAI_TOOLS,
+    PLAIN_TEXT,
+    TOOL_ARGUMENTS,
+    TOOL_NAME,
+    Gateway,
+    Target,
+    assert_tool_loop_reached_upstream,
+    get_weather,
+    script_plain,
+    script_tool_loop,
+)
+
+litellm = pytest.importorskip("litellm", reason="LiteLLM is not installed: pip install -e '.[dev]'")
+
+pytestmark = pytest.mark.clients
+
+
+def call_options(gateway: Gateway, target: Target) -> dict[str, Any]:
+    return {"model": f"openai/{target.model}", "api_base": gateway.base_url, "api_key": CLIENT_KEY, "max_retries": 0}
+
+
+async def test_plain_call(gateway: Gateway, target: Target) -> None:
+    script_plain(gateway)
+    response = await litellm.acompletion(
+        messages=[{"role": "user", "content": "What is the capital of France?"}], **call_options(gateway, target)
+    )
+    assert response.choices[0].message.content == PLAIN_TEXT
+    assert response.choices[0].finish_reason == "stop"
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (12, 7)
+
+
+async def test_stream(gateway: Gateway, target: Target) -> None:
+    script_plain(gateway)
+    stream = await litellm.acompletion(
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        stream=True,
+        stream_options={"include_usage": True},
+        **call_options(gateway, target),
+    )
+    pieces, finishes, usage = [], [], None
+    async for chunk in stream:
+        for choice in chunk.choices:
+            pieces.append(choice.delta.content or "")
+            finishes.append(choice.finish_reason)
+        usage = getattr(chunk, "usage", None) or usage
+    assert "".join(pieces) == PLAIN_TEXT
+    assert len([p for p in pieces if p]) > 1  # it came in pieces, as streamed
+    assert [f for f in finishes if f] == ["stop"]
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens) == (12, 7)
+
+
+async def test_tool_loop(gateway: Gateway, target: Target) -> None:
+    script_tool_loop(gateway)
+    messages: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    first = await litellm.acompletion(messages=messages, tools=OPENAI_TOOLS, **call_options(gateway, target))
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    (call,) = choice.message.tool_calls
+    assert (call.function.name, json.loads(call.function.arguments)) == (TOOL_NAME, TOOL_ARGUMENTS)
+    # As LiteLLM's docs do it: the response's message goes back as it came.
+    messages.append(choice.message)
+    messages.append(
+        {"role": "tool", "tool_call_id": call.id, "content": get_weather(**json.loads(call.function.arguments))}
+    )
+    second = await litellm.acompletion(messages=messages, tools=OPENAI_TOOLS, **call_options(gateway, target))
+    assert second.choices[0].message.content == FINAL_TEXT
+    assert_tool_loop_reached_upstream(gateway, target)

@@ -1,0 +1,85 @@
+"""The official openai SDK against ``agentrt serve``: a plain call, a stream and a tool loop, to every kind."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from clients_gateway import (
+    CLIENT_KEY,
+    FINAL_TEXT,
+    OPENAI_TOOLS,
+    PLAIN_TEXT,
+    TOOL_ARGUMENTS,
+    TOOL_NAME,
+    Gateway,
+    Target,
+    assert_tool_loop_reached_upstream,
+    get_weather,
+    script_plain,
+    script_tool_loop,
+)
+
+openai = pytest.importorskip("openai", reason="the openai package is not installed: pip install -e '.[dev]'")
+
+pytestmark = pytest.mark.clients
+
+
+@pytest.fixture
+async def client(gateway: Gateway) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key=CLIENT_KEY, max_retries=0) as c:
+        yield c
+
+
+async def test_plain_call(client: openai.AsyncOpenAI, gateway: Gateway, target: Target) -> None:
+    script_plain(gateway)
+    completion = await client.chat.completions.create(
+        model=target.model, messages=[{"role": "user", "content": "What is the capital of France?"}]
+    )
+    assert completion.choices[0].message.content == PLAIN_TEXT
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (12, 7)
+
+
+async def test_stream(client: openai.AsyncOpenAI, gateway: Gateway, target: Target) -> None:
+    script_plain(gateway)
+    stream = await client.chat.completions.create(
+        model=target.model,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    pieces, finishes, usage = [], [], None
+    async for chunk in stream:
+        for choice in chunk.choices:
+            pieces.append(choice.delta.content or "")
+            finishes.append(choice.finish_reason)
+        usage = chunk.usage or usage
+    assert "".join(pieces) == PLAIN_TEXT
+    assert len([p for p in pieces if p]) > 1  # it came in pieces, as streamed
+    assert [f for f in finishes if f] == ["stop"]
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens) == (12, 7)
+
+
+async def test_tool_loop(client: openai.AsyncOpenAI, gateway: Gateway, target: Target) -> None:
+    script_tool_loop(gateway)
+    messages: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    first = await client.chat.completions.create(model=target.model, messages=messages, tools=OPENAI_TOOLS)
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.tool_calls is not None
+    (call,) = choice.message.tool_calls
+    assert call.type == "function"
+    assert (call.function.name, json.loads(call.function.arguments)) == (TOOL_NAME, TOOL_ARGUMENTS)
+    # What the SDK's own examples do: the assistant message goes back as the SDK returned it.
+    messages.append(choice.message)
+    result = get_weather(**json.loads(call.function.arguments))
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+    second = await client.chat.completions.create(model=target.model, messages=messages, tools=OPENAI_TOOLS)
+    assert second.choices[0].message.content == FINAL_TEXT
+    assert second.choices[0].finish_reason == "stop"
+    assert_tool_loop_reached_upstream(gateway, target)

@@ -1,0 +1,75 @@
+"""Pydantic AI, its OpenAI chat model pointed at ``agentrt serve``: a plain run, a stream and a tool loop,
+to every kind.
+
+Pydantic AI keeps its own message history and rebuilds each request from it: only
+what it understands of a response (text, tool call ids, names and arguments) goes
+back, so the gateway must carry whatever the provider needs in those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from clients_gateway import (
+    CLIENT_KEY,
+    FINAL_TEXT,
+    PLAIN_TEXT,
+    TOOL_ARGUMENTS,
+    TOOL_NAME,
+    Gateway,
+    Target,
+    assert_tool_loop_reached_upstream,
+    get_weather,
+    script_plain,
+    script_tool_loop,
+)
+
+pytest.importorskip("pydantic_ai", reason="Pydantic AI is not installed: pip install -e '.[dev]'")
+pytest.importorskip("openai", reason="the openai package is not installed: pip install -e '.[dev]'")
+
+from openai import AsyncOpenAI
+from pydantic_ai import Agent
+from pydantic_ai.messages import ToolCallPart, ToolReturnPart
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
+
+pytestmark = pytest.mark.clients
+
+PROMPT = "What is the capital of France?"
+
+
+@pytest.fixture
+async def model(gateway: Gateway, target: Target) -> AsyncIterator[OpenAIChatModel]:
+    async with AsyncOpenAI(base_url=gateway.base_url, api_key=CLIENT_KEY, max_retries=0) as client:
+        yield OpenAIChatModel(target.model, provider=OpenAIProvider(openai_client=client))
+
+
+async def test_plain_run(model: OpenAIChatModel, gateway: Gateway) -> None:
+    script_plain(gateway)
+    result = await Agent(model).run(PROMPT)
+    assert result.output == PLAIN_TEXT
+    usage = result.usage
+    assert (usage.input_tokens, usage.output_tokens) == (12, 7)
+
+
+async def test_stream(model: OpenAIChatModel, gateway: Gateway) -> None:
+    script_plain(gateway)
+    async with Agent(model).run_stream(PROMPT) as result:
+        pieces = [piece async for piece in result.stream_text(delta=True, debounce_by=None)]
+    assert "".join(pieces) == PLAIN_TEXT
+    assert len(pieces) > 1  # it came in pieces, as streamed
+
+
+async def test_tool_loop(model: OpenAIChatModel, gateway: Gateway, target: Target) -> None:
+    script_tool_loop(gateway)
+    agent = Agent(model, tools=[get_weather])
+    result = await agent.run("What is the weather in Paris?")
+    assert result.output == FINAL_TEXT
+    parts = [part for message in result.all_messages() for part in message.parts]
+    calls = [p for p in parts if isinstance(p, ToolCallPart)]
+    returns = [p for p in parts if isinstance(p, ToolReturnPart)]
+    assert [(c.tool_name, c.args_as_dict()) for c in calls] == [(TOOL_NAME, TOOL_ARGUMENTS)]
+    assert len(returns) == 1
+    assert returns[0].tool_call_id == calls[0].tool_call_id
+    assert_tool_loop_reached_upstream(gateway, target)
