@@ -171,3 +171,77 @@ async def test_a_warning_is_logged_once_per_budget_scope_and_period(make_engine:
     ]
     assert warnings[0]["log_level"] == "warning"
     assert warnings[0]["budget"] == "user day max_tokens=1000"
+
+
+# --- calls that name no output limit under a small budget (issue 10, item 5) --------------------------
+
+
+async def test_a_request_bigger_than_the_whole_budget_says_how_to_fit_and_never_to_wait(
+    make_engine: MakeEngine,
+) -> None:
+    from agentrt.server.errors import describe_error
+
+    engine = await make_engine(policies(budgets=[{"scope": "user", "period": "day", "max_tokens": 500}]))
+    with pytest.raises(BudgetExceeded) as caught:
+        await engine.admit(ask(input_tokens=151, max_output_tokens=1000))  # no limit named: the model's
+    err = caught.value
+    assert err.resets_at is None  # waiting for the next day cannot help
+    assert "can never be admitted as is" in str(err)
+    assert "pass max_output_tokens (or max_tokens) of at most 349" in str(err)
+    assert "Retry-After" not in describe_error(err).headers
+    await engine.admit(ask(input_tokens=151, max_output_tokens=349))  # as the message says: admitted
+
+
+async def test_a_request_that_fits_the_budget_but_not_what_is_left_says_both(make_engine: MakeEngine) -> None:
+    engine = await make_engine(policies(budgets=[{"scope": "user", "period": "day", "max_tokens": 500}]))
+    await engine.admit(ask(input_tokens=100, max_output_tokens=200))  # 300 held, 200 left
+    with pytest.raises(BudgetExceeded) as caught:
+        await engine.admit(ask(input_tokens=100, max_output_tokens=300))
+    assert caught.value.resets_at is not None  # it fits a fresh period: waiting helps
+    assert "pass max_output_tokens (or max_tokens) of at most 100" in str(caught.value)
+
+
+async def test_a_cost_budget_refusal_names_the_output_that_fits(make_engine: MakeEngine) -> None:
+    # PRICED: $1/M input, $2/M output; $0.003 leaves $0.002 after 1000 input tokens: 1000 output tokens.
+    engine = await make_engine(policies(budgets=[{"scope": "user", "period": "total", "max_cost": 0.003}]))
+    with pytest.raises(BudgetExceeded) as caught:
+        await engine.admit(ask(input_tokens=1000, max_output_tokens=5000))
+    assert "can never be admitted as is" in str(caught.value)
+    assert "of at most 1000" in str(caught.value)
+
+
+async def test_clip_output_reserves_what_the_token_budget_has_left(make_engine: MakeEngine) -> None:
+    budget = {"scope": "user", "period": "day", "max_tokens": 500, "clip_output": True}
+    engine = await make_engine(policies(budgets=[budget]))
+    first = await engine.admit(ask(input_tokens=100, max_output_tokens=1000))
+    assert (first.tokens, first.output_cap) == (500, 400)  # the provider is told 400
+    await engine.settle(first, Usage(100, 50), None)  # 150 used
+    second = await engine.admit(ask(input_tokens=100, max_output_tokens=1000, output_limited=True))
+    assert (second.tokens, second.output_cap) == (350, 250)
+    await engine.release(second)  # 150 used
+    third = await engine.admit(ask(input_tokens=100, max_output_tokens=10))  # fits as it is: not clipped
+    assert third.output_cap == 10
+    fourth = await engine.admit(ask(input_tokens=1, max_output_tokens=1000))  # 260 held: 239 out fit
+    assert fourth.output_cap == 239
+    with pytest.raises(BudgetExceeded) as caught:  # 500 held or used: not even one output token fits
+        await engine.admit(ask(input_tokens=1, max_output_tokens=1000))
+    assert "+ 2 for this request" in str(caught.value)  # the smallest call it tried: 1 in + 1 out
+
+
+async def test_clip_output_reserves_what_the_cost_budget_has_left(make_engine: MakeEngine) -> None:
+    budget = {"scope": "user", "period": "total", "max_cost": 0.003, "clip_output": True}
+    engine = await make_engine(policies(budgets=[budget]))
+    reservation = await engine.admit(ask(input_tokens=1000, max_output_tokens=5000))
+    assert reservation.output_cap == 1000
+    assert reservation.cost == 3_000_000  # nano-USD: exactly the budget
+    with pytest.raises(BudgetExceeded):
+        await engine.admit(ask(input_tokens=1, max_output_tokens=5000))
+
+
+async def test_clip_output_refuses_a_request_whose_input_alone_is_over_the_budget(make_engine: MakeEngine) -> None:
+    budget = {"scope": "user", "period": "day", "max_tokens": 500, "clip_output": True}
+    engine = await make_engine(policies(budgets=[budget]))
+    with pytest.raises(BudgetExceeded) as caught:
+        await engine.admit(ask(input_tokens=600, max_output_tokens=1000))
+    assert caught.value.resets_at is None
+    assert "send less input" in str(caught.value)

@@ -78,6 +78,9 @@ class BudgetSection(Section):
     max_tokens: int | None = Field(default=None, ge=1)
     warn_at: float = Field(default=0.8, gt=0, le=1)
     models: list[str] | None = None
+    clip_output: bool = False
+    """When a call's maximum output does not fit what is left, lower it to what fits (the provider is told)
+    instead of refusing the call; refused only when not even one output token fits."""
 
     @model_validator(mode="after")
     def _needs_a_budget(self) -> BudgetSection:

@@ -103,6 +103,8 @@ class Budget:
     max_cost_usd: float | None
     warn_at: float
     models: tuple[str, ...] | None = None
+    clip_output: bool = False
+    """A call that does not fit is admitted with its output lowered to what is left (see ``headroom``)."""
 
     def applies_to(self, model: ModelSpec) -> bool:
         """Whether calls to ``model`` count against this budget (its ``models`` globs, by name or alias)."""
@@ -147,6 +149,7 @@ def compile_budgets(sections: Iterable[BudgetSection]) -> tuple[Budget, ...]:
                 None if max_cost is None else usd(max_cost),
                 min(earlier.warn_at, section.warn_at),
                 models,
+                earlier.clip_output or section.clip_output,
             )
         else:
             merged[budget_id] = Budget(
@@ -159,5 +162,6 @@ def compile_budgets(sections: Iterable[BudgetSection]) -> tuple[Budget, ...]:
                 section.max_cost,
                 section.warn_at,
                 models,
+                section.clip_output,
             )
     return tuple(merged.values())

@@ -51,6 +51,8 @@ class Route:
     budgets: tuple[tuple[Budget, str, PeriodClock], ...]
     needs_price: Budget | None
     """The first budget with a cost maximum: a model without a price cannot be admitted under it."""
+    clips: bool = False
+    """A budget of the route has ``clip_output``: a refused call may be admitted with a smaller output."""
     # The budget charges of the current period, reused until a period of one of them ends.
     _charges: tuple[BudgetCharge, ...] = field(default=())
     _charges_from: float = 0.0
@@ -113,4 +115,5 @@ class CompiledPolicy:
             if budget.applies_to(model)
         )
         needs_price = next((budget for budget, _, _ in budgets if budget.max_cost is not None), None)
-        return Route(verdict, limits, windows, budgets, needs_price)
+        clips = any(budget.clip_output for budget, _, _ in budgets)
+        return Route(verdict, limits, windows, budgets, needs_price, clips)

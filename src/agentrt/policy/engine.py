@@ -21,6 +21,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal, NoReturn
 
@@ -37,6 +38,7 @@ from agentrt.policy.budgets import Budget
 from agentrt.policy.compiled import CompiledPolicy, Route
 from agentrt.policy.decisions import PolicyDecision
 from agentrt.policy.explain import Explanation, explain
+from agentrt.policy.headroom import BudgetRefusal, output_that_fits
 from agentrt.policy.reservation import (
     BudgetLevel,
     Denial,
@@ -195,12 +197,52 @@ class PolicyEngine:
         )
         if route.windows or route.budgets:
             result = await self.backend.reserve(reservation, now)
+            if isinstance(result, Denial) and route.clips:
+                reservation, result = await self._clip(admission, now, route, reservation, result)
             if isinstance(result, Denial):
                 self._deny_by_counter(admission, now, route, reservation, result)
             if result:
                 self._warn(route, reservation, result)
         self._record(admission, now, request_id, "allow", verdict.rule, None, None)
         return reservation
+
+    async def _clip(
+        self, admission: Admission, now: float, route: Route, reservation: Reservation, denial: Denial
+    ) -> tuple[Reservation, Denial | Sequence[BudgetLevel]]:
+        """Lower the call's output to what the ``clip_output`` budget that refused it has left, and try again.
+
+        Each try is the backend's atomic check-and-hold, so a budget is never
+        exceeded; another try is needed only when another budget (or another
+        process) refuses the clipped call. When not even one output token fits,
+        the refusal is for the smallest call (input + 1 token).
+        """
+        result: Denial | Sequence[BudgetLevel] = denial
+        for _ in range(len(route.budgets) + 2):
+            if denial.kind not in ("tokens", "cost"):
+                break
+            budget = route.budgets[denial.index][0]
+            if not budget.clip_output:
+                break
+            held = (denial.used + denial.reserved, 0) if denial.kind == "tokens" else (0, denial.used + denial.reserved)
+            output = output_that_fits(budget, held, admission.input_tokens, reservation.price)
+            current = reservation.tokens - max(admission.input_tokens, 0)
+            if output >= current:
+                break  # nothing to clip: this budget would refuse the same again
+            reservation = self._with_output(reservation, admission, route, max(output, 1))
+            if output < 1:
+                break
+            result = await self.backend.reserve(reservation, now)
+            if not isinstance(result, Denial):
+                return reservation, result
+            denial = result
+        return reservation, denial
+
+    @staticmethod
+    def _with_output(reservation: Reservation, admission: Admission, route: Route, output: int) -> Reservation:
+        cost = 0
+        if route.budgets and reservation.price is not None:
+            cost = cost_units_ceil(reservation.price.cost(Usage(admission.input_tokens, output)))
+        return replace(reservation, tokens=max(admission.input_tokens, 0) + output, cost=cost, output_cap=output)
 
     async def settle(self, reservation: object | None, usage: Usage, cost: float | None) -> None:
         """The call succeeded: its actual tokens and cost replace what ``admit`` held.
@@ -349,20 +391,19 @@ class PolicyEngine:
             budget, scope, clock = route.budgets[denial.index]
             label = budget.label
             end = clock.bounds(now)[1]
-            resets_at = None if end is None else datetime.fromtimestamp(end, clock.tz)
-            if denial.kind == "tokens":
-                amounts = (
-                    f"{denial.used} tokens used + {denial.reserved} reserved + {reservation.tokens} for this request "
-                    f"would exceed max_tokens={budget.max_tokens}"
-                )
-            else:
-                amounts = (
-                    f"${usd(denial.used):.6f} used + ${usd(denial.reserved):.6f} reserved + "
-                    f"${usd(reservation.cost):.6f} for this request would exceed max_cost=${budget.max_cost_usd:g}"
-                )
-            when = f"it resets at {resets_at.isoformat()}" if resets_at else "it never resets: raise it to go on"
-            message = f"budget {label} for {scope}: {amounts}; {when}"
-            error = BudgetExceeded(message, scope=scope, budget=label, resets_at=resets_at)
+            refusal = BudgetRefusal(
+                budget,
+                scope,
+                denial.kind,
+                denial.used,
+                denial.reserved,
+                (reservation.tokens, reservation.cost),
+                admission.input_tokens,
+                reservation.price,
+                None if end is None else datetime.fromtimestamp(end, clock.tz),
+            )
+            message = refusal.message
+            error = BudgetExceeded(message, scope=scope, budget=label, resets_at=refusal.resets_at)
         self._deny(admission, now, route.verdict.rule, message, label, error, reservation.id)
 
     def _warn(self, route: Route, reservation: Reservation, levels: Sequence[BudgetLevel]) -> None:
