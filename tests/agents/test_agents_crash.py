@@ -78,6 +78,9 @@ def test_nothing_acknowledged_is_lost_when_the_process_is_killed(tmp_path: Path)
     entries: list[int] = state["entries"]
     assert set(acked) <= set(entries)  # every acknowledged activity was processed
     assert len(entries) == len(set(entries))  # and none twice: state and completion commit together
+    # Of the activities waiting when the process died, only the one being processed is flagged redelivered.
+    assert len(state["redelivered"]) == 1
+    assert state["redelivered"][0] >= max(done)  # at or after the last one seen done (its save may not have)
     assert entries == sorted(entries)  # in the order they were accepted
     assert state["total"] == sum(entries)  # the state is consistent with what it recorded
     assert set(entries) <= set(range(1, SENT + 1))

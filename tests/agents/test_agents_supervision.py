@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from agentrt.agents import (
     AgentStatus,
     StatusChanged,
 )
-from agentrt.errors import AgentTerminated
+from agentrt.errors import AgentError
 
 
 async def runtime_with(strategy: str, **restart: Any) -> AgentRuntime:
@@ -74,8 +75,8 @@ async def test_restart_reloads_the_last_good_state_and_builds_a_fresh_agent() ->
     assert rt.stats("r").restarts == 1
 
 
-async def test_more_than_max_restarts_within_the_window_stops_the_agent_for_good() -> None:
-    rt = await runtime_with("restart", max_restarts=2, within=60)
+async def test_an_agent_that_used_up_its_restarts_is_failed_and_keeps_its_mailbox_until_resumed() -> None:
+    rt = await runtime_with("restart", max_restarts=2, within=60, backoff=0)
     for _ in range(2):
         with pytest.raises(RuntimeError):
             await rt.ask("r", {"fail": "again"})
@@ -83,19 +84,51 @@ async def test_more_than_max_restarts_within_the_window_stops_the_agent_for_good
     queued = await rt.tell("r", "queued behind the last failure", priority="low")
     with capture_logs() as logs, pytest.raises(RuntimeError):
         await rt.ask("r", {"fail": "third"})
-    assert rt.status("r") is AgentStatus.TERMINATED
-    [stopped] = [e for e in logs if e["event"] == "agent_stopped"]
-    assert "more than 2 restarts within 60s" in stopped["reason"]
-    assert stopped["dropped"] == 1
+    assert rt.status("r") is AgentStatus.FAILED  # not terminated: listed, with the reason, its work kept
+    [failed] = [e for e in logs if e["event"] == "agent_failed"]
+    assert "more than 2 restarts within 60s" in failed["reason"]
+    assert failed["waiting"] == 2  # the activity it failed on, and the one queued behind it
+    [info] = rt.list()
+    assert info.status is AgentStatus.FAILED
+    assert info.reason is not None
+    assert "more than 2 restarts" in info.reason
     assert queued.id
-    with pytest.raises(AgentTerminated):
+    with pytest.raises(AgentError, match="failed and takes no activities until it is resumed"):
         await rt.tell("r", "more")
+    await rt.resume("r")
+    await rt.wait_idle()
+    # Resumed with its restarts counted afresh: the kept activity fails again (a restart), the queued one is done.
+    assert rt.status("r") is AgentStatus.IDLE
+    assert rt.state("r").seen == ["queued behind the last failure"]
+    assert rt.stats("r").restarts == 1
+    with pytest.raises(AgentError, match="not failed"):
+        await rt.resume("r")
+
+
+async def test_a_failed_agent_can_be_terminated() -> None:
+    rt = await runtime_with("restart", max_restarts=0, backoff=0)
+    await rt.tell("r", {"fail": "poison"})
+    await rt.wait_idle()
+    assert rt.status("r") is AgentStatus.FAILED
+    assert await rt.terminate("r") == 1  # the kept activity goes with it
+    assert rt.status("r") is AgentStatus.TERMINATED
+
+
+async def test_restarts_back_off_exponentially() -> None:
+    rt = await runtime_with("restart", max_restarts=10, within=60, backoff=0.05, max_backoff=0.1)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    for _ in range(4):
+        await rt.tell("r", {"fail": "crash"})
+    await rt.tell("r", "after")
+    await rt.wait_idle()
+    # Waits of 0.05, 0.1 (capped), 0.1, 0.1 between the activities that follow a restart.
+    assert loop.time() - began >= 0.35
+    assert rt.state("r").seen == ["after"]
 
 
 async def test_restarts_outside_the_window_do_not_count() -> None:
     rt = await runtime_with("restart", max_restarts=1, within=0.001)
-    import asyncio
-
     for _ in range(3):
         with pytest.raises(RuntimeError):
             await rt.ask("r", {"fail": "now and then"})

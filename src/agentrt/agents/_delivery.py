@@ -14,12 +14,13 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from agentrt.agents.activity import Activity, PriorityLike, priority_value
-from agentrt.agents.instance import AgentInstance
+from agentrt.agents.instance import AgentInstance, AgentStatus
 from agentrt.agents.mailbox import Entry
 from agentrt.errors import AgentError, AgentNotFound, AgentTerminated, AgentTimeout
 
 if TYPE_CHECKING:
     from agentrt.agents.persistence import AgentStore
+    from agentrt.calls import Principal
 
 __all__ = ["Delivery"]
 
@@ -42,15 +43,17 @@ class Delivery:
         priority: PriorityLike = "normal",
         type: str = "message",
         correlation_id: str | None = None,
+        sender: Principal | None = None,
     ) -> Coroutine[Any, Any, Activity]:
         """Queue ``payload`` (or an :class:`Activity`, whose own priority and type count) for the agent.
 
         Await it: it returns the queued activity once it is queued (durable
         agents: journaled too). A full mailbox makes it wait, or raise
-        ``MailboxFull``, as configured.
+        ``MailboxFull``, as configured. ``sender`` is whom the activity is for:
+        its model calls run as that principal (unless the agent type names its own).
         """
         # Not `async def`: returning the inner coroutine saves a frame on the hot path.
-        return self._tell(agent_id, payload, priority, type, None, correlation_id, False)
+        return self._tell(agent_id, payload, priority, type, None, correlation_id, False, sender)
 
     async def _tell(
         self,
@@ -61,15 +64,18 @@ class Delivery:
         reply_to: str | None,
         correlation_id: str | None,
         internal: bool,
+        sender: Principal | None = None,
     ) -> Activity:
         instance = self._agents.get(agent_id)
         if instance is None or instance.closing or (self._closing and not internal):
             self._refuse(agent_id, instance)
         if payload.__class__ is Activity:
             activity: Activity = payload
+            if sender is not None:
+                activity.sender = sender
         else:
             level = priority if priority.__class__ is int else priority_value(priority)
-            activity = Activity._new(payload, type, level, reply_to, correlation_id)
+            activity = Activity._new(payload, type, level, reply_to, correlation_id, sender)
         if not self._offer(instance, activity, None):  # type: ignore[arg-type]
             await self._enqueue(instance, activity, None)  # type: ignore[arg-type]
         return activity
@@ -83,13 +89,15 @@ class Delivery:
         priority: PriorityLike = "normal",
         type: str = "message",
         correlation_id: str | None = None,
+        sender: Principal | None = None,
     ) -> Coroutine[Any, Any, Any]:
         """Queue ``payload`` and, awaited, return the handler's result; its error is raised here.
 
         ``timeout`` (seconds) bounds the whole wait, queueing included; past it
         ``AgentTimeout`` is raised and the activity is still processed later.
+        ``sender`` as for :meth:`tell`.
         """
-        return self._ask(agent_id, payload, timeout, priority, type, None, correlation_id, None)
+        return self._ask(agent_id, payload, timeout, priority, type, None, correlation_id, None, sender)
 
     async def _ask(
         self,
@@ -101,6 +109,7 @@ class Delivery:
         reply_to: str | None,
         correlation_id: str | None,
         asker: AgentInstance | None,
+        sender: Principal | None = None,
     ) -> Any:
         instance = self._agents.get(agent_id)
         if instance is None or instance.closing or (self._closing and asker is None):
@@ -110,9 +119,11 @@ class Delivery:
             _check_no_cycle(asker, instance)
         if payload.__class__ is Activity:
             activity: Activity = payload
+            if sender is not None:
+                activity.sender = sender
         else:
             level = priority if priority.__class__ is int else priority_value(priority)
-            activity = Activity._new(payload, type, level, reply_to, correlation_id)
+            activity = Activity._new(payload, type, level, reply_to, correlation_id, sender)
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if asker is None and timeout is None:  # the common case, kept short
             if not self._offer(instance, activity, reply):
@@ -196,6 +207,13 @@ class Delivery:
         if instance is None:
             raise AgentNotFound(
                 f"no agent {agent_id!r}: spawn it first with rt.agents.spawn(type, {agent_id!r})", agent=agent_id
+            )
+        if instance.status is AgentStatus.FAILED:
+            raise AgentError(
+                f"agent {agent_id!r} failed and takes no activities until it is resumed "
+                f"({instance.failure}): resume it (rt.agents.resume({agent_id!r}) or `agentrt agents resume "
+                f"{agent_id}`) once the cause is fixed, or terminate it",
+                agent=agent_id,
             )
         if self._closing:
             raise AgentTerminated(

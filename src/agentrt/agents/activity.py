@@ -11,7 +11,10 @@ import enum
 import itertools
 import os
 import time
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    from agentrt.calls import Principal
 
 __all__ = ["Activity", "Priority", "PriorityLike", "priority_value"]
 
@@ -65,7 +68,13 @@ class Activity:
     pass the current activity's on); ``reply_to`` is the id of the agent that
     sent it, if an agent did. ``redelivered`` is True when a durable agent gets
     the activity again after a crash interrupted its first delivery.
-    ``created_at`` is epoch seconds.
+    ``created_at`` is epoch seconds. ``sender`` is the principal that sent it
+    (None: sent from code that named none); the activity's model calls run as
+    that principal unless the agent type names its own.
+
+    ``id`` is the activity's idempotency key: it stays the same when a durable
+    agent gets the activity again after a crash, so a handler whose side effects
+    must happen once can record the ids it has acted on.
     """
 
     # The id is made from a number on first use: most activities of a busy agent are never
@@ -79,6 +88,7 @@ class Activity:
         "priority",
         "redelivered",
         "reply_to",
+        "sender",
         "type",
     )
 
@@ -93,6 +103,7 @@ class Activity:
         reply_to: str | None = None,
         created_at: float | None = None,
         redelivered: bool = False,
+        sender: Principal | None = None,
     ) -> None:
         self._id: str | None = id
         self._number = 0 if id is not None else _next_number()
@@ -105,9 +116,18 @@ class Activity:
         self.created_at: float = created_at if created_at is not None else time.time()
         self.redelivered: bool = redelivered
         self.reply_to: str | None = reply_to
+        self.sender: Principal | None = sender
 
     @classmethod
-    def _new(cls, payload: Any, type: str, priority: int, reply_to: str | None, correlation_id: str | None) -> Activity:
+    def _new(
+        cls,
+        payload: Any,
+        type: str,
+        priority: int,
+        reply_to: str | None,
+        correlation_id: str | None,
+        sender: Principal | None = None,
+    ) -> Activity:
         """The runtime's constructor for a fresh activity (no keyword parsing: the tell/ask hot path)."""
         activity = cls.__new__(cls)
         activity._id = None
@@ -119,6 +139,7 @@ class Activity:
         activity.created_at = time.time()
         activity.redelivered = False
         activity.reply_to = reply_to
+        activity.sender = sender
         return activity
 
     @property
@@ -149,7 +170,9 @@ class Activity:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Activity):
             return NotImplemented
-        fields = ("id", "type", "payload", "priority", "correlation_id", "created_at", "redelivered", "reply_to")
+        fields = (
+            "id", "type", "payload", "priority", "correlation_id", "created_at", "redelivered", "reply_to", "sender"
+        )
         return all(getattr(self, name) == getattr(other, name) for name in fields)
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value

@@ -2,10 +2,18 @@
 
 Through it a handler reads and replaces its state, talks to other agents
 (``send``, ``ask``, ``spawn``) and calls models (``generate``, ``stream``,
-``generate_object``, ``embed``) as its own principal: ``user`` is the agent
-type's configured user or else the agent's id, ``tenant`` its configured
-tenant, so policies, rate limits and budgets apply per agent. ``model``
-defaults to the agent type's configured model::
+``generate_object``, ``embed``) for a principal, so that policies, rate limits
+and budgets apply to whoever the work is for:
+
+- the user or tenant the handler passes to the call, when it passes one;
+- else the agent type's own, when it names one (``agents.<type>.user`` /
+  ``tenant``; the user defaults to the agent's id);
+- else the principal that sent the activity (``tell(..., sender=...)``; the
+  server passes the API key's principal), so an agent cannot lend its
+  caller rights the caller does not have;
+- else the agent itself: user = the agent's id, no tenant.
+
+``model`` defaults to the agent type's configured model::
 
     async def handle(self, activity, ctx):
         reply = await ctx.generate(f"Answer this ticket: {activity.payload['text']}")
@@ -80,11 +88,20 @@ class AgentContext(Generic[State]):
 
     @property
     def principal(self) -> Principal:
-        """Whom this agent's model calls are for."""
+        """Whom this activity's model calls are for, unless a call names its own user or tenant."""
         from agentrt.calls import Principal
 
         kind = self._instance.kind
+        if kind.user is None and kind.tenant is None:
+            activity = self.activity
+            if activity is not None and activity.sender is not None:
+                return activity.sender
         return Principal(kind.user or self.id, kind.tenant)
+
+    @property
+    def owner(self) -> Principal | None:
+        """Whom the agent belongs to (the principal that spawned it), when that was said."""
+        return self._instance.owner
 
     # --- other agents ---------------------------------------------------------------------
 
@@ -106,6 +123,7 @@ class AgentContext(Generic[State]):
             reply_to=self.id,
             correlation_id=self._correlation_id(),
             internal=True,
+            sender=self._sender(),
         )
 
     async def ask(
@@ -128,15 +146,21 @@ class AgentContext(Generic[State]):
             reply_to=self.id,
             correlation_id=self._correlation_id(),
             asker=self._instance,
+            sender=self._sender(),
         )
 
     async def spawn(self, agent_type: str, agent: str, *, state: Any = None, exist_ok: bool = False) -> str:
-        """Start another agent (see :meth:`AgentRuntime.spawn`)."""
-        return await self.runtime.spawn(agent_type, agent, state=state, exist_ok=exist_ok)
+        """Start another agent (see :meth:`AgentRuntime.spawn`), owned by this agent's owner."""
+        return await self.runtime.spawn(agent_type, agent, state=state, exist_ok=exist_ok, owner=self._instance.owner)
 
     def _correlation_id(self) -> str | None:
         activity = self.activity
         return activity.correlation_id if activity is not None else None
+
+    def _sender(self) -> Principal | None:
+        # The work an activity passes on is still for whoever sent it: the next agent's calls are theirs.
+        activity = self.activity
+        return activity.sender if activity is not None else None
 
     # --- models ---------------------------------------------------------------------------
 
@@ -206,12 +230,15 @@ class AgentContext(Generic[State]):
 
     def _as_agent(self, options: dict[str, Any]) -> dict[str, Any]:
         # An explicit principal, user or tenant wins (an agent acting for a customer); what is not
-        # given comes from the agent.
+        # given comes from the agent type, else from the activity's sender, else from the agent.
         if "principal" not in options:
-            from agentrt.calls import Principal
+            user = options.pop("user", None)
+            tenant = options.pop("tenant", None)
+            if user is None and tenant is None:
+                options["principal"] = self.principal
+            else:
+                from agentrt.calls import Principal
 
-            kind = self._instance.kind
-            user = options.pop("user", None) or kind.user or self.id
-            tenant = options.pop("tenant", None) or kind.tenant
-            options["principal"] = Principal(user, tenant)
+                kind = self._instance.kind
+                options["principal"] = Principal(user or kind.user or self.id, tenant or kind.tenant)
         return options

@@ -3,10 +3,14 @@
 Two tables, migrated as component ``agents``:
 
 - ``agentrt_agents``: one row per durable agent: type, state (JSON text),
-  status (``active`` or ``terminated``), why it was terminated, how many
-  activities it processed, when it was created and last updated;
+  status (``active``, ``failed`` or ``terminated``), why it failed or was
+  terminated, how many activities it processed, when it was created and last
+  updated, whom it belongs to (``owner_user``, ``owner_tenant``), the activity
+  being processed (``in_flight``), and its lease (``lease_owner``,
+  ``lease_token``, ``lease_expires_at``);
 - ``agentrt_agent_journal``: the activities accepted and not yet completed,
-  keyed by ``(agent_id, seq)``; ``seq`` orders them as they were accepted.
+  keyed by ``(agent_id, seq)``; ``seq`` orders them as they were accepted;
+  ``sender`` is the principal that sent each (JSON).
 
 Writes are group-committed: journal rows and completions that arrive while a
 transaction is being written wait for the next one, and go in together. Each
@@ -21,7 +25,14 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from agentrt.agents.persistence import StoredActivity, StoredAgent, decode_activity, encode_payload
+from agentrt.agents.persistence import (
+    StoredActivity,
+    StoredAgent,
+    decode_activity,
+    encode_payload,
+    encode_principal,
+)
+from agentrt.calls.principal import Principal
 
 if TYPE_CHECKING:
     from agentrt.agents.activity import Activity
@@ -55,26 +66,42 @@ AGENT_MIGRATIONS: Final[list[str | dict[str, str]]] = [
         PRIMARY KEY (agent_id, seq)
     )
     """,
+    """
+    ALTER TABLE agentrt_agents ADD COLUMN owner_user TEXT;
+    ALTER TABLE agentrt_agents ADD COLUMN owner_tenant TEXT;
+    ALTER TABLE agentrt_agents ADD COLUMN in_flight BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE agentrt_agents ADD COLUMN lease_owner TEXT;
+    ALTER TABLE agentrt_agents ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE agentrt_agents ADD COLUMN lease_expires_at DOUBLE PRECISION NOT NULL DEFAULT 0;
+    ALTER TABLE agentrt_agent_journal ADD COLUMN sender TEXT
+    """,
 ]
 """The ``agents`` component's schema versions."""
 
 _JOURNAL: Final = (
     "INSERT INTO agentrt_agent_journal (agent_id, seq, activity_id, activity_type, payload, priority, "
-    "correlation_id, reply_to, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "correlation_id, reply_to, created_at, sender) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _DELETE_ACTIVITY: Final = "DELETE FROM agentrt_agent_journal WHERE agent_id = ? AND seq = ?"
 _SAVE_STATE: Final = (
-    "UPDATE agentrt_agents SET state = ?, processed = processed + 1, updated_at = ? WHERE agent_id = ?"
+    "UPDATE agentrt_agents SET state = ?, processed = processed + 1, in_flight = ?, updated_at = ? "
+    "WHERE agent_id = ?"
 )
+_START: Final = "UPDATE agentrt_agents SET in_flight = ? WHERE agent_id = ?"
 _UPSERT_AGENT: Final = (
-    "INSERT INTO agentrt_agents (agent_id, agent_type, state, status, reason, processed, created_at, updated_at) "
-    "VALUES (?, ?, ?, 'active', NULL, 0, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET "
+    "INSERT INTO agentrt_agents (agent_id, agent_type, state, status, reason, processed, created_at, updated_at, "
+    "owner_user, owner_tenant, in_flight) "
+    "VALUES (?, ?, ?, 'active', NULL, 0, ?, ?, ?, ?, 0) ON CONFLICT (agent_id) DO UPDATE SET "
     "agent_type = excluded.agent_type, state = excluded.state, status = 'active', reason = NULL, processed = 0, "
-    "created_at = excluded.created_at, updated_at = excluded.updated_at"
+    "created_at = excluded.created_at, updated_at = excluded.updated_at, owner_user = excluded.owner_user, "
+    "owner_tenant = excluded.owner_tenant, in_flight = 0"
 )
-_AGENT_COLUMNS: Final = "agent_id, agent_type, state, status, reason, processed, created_at, updated_at"
+_AGENT_COLUMNS: Final = (
+    "agent_id, agent_type, state, status, reason, processed, created_at, updated_at, owner_user, owner_tenant, "
+    "in_flight"
+)
 _JOURNAL_COLUMNS: Final = (
-    "agent_id, seq, activity_id, activity_type, payload, priority, correlation_id, reply_to, created_at"
+    "agent_id, seq, activity_id, activity_type, payload, priority, correlation_id, reply_to, created_at, sender"
 )
 
 _Write = tuple[str, tuple[Any, ...], "asyncio.Future[None]"]
@@ -97,7 +124,7 @@ class StoreAgentStore:
 
     async def load(self) -> list[StoredAgent]:
         agents = await self.store.fetchall(
-            f"SELECT {_AGENT_COLUMNS} FROM agentrt_agents WHERE status = 'active' ORDER BY agent_id"
+            f"SELECT {_AGENT_COLUMNS} FROM agentrt_agents WHERE status <> 'terminated' ORDER BY agent_id"
         )
         journal = await self.store.fetchall(
             f"SELECT {_JOURNAL_COLUMNS} FROM agentrt_agent_journal ORDER BY agent_id, seq"
@@ -127,11 +154,12 @@ class StoreAgentStore:
             agent.pending_count = int(counts.get(agent.id, 0))
         return agents
 
-    async def save_agent(self, agent_id: str, agent_type: str, state: str) -> None:
+    async def save_agent(self, agent_id: str, agent_type: str, state: str, owner: Principal | None = None) -> None:
         now = time.time()
+        owner_user, owner_tenant = (owner.user, owner.tenant) if owner is not None else (None, None)
         async with self.store.transaction() as tx:
             await tx.execute("DELETE FROM agentrt_agent_journal WHERE agent_id = ?", (agent_id,))
-            await tx.execute(_UPSERT_AGENT, (agent_id, agent_type, state, now, now))
+            await tx.execute(_UPSERT_AGENT, (agent_id, agent_type, state, now, now, owner_user, owner_tenant))
 
     async def journal(self, agent_id: str, seq: int, activity: Activity) -> None:
         payload = encode_payload(agent_id, activity.payload)  # before queueing: a bad payload fails alone
@@ -145,11 +173,35 @@ class StoreAgentStore:
             activity.correlation_id,
             activity.reply_to,
             activity.created_at,
+            encode_principal(activity.sender),
         )
         await self._write("journal", row)
 
-    async def complete(self, agent_id: str, seq: int, state: str) -> None:
-        await self._write("complete", (agent_id, seq, state))
+    async def start(self, agent_id: str, seq: int) -> None:
+        await self._write("start", (agent_id, seq))
+
+    async def complete(self, agent_id: str, seq: int, state: str, next_seq: int = 0) -> None:
+        await self._write("complete", (agent_id, seq, state, next_seq))
+
+    async def fail(self, agent_id: str, reason: str) -> None:
+        await self.store.execute(
+            "UPDATE agentrt_agents SET status = 'failed', reason = ?, updated_at = ? WHERE agent_id = ?",
+            (reason, time.time(), agent_id),
+        )
+
+    async def resume(self, agent_id: str) -> bool:
+        changed = await self.store.execute(
+            "UPDATE agentrt_agents SET status = 'active', reason = NULL, updated_at = ? "
+            "WHERE agent_id = ? AND status = 'failed'",
+            (time.time(), agent_id),
+        )
+        return changed > 0
+
+    async def renew(self) -> tuple[list[str], list[StoredAgent]]:
+        return [], []
+
+    async def release(self) -> None:
+        return None
 
     async def terminate(self, agent_id: str, reason: str | None) -> int:
         async with self.store.transaction() as tx:
@@ -190,18 +242,24 @@ class StoreAgentStore:
     async def _commit(self, batch: list[_Write]) -> None:
         now = time.time()
         journal = [row for kind, row, _ in batch if kind == "journal"]
+        started = [(seq, agent) for kind, (agent, seq, *_), _ in batch if kind == "start"]
         completed = [row for kind, row, _ in batch if kind == "complete"]
         async with self.store.transaction() as tx:
             if journal:
                 await tx.executemany(_JOURNAL, journal)
             if completed:
-                await tx.executemany(_DELETE_ACTIVITY, [(agent, seq) for agent, seq, _ in completed])
+                await tx.executemany(_DELETE_ACTIVITY, [(agent, seq) for agent, seq, _, _ in completed])
                 # In order: an agent completing twice in one batch ends with its latest state.
-                await tx.executemany(_SAVE_STATE, [(state, now, agent) for agent, _, state in completed])
+                await tx.executemany(
+                    _SAVE_STATE, [(state, next_seq, now, agent) for agent, _, state, next_seq in completed]
+                )
+            if started:
+                # After the completions: an agent's start follows the completion of its previous activity.
+                await tx.executemany(_START, started)
 
 
 def _stored_activity(row: tuple[Any, ...]) -> StoredActivity:
-    _, seq, activity_id, activity_type, payload, priority, correlation_id, reply_to, created_at = row
+    _, seq, activity_id, activity_type, payload, priority, correlation_id, reply_to, created_at, sender = row
     return StoredActivity(
         int(seq),
         decode_activity(
@@ -212,12 +270,14 @@ def _stored_activity(row: tuple[Any, ...]) -> StoredActivity:
             correlation_id=correlation_id,
             reply_to=reply_to,
             created_at=float(created_at),
+            sender=sender,
         ),
     )
 
 
 def _stored_agent(row: tuple[Any, ...], pending: list[StoredActivity]) -> StoredAgent:
-    agent_id, agent_type, state, status, reason, processed, created_at, updated_at = row
+    agent_id, agent_type, state, status, reason, processed, created_at, updated_at, owner_user, owner_tenant = row[:10]
+    owner = Principal(owner_user, owner_tenant) if owner_user is not None or owner_tenant is not None else None
     return StoredAgent(
         agent_id,
         agent_type,
@@ -229,4 +289,6 @@ def _stored_agent(row: tuple[Any, ...], pending: list[StoredActivity]) -> Stored
         pending,
         processed=int(processed),
         pending_count=len(pending),
+        owner=owner,
+        in_flight=int(row[10] or 0),
     )

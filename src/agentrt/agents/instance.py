@@ -19,6 +19,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from agentrt.agents._log import logger
+from agentrt.agents._transient import retry_delay
 from agentrt.agents.context import AgentContext
 from agentrt.agents.events import (
     ActivityFailed,
@@ -29,8 +30,8 @@ from agentrt.agents.events import (
     StatusChanged,
     Subscription,
 )
-from agentrt.agents.mailbox import Mailbox, MailboxStats
-from agentrt.errors import AgentTerminated
+from agentrt.agents.mailbox import Entry, Mailbox, MailboxStats
+from agentrt.errors import AgentError, AgentTerminated
 
 if TYPE_CHECKING:
     from agentrt.agents.activity import Activity
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from agentrt.agents.persistence import AgentStore
     from agentrt.agents.registry import AgentType
     from agentrt.agents.runtime import AgentRuntime
+    from agentrt.calls import Principal
 
 __all__ = ["AgentInfo", "AgentInstance", "AgentStats", "AgentStatus"]
 
@@ -49,13 +51,17 @@ class AgentStatus(enum.Enum):
     ERROR = "error"
     """The last activity failed and none has succeeded since; the agent still takes work."""
     TERMINATED = "terminated"
+    FAILED = "failed"
+    """The supervisor gave up (restarts used up, or its saved state could not be restored): the agent
+    stays listed with the reason and keeps its mailbox until it is resumed or terminated."""
 
 
-_IDLE, _PROCESSING, _ERROR, _TERMINATED = (
+_IDLE, _PROCESSING, _ERROR, _TERMINATED, _FAILED = (
     AgentStatus.IDLE,
     AgentStatus.PROCESSING,
     AgentStatus.ERROR,
     AgentStatus.TERMINATED,
+    AgentStatus.FAILED,
 )
 
 
@@ -68,6 +74,11 @@ class AgentInfo:
     status: AgentStatus
     depth: int
     durable: bool
+    owner_user: str | None = None
+    """Whom the agent belongs to (who spawned it), when that was said."""
+    owner_tenant: str | None = None
+    reason: str | None = None
+    """Why the agent failed (status ``failed``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +95,10 @@ class AgentStats:
 class AgentInstance(Mailbox):
     """The runtime's record of one agent. Slotted, and one object with its mailbox: idle agents are cheap."""
 
-    __slots__ = ("agent", "awaiting", "closing", "id", "kind", "restart_times", "snapshot", "state", "status",
-                 "subscribers", "task")
+    __slots__ = ("agent", "awaiting", "closing", "failure", "id", "in_flight", "kind", "owner", "pause",
+                 "restart_times", "retries", "snapshot", "state", "status", "subscribers", "task")
 
-    def __init__(self, agent_id: str, kind: AgentType, state: Any) -> None:
+    def __init__(self, agent_id: str, kind: AgentType, state: Any, owner: Principal | None = None) -> None:
         super().__init__(kind.mailbox.size, kind.mailbox.when_full == "reject")
         self.id = agent_id
         self.kind = kind
@@ -99,6 +110,11 @@ class AgentInstance(Mailbox):
         self.subscribers: list[Subscription] | None = None
         self.awaiting: AgentInstance | None = None  # whose answer the current activity waits for (ctx.ask)
         self.restart_times: deque[float] | None = None
+        self.owner = owner
+        self.failure: str | None = None  # why it is FAILED
+        self.in_flight = 0  # durable: the seq the store marks as started (0: none)
+        self.pause: asyncio.Future[None] | None = None  # a backoff wait that terminate/close cut short
+        self.retries: dict[int, int] | None = None  # transient retries so far, by activity seq
         # The state as last saved (durable) or last known good (restart strategy): JSON text, or a deep
         # copy for a state type pydantic cannot serialise.
         self.snapshot: Any = kind.codec.snapshot(state) if kind.keeps_snapshot else None
@@ -111,7 +127,17 @@ class AgentInstance(Mailbox):
     # --- information ------------------------------------------------------------------------
 
     def info(self) -> AgentInfo:
-        return AgentInfo(self.id, self.kind.name, self.status, self.depth, self.kind.durable)
+        owner = self.owner
+        return AgentInfo(
+            self.id,
+            self.kind.name,
+            self.status,
+            self.depth,
+            self.kind.durable,
+            owner.user if owner is not None else None,
+            owner.tenant if owner is not None else None,
+            self.failure,
+        )
 
     def stats(self) -> AgentStats:
         restarts = len(self.restart_times or ())
@@ -176,8 +202,9 @@ class AgentInstance(Mailbox):
             keeps_snapshot = kind.keeps_snapshot
             store = rt.store if kind.durable else None
             tracing = rt.tracing
-            while self._heap and self.status is not _TERMINATED:
-                _, seq, activity, reply = self.pop()
+            while self._heap and self.status is not _TERMINATED and self.status is not _FAILED:
+                entry = self.pop()
+                _, seq, activity, reply = entry
                 if self.status is not _PROCESSING:
                     if self.subscribers is None:
                         self.status = _PROCESSING
@@ -187,6 +214,10 @@ class AgentInstance(Mailbox):
                 before = (self.snapshot if keeps_snapshot else codec.snapshot(self.state)) if watched else None
                 started = perf_counter()
                 try:
+                    if store is not None and seq != self.in_flight:
+                        # Durable before the handler runs: after a crash, this one (only) is redelivered.
+                        await store.start(self.id, seq)
+                        self.in_flight = seq
                     if tracing is None:
                         result = await self.agent.handle(activity, AgentContext(self, rt, activity))  # type: ignore[union-attr]
                     else:
@@ -195,15 +226,25 @@ class AgentInstance(Mailbox):
                     if keeps_snapshot:
                         # A stateless agent (None before and after) skips the copy: the benchmark's handler.
                         state = self.state
-                        saved = codec.snapshot(state) if state is not None or self.snapshot != "null" else "null"
-                        if store is not None:
-                            await store.complete(self.id, seq, saved)
+                        if store is None:
+                            saved = codec.snapshot(state) if state is not None or self.snapshot != "null" else "null"
+                        else:
+                            saved = self._checked_snapshot(state)
+                            # The next activity is marked started with this completion: one write, not two.
+                            heap = self._heap
+                            next_seq = heap[0][1] if heap else 0
+                            await store.complete(self.id, seq, saved, next_seq)
+                            self.in_flight = next_seq
                         self.snapshot = saved
                 except Exception as err:
                     elapsed = perf_counter() - started
                     self.busy_time += elapsed
+                    if await self._retry_later(rt, entry, err):
+                        if rt._closing:
+                            break  # closing: it stays queued (and, durable, journaled for the next start)
+                        continue
                     self.failed += 1
-                    await self._supervise(rt, activity, seq, reply, err, elapsed, store)
+                    await self._supervise(rt, entry, err, elapsed, store)
                     continue
                 except asyncio.CancelledError:
                     # The runtime closed past its deadline: the asker learns; a durable activity stays journaled.
@@ -240,19 +281,84 @@ class AgentInstance(Mailbox):
 
     # --- supervision ------------------------------------------------------------------------------
 
+    def _checked_snapshot(self, state: Any) -> str:
+        """The state as the JSON text to save, once it is known to restore: an invalid state is refused
+        here (the activity fails) rather than saved and found unreadable at the next start."""
+        codec = self.kind.codec
+        text = codec.snapshot(state)
+        try:
+            codec.from_text(text)
+        except Exception as err:
+            raise AgentError(
+                f"agent {self.id!r} left a state that is not a valid {_type_name(codec.state_type)}, so it was not "
+                f"saved and the activity failed: {err}",
+                agent=self.id,
+            ) from None
+        return text  # type: ignore[no-any-return]
+
+    async def _retry_later(self, rt: AgentRuntime, entry: Entry, err: Exception) -> bool:
+        """A transient error: wait (honouring its retry_after) and queue the activity again. True if it did."""
+        if self.closing or rt._closing:
+            return False
+        seq = entry[1]
+        policy = self.kind.restart
+        retries = self.retries
+        attempt = retries.get(seq, 0) if retries is not None else 0
+        if attempt >= policy.transient_retries:
+            if retries is not None:
+                retries.pop(seq, None)
+            return False
+        delay = retry_delay(err, attempt, base=policy.backoff, cap=policy.max_retry_delay)
+        if delay is None:
+            return False
+        if retries is None:
+            retries = self.retries = {}
+        retries[seq] = attempt + 1
+        logger().warning(
+            "agent_activity_retry",
+            agent=self.id,
+            agent_type=self.kind.name,
+            activity=entry[2].id,
+            attempt=attempt + 1,
+            delay=round(delay, 3),
+            error=type(err).__name__,
+        )
+        try:
+            await self.wait(rt, delay)
+        finally:
+            # Its own (seq) place: ahead of what came later at its priority. Back in the queue even when
+            # cancelled (the runtime closing past its deadline), so that its asker is told.
+            self.put(entry, reserved=False)
+        return True
+
+    async def wait(self, rt: AgentRuntime, delay: float) -> None:
+        """Sleep ``delay`` seconds, cut short when the agent is terminated or the runtime closes."""
+        if delay <= 0 or self.closing or rt._closing:
+            return
+        pause = self.pause = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(pause), delay)
+        except TimeoutError:
+            pass
+        finally:
+            self.pause = None
+
+    def interrupt(self) -> None:
+        """End a backoff wait now (terminate, close)."""
+        pause = self.pause
+        if pause is not None and not pause.done():
+            pause.set_result(None)
+
     async def _supervise(
-        self,
-        rt: AgentRuntime,
-        activity: Activity,
-        seq: int,
-        reply: asyncio.Future[Any] | None,
-        err: Exception,
-        elapsed: float,
-        store: AgentStore | None,
+        self, rt: AgentRuntime, entry: Entry, err: Exception, elapsed: float, store: AgentStore | None
     ) -> None:
         """A handler raised: log it, tell the subscribers, apply the restart policy, then tell the asker
-        (last, so that an asker who gets the error finds the agent already recovered, or stopped)."""
+        (last, so that an asker who gets the error finds the agent already recovered, or stopped), then
+        back off before the next activity when it restarted."""
         kind = self.kind
+        _, seq, activity, reply = entry
+        if self.retries is not None:
+            self.retries.pop(seq, None)
         strategy = kind.restart.strategy
         logger().error(
             "agent_activity_failed",
@@ -270,35 +376,53 @@ class AgentInstance(Mailbox):
             self.publish(
                 ActivityFailed(agent=self.id, activity=activity.id, type=activity.type, error=err, seconds=elapsed)
             )
+        backoff = 0.0
         try:
-            await self._recover(rt, seq, err, store)
+            backoff = await self._recover(rt, entry, err, store)
         finally:
             if reply is not None and not reply.done():
                 reply.set_exception(err)
+        await self.wait(rt, backoff)
 
-    async def _recover(self, rt: AgentRuntime, seq: int, err: Exception, store: AgentStore | None) -> None:
+    async def _recover(self, rt: AgentRuntime, entry: Entry, err: Exception, store: AgentStore | None) -> float:
+        """Apply the restart policy; returns how long to wait before the next activity."""
         kind = self.kind
+        seq = entry[1]
         strategy = kind.restart.strategy
         if strategy == "resume":
-            # Keep the state as the handler left it, and save it so a crash does not undo what stays.
-            saved = kind.codec.snapshot(self.state) if kind.keeps_snapshot else None
+            # Keep the state as the handler left it, and save it so a crash does not undo what stays; a
+            # state that does not validate is not kept: back to the last saved one.
+            saved = None
+            if kind.keeps_snapshot:
+                try:
+                    saved = self._checked_snapshot(self.state) if store is not None else kind.codec.snapshot(self.state)
+                except AgentError:
+                    self.state = kind.codec.restore(self.snapshot)
+                    saved = self.snapshot
             await self._complete_quietly(store, seq, saved)
             if saved is not None:
                 self.snapshot = saved
-            return
+            return 0.0
         if strategy == "restart" and self._may_restart():
             await self._complete_quietly(store, seq, self.snapshot)
             await self._restart(rt)
-            return
+            restarts = len(self.restart_times or ())
+            return float(min(kind.restart.backoff * 2 ** (restarts - 1), kind.restart.max_backoff))
         if strategy == "restart":
+            # Restarts used up: the agent stops taking work but keeps it (the failed activity first) until
+            # someone resumes or terminates it.
             reason = (
                 f"more than {kind.restart.max_restarts} restarts within {kind.restart.within:g}s "
                 f"(last error: {type(err).__name__}: {err})"
             )
-        else:
-            reason = f"the restart strategy is 'stop' (error: {type(err).__name__}: {err})"
+            self.state = kind.codec.restore(self.snapshot) if self.snapshot is not None else self.state
+            self.put((entry[0], seq, entry[2], None), reserved=False)
+            await rt._fail(self, reason)
+            return 0.0
+        reason = f"the restart strategy is 'stop' (error: {type(err).__name__}: {err})"
         await self._complete_quietly(store, seq, self.snapshot)
         await rt._stop_for_good(self, reason)
+        return 0.0
 
     def _may_restart(self) -> bool:
         policy = self.kind.restart
@@ -331,8 +455,24 @@ class AgentInstance(Mailbox):
             return
         try:
             await store.complete(self.id, seq, state if state is not None else "null")
+            self.in_flight = 0
         except Exception as err:
             logger().error("agent_journal_update_failed", agent=self.id, seq=seq, exc_info=err)
+
+    def hold_for_resume(self) -> None:
+        """Keep every queued activity for when the agent is resumed; their askers learn now that it failed."""
+        entries = self.take_all()
+        failed = AgentError(
+            f"agent {self.id!r} failed ({self.failure}); the activity is kept and processed when the agent is "
+            "resumed: resume it once the cause is fixed, or terminate it",
+            agent=self.id,
+        )
+        for priority, seq, activity, reply in entries:
+            if reply is not None and not reply.done():
+                reply.set_exception(failed)
+                reply.exception()
+            self.put((priority, seq, activity, None), reserved=False)
+        self.fail_waiting_senders(failed)
 
     # --- the end ------------------------------------------------------------------------------------
 
@@ -370,3 +510,7 @@ def _span_attributes(instance: AgentInstance, activity: Activity) -> dict[str, A
         "agentrt.activity.priority": activity.priority,
         "agentrt.activity.redelivered": activity.redelivered,
     }
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__qualname__", None) or repr(tp)

@@ -20,7 +20,7 @@ from heapq import heappop, heappush
 from typing import Any, TypeAlias
 
 from agentrt.agents.activity import Activity
-from agentrt.errors import AgentTerminated, MailboxFull
+from agentrt.errors import AgentError, MailboxFull
 
 __all__ = ["Entry", "Mailbox", "MailboxStats"]
 
@@ -180,7 +180,7 @@ class Mailbox:
         self._heap = None
         return entries
 
-    def fail_waiting_senders(self, error: AgentTerminated) -> None:
+    def fail_waiting_senders(self, error: AgentError) -> None:
         """Wake every sender waiting for room with ``error`` (the agent will take no more)."""
         backlog = self._backlog
         if backlog is None:

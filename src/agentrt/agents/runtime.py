@@ -26,7 +26,7 @@ from agentrt.errors import AgentError, AgentNotFound, AgentTerminated, RuntimeSt
 
 if TYPE_CHECKING:
     from agentrt.agents.agent import Agent
-    from agentrt.calls import CallPipeline
+    from agentrt.calls import CallPipeline, Principal
     from agentrt.config import AgentSection, MailboxSection, RestartSection
     from agentrt.observability.tracing import Tracing
 
@@ -34,6 +34,7 @@ __all__ = ["AgentRuntime"]
 
 
 _TERMINATED = AgentStatus.TERMINATED
+_FAILED = AgentStatus.FAILED
 
 
 class AgentRuntime(Delivery):
@@ -61,6 +62,7 @@ class AgentRuntime(Delivery):
         self._starting: set[str] = set()
         self._unrestored: dict[str, list[StoredAgent]] = defaultdict(list)  # durable agents of unknown types
         self._next_seq = itertools.count(1).__next__
+        self._background: set[asyncio.Task[None]] = set()
         self._started = False
         self._closing = False
         self._closed = False
@@ -137,21 +139,57 @@ class AgentRuntime(Delivery):
             )
 
     def _restore(self, kind: AgentType, record: StoredAgent) -> None:
+        failure = record.reason if record.status == "failed" else None
         try:
             state = kind.codec.from_text(record.state)
-        except Exception as err:  # a state the current class cannot read: loud, and the others go on
+        except Exception as err:
+            # A state the current class cannot read: the agent is listed as failed with the reason, its saved
+            # state and journal kept (nothing is dropped); the others go on.
             logger().error("agent_restore_failed", agent=record.id, agent_type=kind.name, exc_info=err)
-            return
-        instance = AgentInstance(record.id, kind, state)
+            state = None
+            failure = f"its saved state could not be restored as {_type_name(kind.codec.state_type)}: {err}"
+            self._remember_failure(record.id, failure)
+        instance = AgentInstance(record.id, kind, state, record.owner)
+        if state is None and failure is not None:
+            instance.snapshot = record.state  # kept as saved, for resume() to try again
+        redelivered = 0
         for stored in record.pending:
             # The journal's own seq: it orders them as they were accepted (new ones sort after, since
             # the counter starts above every stored seq), and it names the row to complete.
             activity = stored.activity
+            if stored.seq == record.in_flight:
+                activity.redelivered = True  # only the one being processed when the process stopped
+                redelivered += 1
             instance.put((-activity.priority, stored.seq, activity, None), reserved=False)
+        instance.in_flight = record.in_flight
         self._agents[record.id] = instance
-        logger().info("agent_restored", agent=record.id, agent_type=kind.name, redelivered=len(record.pending))
+        if failure is not None:
+            instance.failure = failure
+            instance.status = _FAILED
+            instance.closing = True
+            logger().warning("agent_restored_failed", agent=record.id, agent_type=kind.name, reason=failure,
+                             waiting=len(record.pending), hint="resume or terminate it")
+            return
+        logger().info("agent_restored", agent=record.id, agent_type=kind.name, waiting=len(record.pending),
+                      redelivered=redelivered)
         if kind.has_on_start or record.pending:
             self._start_drain(instance, start_hook=kind.has_on_start)
+
+    def _remember_failure(self, agent_id: str, reason: str) -> None:
+        """Mark the agent failed in the store too (so `agentrt agents list` shows why), in the background."""
+        store = self.store
+        if store is None:
+            return
+
+        async def mark() -> None:
+            try:
+                await store.fail(agent_id, reason)
+            except Exception as err:
+                logger().error("agent_store_fail_failed", agent=agent_id, exc_info=err)
+
+        task = asyncio.get_running_loop().create_task(mark())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def close(self, timeout: float | None = None) -> dict[str, int]:
         """Drain every mailbox, waiting at most ``timeout`` (default ``shutdown_timeout``) seconds, then stop.
@@ -166,6 +204,8 @@ class AgentRuntime(Delivery):
             return {}
         self._closing = True
         deadline = time.monotonic() + (self.shutdown_timeout if timeout is None else timeout)
+        for instance in self._agents.values():
+            instance.interrupt()  # an agent waiting to retry stops waiting: its activity stays for the next start
         await self._wait_idle_until(deadline)
         left: dict[str, int] = {}
         running = self._drain_tasks()
@@ -179,7 +219,10 @@ class AgentRuntime(Delivery):
             dropped = instance.discard_queue(closed)
             if dropped:
                 left[instance.id] = left.get(instance.id, 0) + dropped
-        stops = [i for i in self._agents.values() if i.kind.has_on_stop and i.status is not _TERMINATED]
+        stops = [
+            i for i in self._agents.values()
+            if i.kind.has_on_stop and i.status is not _TERMINATED and i.agent is not None
+        ]
         if stops:
             remaining = max(0.0, deadline - time.monotonic())
             try:
@@ -191,6 +234,8 @@ class AgentRuntime(Delivery):
         for instance in self._agents.values():
             instance.closing = True
             instance.end_subscriptions()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         self._closed = True
         if left:
             logger().warning(
@@ -227,11 +272,20 @@ class AgentRuntime(Delivery):
 
     # --- instances --------------------------------------------------------------------------
 
-    async def spawn(self, agent_type: str, agent_id: str, *, state: Any = None, exist_ok: bool = False) -> str:
+    async def spawn(
+        self,
+        agent_type: str,
+        agent_id: str,
+        *,
+        state: Any = None,
+        exist_ok: bool = False,
+        owner: Principal | None = None,
+    ) -> str:
         """Start agent ``agent_id`` of type ``agent_type`` with ``state`` (an instance of the state type, or
         a dict validated into it; default: the state type built without arguments). Its ``on_start`` runs
         before this returns. An agent of that id that is not terminated is an ``AgentError``, unless
-        ``exist_ok`` (and the type matches). Returns the id."""
+        ``exist_ok`` (and the type matches). ``owner`` is whom the agent belongs to (kept with a durable
+        agent across restarts; see :meth:`owner`). Returns the id."""
         self._check_open()
         kind = self._types.get(agent_type)
         if kind is None:
@@ -250,7 +304,7 @@ class AgentRuntime(Delivery):
                 + ": terminate it first, pick another id, or pass exist_ok=True",
                 agent=agent_id,
             )
-        instance = AgentInstance(agent_id, kind, kind.codec.initial(state))
+        instance = AgentInstance(agent_id, kind, kind.codec.initial(state), owner)
         self._starting.add(agent_id)
         try:
             if kind.has_on_start:
@@ -258,7 +312,7 @@ class AgentRuntime(Delivery):
                 await instance.agent.on_start(AgentContext(instance, self, None))
             if kind.durable:
                 assert self.store is not None
-                await self.store.save_agent(agent_id, kind.name, instance.snapshot or "null")
+                await self.store.save_agent(agent_id, kind.name, instance.snapshot or "null", owner)
         finally:
             self._starting.discard(agent_id)
         self._agents[agent_id] = instance
@@ -278,6 +332,10 @@ class AgentRuntime(Delivery):
 
     def status(self, agent_id: str) -> AgentStatus:
         return self._instance(agent_id).status
+
+    def owner(self, agent_id: str) -> Principal | None:
+        """Whom the agent belongs to (``spawn(..., owner=)``); None when nobody was named."""
+        return self._instance(agent_id).owner
 
     def stats(self, agent_id: str) -> AgentStats:
         """Status, restarts in the current window, and the mailbox counters of one agent."""
@@ -316,9 +374,10 @@ class AgentRuntime(Delivery):
         unless ``timeout`` passes first. Its ``on_stop`` runs, subscriptions end. Returns how many queued
         activities were dropped. Terminating a terminated agent does nothing."""
         instance = self._instance(agent_id)
-        if instance.status is _TERMINATED or instance.closing:
+        if instance.status is _TERMINATED or (instance.closing and instance.status is not _FAILED):
             return 0
         instance.closing = True
+        instance.interrupt()
         instance.fail_waiting_senders(
             AgentTerminated(f"agent {agent_id!r} was terminated while this sender waited for room", agent=agent_id)
         )
@@ -330,9 +389,62 @@ class AgentRuntime(Delivery):
             except TimeoutError:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        if instance.depth:  # what is left: after a drain cut short, or what a failed agent kept
             dropped += instance.discard_queue(_terminated(agent_id))
         await self._finish(instance, "terminated", dropped)
         return dropped
+
+    async def resume(self, agent_id: str) -> None:
+        """Bring back a FAILED agent: its restarts are counted afresh and it processes its kept mailbox
+        (the activity it failed on first). A durable agent is marked active in the store again. An agent
+        whose saved state could not be restored is restored now, or this raises ``AgentError`` saying why."""
+        instance = self._instance(agent_id)
+        if instance.status is not _FAILED:
+            raise AgentError(
+                f"agent {agent_id!r} is {instance.status.value}, not failed: only a failed agent is resumed",
+                agent=agent_id,
+            )
+        if instance.agent is None or (instance.state is None and instance.snapshot not in (None, "null")):
+            try:
+                instance.state = instance.kind.codec.from_text(instance.snapshot)
+            except Exception as err:
+                raise AgentError(
+                    f"agent {agent_id!r} cannot be resumed: its saved state still does not restore as "
+                    f"{_type_name(instance.kind.codec.state_type)} ({err}); fix the state type, or terminate it",
+                    agent=agent_id,
+                ) from None
+        if instance.kind.durable and self.store is not None:
+            await self.store.resume(agent_id)
+        instance.failure = None
+        instance.restart_times = None
+        instance.retries = None
+        instance.closing = self._closing
+        instance.agent = instance._new_agent()
+        instance.set_status(AgentStatus.IDLE, "resumed")
+        logger().info("agent_resumed", agent=agent_id, agent_type=instance.kind.name, waiting=instance.depth)
+        if instance.task is None and (instance.depth or instance.kind.has_on_start):
+            self._start_drain(instance, start_hook=instance.kind.has_on_start)
+
+    async def _fail(self, instance: AgentInstance, reason: str) -> None:
+        """The supervisor gave up on ``instance`` for now (called from its own drain task): it keeps its
+        mailbox (and, durable, its journal) and is listed as failed until resumed or terminated."""
+        instance.failure = reason
+        instance.closing = True
+        instance.hold_for_resume()
+        logger().error(
+            "agent_failed",
+            agent=instance.id,
+            agent_type=instance.kind.name,
+            reason=reason,
+            waiting=instance.depth,
+            hint="resume it (rt.agents.resume / `agentrt agents resume ID`) once the cause is fixed, or terminate it",
+        )
+        instance.set_status(_FAILED, reason)
+        if instance.kind.durable and self.store is not None:
+            try:
+                await self.store.fail(instance.id, reason)
+            except Exception as err:
+                logger().error("agent_store_fail_failed", agent=instance.id, exc_info=err)
 
     async def _stop_for_good(self, instance: AgentInstance, reason: str) -> None:
         """The supervisor gave up on ``instance`` (called from its own drain task)."""
@@ -363,3 +475,7 @@ def _terminated(agent_id: str, reason: str | None = None) -> AgentTerminated:
     return AgentTerminated(
         f"agent {agent_id!r} was terminated{why} before this activity was processed", agent=agent_id
     )
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__qualname__", None) or repr(tp)

@@ -171,6 +171,14 @@ class RestartSection(Section):
     strategy: Literal["resume", "restart", "stop"] = "restart"
     max_restarts: int = Field(default=5, ge=0)
     within: Duration = 60.0
+    backoff: Duration = 0.1
+    """The wait before the first restart in the window; it doubles with each restart, up to ``max_backoff``."""
+    max_backoff: Duration = 30.0
+    transient_retries: int = Field(default=20, ge=0)
+    """How often an activity is retried after a transient error (a rate limit, a budget period, a provider
+    unavailable or slow) before the error counts as a failure. Retries are not restarts."""
+    max_retry_delay: Duration = 60.0
+    """The longest wait between two tries of an activity (a longer ``retry_after`` is cut to this)."""
 
 
 class AgentSection(Section):
