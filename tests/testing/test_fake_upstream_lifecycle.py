@@ -122,7 +122,7 @@ def test_invalid_settings_are_refused(make: Any) -> None:
 
 def test_script_refuses_other_items() -> None:
     upstream = FakeUpstream()
-    with pytest.raises(TypeError, match="Reply or Fault"):
+    with pytest.raises(TypeError, match="Reply, Fault or Recorded"):
         upstream.script("hello")  # type: ignore[arg-type]
 
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import orjson
 
 from agentrt.testing._neutral import Answer, ChatCall, IdMint, Rejection, estimate_tokens, text_of_parts
+from agentrt.testing._strict import Invalid
 
 __all__ = ["AnthropicDialect"]
 
@@ -77,12 +78,15 @@ class AnthropicDialect:
             tool_names=[t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)],
             wants_json=bool(output_format and output_format.get("type") == "json_schema"),
             json_schema=schema if isinstance(schema, dict) else None,
+            thinking=_thinking_on(body.get("thinking")),
         )
 
     # --- answers ------------------------------------------------------------
 
     def render_reply(self, answer: Answer, mint: IdMint) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
+        if answer.thinking is not None:
+            content.append({"type": "thinking", "thinking": answer.thinking, "signature": answer.thinking_signature})
         if answer.text or not answer.tool_calls:
             content.append({"type": "text", "text": answer.text})
         content += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in answer.tool_calls]
@@ -110,6 +114,10 @@ class AnthropicDialect:
         }
         events = [_event("message_start", {"message": start_message})]
         blocks: list[tuple[dict[str, Any], str, list[str]]] = []  # (start block, delta type, pieces)
+        if answer.thinking is not None:
+            size = answer.chunk_size
+            pieces = [answer.thinking[i : i + size] for i in range(0, len(answer.thinking), size)]
+            blocks.append(({"type": "thinking", "thinking": "", "signature": ""}, "thinking_delta", pieces))
         if answer.text or not answer.tool_calls:
             blocks.append(({"type": "text", "text": ""}, "text_delta", answer.text_chunks()))
         for tool_call in answer.tool_calls:
@@ -121,11 +129,14 @@ class AnthropicDialect:
             events.append(_event("content_block_start", {"index": index, "content_block": block}))
             if index == 0:
                 events.append(_event("ping", {}))
-            key = "text" if delta_type == "text_delta" else "partial_json"
+            key = {"text_delta": "text", "thinking_delta": "thinking"}.get(delta_type, "partial_json")
             events += [
                 _event("content_block_delta", {"index": index, "delta": {"type": delta_type, key: piece}})
                 for piece in pieces
             ]
+            if delta_type == "thinking_delta":  # the signature comes last, just before the block stops
+                signature_delta = {"type": "signature_delta", "signature": answer.thinking_signature}
+                events.append(_event("content_block_delta", {"index": index, "delta": signature_delta}))
             events.append(_event("content_block_stop", {"index": index}))
         delta = {"stop_reason": _stop_reason(answer), "stop_sequence": None}
         events.append(_event("message_delta", {"delta": delta, "usage": _usage(answer, answer.output_tokens)}))
@@ -152,6 +163,14 @@ class AnthropicDialect:
         kind = code or _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
         return {"type": "error", "error": {"type": kind, "message": message}}
 
+    def invalid_request(self, problem: Invalid, request_id: str) -> dict[str, Any]:
+        """The 400 Anthropic answers a request its API refuses (its error bodies carry the request id)."""
+        return {
+            "type": "error",
+            "error": {"type": "invalid_request_error", "message": problem.message},
+            "request_id": request_id,
+        }
+
     def auth_error(self) -> tuple[int, dict[str, Any]]:
         return 401, self.error(401, "invalid x-api-key", None)
 
@@ -168,6 +187,10 @@ def _output_format(body: dict[str, Any]) -> dict[str, Any] | None:
         return chosen
     legacy = body.get("output_format")
     return legacy if isinstance(legacy, dict) else None
+
+
+def _thinking_on(thinking: Any) -> bool:
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
 def _tool_result_chars(content: Any) -> int:

@@ -13,10 +13,12 @@ from agentrt.testing._neutral import (
     ChatCall,
     EmbedCall,
     IdMint,
+    PlannedToolCall,
     Rejection,
     embedding_vector,
     estimate_tokens,
 )
+from agentrt.testing._strict import Invalid
 
 __all__ = ["GoogleDialect"]
 
@@ -111,7 +113,7 @@ class GoogleDialect:
         parts: list[dict[str, Any]] = []
         if answer.text or not answer.tool_calls:
             parts.append({"text": answer.text})
-        parts += [{"functionCall": {"name": c.name, "args": c.arguments}} for c in answer.tool_calls]
+        parts += [_call_part(c) for c in answer.tool_calls]
         return _response(answer, parts, mint.next(""), final=True)
 
     def render_stream(self, answer: Answer, call: ChatCall, mint: IdMint) -> list[bytes]:
@@ -119,7 +121,7 @@ class GoogleDialect:
         part_groups: list[list[dict[str, Any]]] = [[{"text": piece}] for piece in answer.text_chunks()]
         if answer.tool_calls:
             # Gemini streams a function call whole, in one chunk, never in fragments.
-            part_groups.append([{"functionCall": {"name": c.name, "args": c.arguments}} for c in answer.tool_calls])
+            part_groups.append([_call_part(c) for c in answer.tool_calls])
         if not part_groups:
             part_groups.append([{"text": ""}])
         last = len(part_groups) - 1
@@ -165,6 +167,14 @@ class GoogleDialect:
             error["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}]
         return {"error": error}
 
+    def invalid_request(self, problem: Invalid, request_id: str) -> dict[str, Any]:
+        """The 400 Gemini answers a request its API refuses, with the google.rpc.BadRequest detail it adds."""
+        violation = {"description": problem.message}
+        if problem.param is not None:
+            violation = {"field": problem.param, **violation}
+        detail = {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [violation]}
+        return {"error": {"code": 400, "message": problem.message, "status": "INVALID_ARGUMENT", "details": [detail]}}
+
     def auth_error(self) -> tuple[int, dict[str, Any]]:
         return 401, self.error(401, "API key not valid. Please pass a valid API key.", None)
 
@@ -172,6 +182,13 @@ class GoogleDialect:
         used = _CONTEXT_WINDOW + 1 + (estimate_tokens(call.input_chars) if call else 0)
         message = f"The input token count ({used}) exceeds the maximum number of tokens allowed ({_CONTEXT_WINDOW})."
         return 400, self.error(400, message, None)
+
+
+def _call_part(call: PlannedToolCall) -> dict[str, Any]:
+    part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.arguments}}
+    if call.thought_signature is not None:
+        part["thoughtSignature"] = call.thought_signature
+    return part
 
 
 def _response(answer: Answer, parts: list[dict[str, Any]], response_id: str, *, final: bool) -> dict[str, Any]:

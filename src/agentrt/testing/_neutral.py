@@ -20,6 +20,7 @@ import orjson
 
 from agentrt._schema_sample import sample_for_schema
 from agentrt.testing._script import Api, Reply
+from agentrt.testing._strict import Invalid
 
 __all__ = [
     "Answer",
@@ -47,6 +48,7 @@ class ChatCall:
     wants_json: bool = False
     json_schema: dict[str, Any] | None = None
     include_usage: bool = False  # OpenAI streams: a last chunk with the usage
+    thinking: bool = False  # Anthropic: the request turned extended thinking on
 
 
 @dataclass(slots=True)
@@ -73,6 +75,7 @@ class PlannedToolCall:
     name: str
     arguments: dict[str, Any]
     arguments_json: str
+    thought_signature: str | None = None  # Gemini 3 signs the first function call of a step
 
 
 @dataclass(slots=True)
@@ -87,6 +90,8 @@ class Answer:
     cached_tokens: int
     finish_reason: str | None
     chunk_size: int
+    thinking: str | None = None  # Anthropic: a signed thinking block opens the reply
+    thinking_signature: str | None = None
 
     def text_chunks(self) -> list[str]:
         size = self.chunk_size
@@ -192,6 +197,8 @@ class Dialect(Protocol):
     ) -> dict[str, Any]: ...
 
     def context_length_error(self, call: ChatCall | None) -> tuple[int, dict[str, Any]]: ...
+
+    def invalid_request(self, problem: Invalid, request_id: str) -> dict[str, Any]: ...
 
     def parse_chat(self, body: Any, path_model: str | None, streaming_path: bool) -> ChatCall | Rejection: ...
 

@@ -20,6 +20,7 @@ from agentrt.testing._neutral import (
     float32_base64,
     text_of_parts,
 )
+from agentrt.testing._strict import Invalid
 
 __all__ = ["OpenAIDialect"]
 
@@ -205,6 +206,11 @@ class OpenAIDialect:
     def error(self, status: int, message: str, code: str | None, retry_after: float | None = None) -> dict[str, Any]:
         kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         return {"error": {"message": message, "type": kind, "param": None, "code": code or _ERROR_CODES.get(status)}}
+
+    def invalid_request(self, problem: Invalid, request_id: str) -> dict[str, Any]:
+        """The 400 OpenAI answers a request its API refuses, naming the parameter at fault."""
+        error = {"message": problem.message, "type": "invalid_request_error", "param": problem.param, "code": None}
+        return {"error": error}
 
     def auth_error(self) -> tuple[int, dict[str, Any]]:
         # The real message shows a masked key; the fake never echoes any part of it.

@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agentrt.testing._recorded import Recorded
+
 __all__ = ["Fault", "RecordedRequest", "Reply", "ScriptBook"]
 
 
@@ -28,6 +30,8 @@ class Reply:
     natural one (stop / tool_calls, end_turn / tool_use, STOP). ``delay`` is
     waited before answering (before the first event when streaming);
     ``chunk_size`` is the number of characters per streamed text delta.
+    ``thinking`` is the text of the signed thinking block that opens the reply
+    when an Anthropic request turned ``thinking`` on (a short default when None).
     """
 
     text: str | None = None
@@ -37,6 +41,7 @@ class Reply:
     finish_reason: str | None = None
     delay: float = 0.0
     chunk_size: int = 8
+    thinking: str | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_size < 1:
@@ -85,6 +90,7 @@ class Fault:
 
 
 Api = Literal["openai", "anthropic", "google"]
+ScriptItem = Reply | Fault | Recorded
 
 
 @dataclass
@@ -94,6 +100,9 @@ class RecordedRequest:
     ``model`` is the model the request named (Gemini's without ``models/``),
     ``headers`` have lower-case keys, ``body`` is the decoded JSON (None when
     there was no JSON body), ``query`` the URL's query parameters.
+    ``rejection`` is why the fake refused the request (the error message it
+    answered: bad credentials, a body the real API would refuse), None when
+    it was answered as scripted.
     """
 
     api: Api
@@ -103,6 +112,7 @@ class RecordedRequest:
     body: Any
     stream: bool
     query: dict[str, str] = field(default_factory=dict)
+    rejection: str | None = None
 
 
 class _Entry:
@@ -110,7 +120,7 @@ class _Entry:
 
     __slots__ = ("item", "remaining")
 
-    def __init__(self, item: Reply | Fault) -> None:
+    def __init__(self, item: ScriptItem) -> None:
         self.item = item
         self.remaining = item.times if isinstance(item, Fault) else 1
 
@@ -123,15 +133,15 @@ class ScriptBook:
         self._global: deque[_Entry] = deque()
         self._by_model: dict[str, deque[_Entry]] = {}
 
-    def add(self, items: tuple[Reply | Fault, ...], model: str | None = None) -> None:
+    def add(self, items: tuple[ScriptItem, ...], model: str | None = None) -> None:
         for item in items:
-            if not isinstance(item, Reply | Fault):
-                raise TypeError(f"script() takes Reply or Fault items, not {type(item).__name__}")
+            if not isinstance(item, Reply | Fault | Recorded):
+                raise TypeError(f"script() takes Reply, Fault or Recorded items, not {type(item).__name__}")
         with self._lock:
             queue = self._global if model is None else self._by_model.setdefault(normal_model(model), deque())
             queue.extend(_Entry(item) for item in items)
 
-    def take(self, model: str | None) -> Reply | Fault:
+    def take(self, model: str | None) -> ScriptItem:
         """The item for the next request naming ``model``; the default echo reply when none is queued."""
         with self._lock:
             queue = self._by_model.get(normal_model(model)) if model else None

@@ -18,9 +18,12 @@ from aiohttp import web
 
 from agentrt.testing._anthropic import AnthropicDialect
 from agentrt.testing._google import GoogleDialect
-from agentrt.testing._neutral import ChatCall, Dialect, EmbedCall, IdMint, Rejection, build_answer
+from agentrt.testing._neutral import Answer, ChatCall, Dialect, EmbedCall, IdMint, Rejection, build_answer
 from agentrt.testing._openai import OpenAIDialect
-from agentrt.testing._script import Fault, RecordedRequest, Reply, ScriptBook, normal_model
+from agentrt.testing._reasoning import ReasoningLedger
+from agentrt.testing._recorded import Recorded
+from agentrt.testing._script import Fault, RecordedRequest, Reply, ScriptBook, ScriptItem, normal_model
+from agentrt.testing._strict import Invalid
 
 __all__ = ["UpstreamState", "build_app"]
 
@@ -31,12 +34,17 @@ _DEFAULT_MODELS = {
 }
 
 
+_NOT_JSON = "The request body is not valid JSON: send a JSON object."
+
+
 class UpstreamState:
     """What the application shares with its FakeUpstream: the script, the record, the settings."""
 
-    def __init__(self, *, api_key: str | None, embedding_dim: int) -> None:
+    def __init__(self, *, api_key: str | None, embedding_dim: int, lenient: bool = False) -> None:
         self.api_key = api_key
         self.embedding_dim = embedding_dim
+        self.lenient = lenient
+        self.ledger = ReasoningLedger()
         self.script = ScriptBook()
         self.requests: list[RecordedRequest] = []
         self.mint = IdMint()
@@ -56,6 +64,7 @@ class _Incoming:
     body_is_json: bool
     path_model: str | None = None
     streaming_path: bool = False
+    recorded: RecordedRequest | None = None
 
 
 @dataclass(slots=True)
@@ -148,17 +157,29 @@ async def _read(request: web.Request, dialect: Dialect) -> _Incoming:
 def _record(state: UpstreamState, incoming: _Incoming) -> None:
     request, body = incoming.request, incoming.body
     stream = incoming.streaming_path or bool(isinstance(body, dict) and body.get("stream"))
-    state.requests.append(
-        RecordedRequest(
-            api=incoming.dialect.api,
-            path=request.path,
-            model=incoming.dialect.request_model(body, incoming.path_model),
-            headers={name.lower(): value for name, value in request.headers.items()},
-            body=body,
-            stream=stream,
-            query=dict(request.query),
-        )
+    incoming.recorded = RecordedRequest(
+        api=incoming.dialect.api,
+        path=request.path,
+        model=incoming.dialect.request_model(body, incoming.path_model),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=body,
+        stream=stream,
+        query=dict(request.query),
     )
+    state.requests.append(incoming.recorded)
+
+
+def _refuse(incoming: _Incoming, status: int, body: dict[str, Any]) -> web.Response:
+    """Answer an error the request caused, and note on its record why it was refused."""
+    if incoming.recorded is not None:
+        incoming.recorded.rejection = _error_message(body)
+    return _json(status, body)
+
+
+def _error_message(body: dict[str, Any]) -> str:
+    error = body.get("error")
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else str(body)
 
 
 def _record_and_check(state: UpstreamState, incoming: _Incoming) -> web.Response | None:
@@ -166,12 +187,51 @@ def _record_and_check(state: UpstreamState, incoming: _Incoming) -> web.Response
     _record(state, incoming)
     dialect, request = incoming.dialect, incoming.request
     if state.api_key is not None and not dialect.authorized(request.headers, request.query, state.api_key):
-        return _json(*dialect.auth_error())
+        return _refuse(incoming, *dialect.auth_error())
     if isinstance(dialect, AnthropicDialect):
         missing = dialect.missing_version(request.headers)
         if missing is not None:
-            return _json(*missing)
+            return _refuse(incoming, *missing)
     return None
+
+
+def _strict_problem(state: UpstreamState, incoming: _Incoming, kind: str) -> Invalid | None:
+    """Why the real API would refuse this request body (None in lenient mode, or when it would accept it).
+
+    The validators import the SDKs' types on first use, so only a FakeUpstream
+    that receives a request of an API pays for that API's SDK import.
+    """
+    if state.lenient:
+        return None
+    body, api = incoming.body, incoming.dialect.api
+    if not isinstance(body, dict):
+        return Invalid("The request body must be a JSON object.")
+    if api == "openai":
+        from agentrt.testing._strict_openai import check_openai_chat, check_openai_embeddings
+
+        return check_openai_chat(body) if kind == "chat" else check_openai_embeddings(body)
+    if api == "anthropic":
+        from agentrt.testing._strict_anthropic import check_anthropic_messages
+
+        return check_anthropic_messages(body, state.ledger)
+    if kind == "chat":
+        from agentrt.testing._strict_google import check_generate_content
+
+        return check_generate_content(body, incoming.path_model or "", state.ledger)
+    return None
+
+
+def _invalid(state: UpstreamState, incoming: _Incoming, problem: Invalid) -> web.Response:
+    return _refuse(incoming, 400, incoming.dialect.invalid_request(problem, state.mint.next("req_")))
+
+
+def _sign(state: UpstreamState, answer: Answer, call: ChatCall, api: str, reply: Reply) -> None:
+    """Sign the reasoning the real API would sign, and remember it, to check it comes back unchanged."""
+    if api == "anthropic" and call.thinking:
+        answer.thinking = reply.thinking if reply.thinking is not None else "Let me think this through."
+        answer.thinking_signature = state.ledger.sign(answer.thinking)
+    elif api == "google" and call.model.startswith("gemini-3") and answer.tool_calls:
+        answer.tool_calls[0].thought_signature = state.ledger.sign("")
 
 
 async def _chat(state: UpstreamState, incoming: _Incoming) -> web.StreamResponse:
@@ -180,15 +240,19 @@ async def _chat(state: UpstreamState, incoming: _Incoming) -> web.StreamResponse
         return denied
     dialect = incoming.dialect
     if not incoming.body_is_json:
-        return _json(400, dialect.error(400, "The request body is not valid JSON: send a JSON object.", None))
+        return _refuse(incoming, 400, dialect.error(400, _NOT_JSON, None))
+    problem = _strict_problem(state, incoming, "chat")
+    if problem is not None:
+        return _invalid(state, incoming, problem)
     call = dialect.parse_chat(incoming.body, incoming.path_model, incoming.streaming_path)
     if isinstance(call, Rejection):
-        return _json(call.status, dialect.error(call.status, call.message, None))
+        return _refuse(incoming, call.status, dialect.error(call.status, call.message, None))
     chat_call = call
 
     def outcome(reply: Reply) -> _Outcome:
         prefix = {"openai": "call_", "anthropic": "toolu_", "google": "call_"}[dialect.api]
         answer = build_answer(reply, chat_call, tool_call_id=lambda: state.mint.next(prefix))
+        _sign(state, answer, chat_call, dialect.api, reply)
         if not chat_call.stream:
             return _Outcome(body=orjson.dumps(dialect.render_reply(answer, state.mint)))
         frames = dialect.render_stream(answer, chat_call, state.mint)
@@ -197,7 +261,7 @@ async def _chat(state: UpstreamState, incoming: _Incoming) -> web.StreamResponse
             return _Outcome(body=b"[" + b",".join(f.removeprefix(b"data: ").rstrip() for f in frames) + b"]")
         return _Outcome(frames=frames)
 
-    return await _respond(incoming, state.script.take(chat_call.model), chat_call, outcome)
+    return await _respond(state, incoming, state.script.take(chat_call.model), chat_call, outcome)
 
 
 async def _embeddings(
@@ -211,24 +275,34 @@ async def _embeddings(
         return denied
     dialect = incoming.dialect
     if not incoming.body_is_json:
-        return _json(400, dialect.error(400, "The request body is not valid JSON: send a JSON object.", None))
+        return _refuse(incoming, 400, dialect.error(400, _NOT_JSON, None))
+    problem = _strict_problem(state, incoming, "embeddings")
+    if problem is not None:
+        return _invalid(state, incoming, problem)
     call = parse()
     if isinstance(call, Rejection):
-        return _json(call.status, dialect.error(call.status, call.message, None))
+        return _refuse(incoming, call.status, dialect.error(call.status, call.message, None))
     embed_call = call
 
     def outcome(reply: Reply) -> _Outcome:
         tokens = reply.usage[0] if reply.usage is not None else None
         return _Outcome(body=orjson.dumps(render(embed_call, state.embedding_dim, tokens)))
 
-    return await _respond(incoming, state.script.take(embed_call.model), None, outcome)
+    return await _respond(state, incoming, state.script.take(embed_call.model), None, outcome)
 
 
 async def _respond(
-    incoming: _Incoming, item: Reply | Fault, call: ChatCall | None, outcome: Callable[[Reply], _Outcome]
+    state: UpstreamState,
+    incoming: _Incoming,
+    item: ScriptItem,
+    call: ChatCall | None,
+    outcome: Callable[[Reply], _Outcome],
 ) -> web.StreamResponse:
     request, dialect = incoming.request, incoming.dialect
     streaming = call is not None and call.stream
+    if isinstance(item, Recorded):
+        state.ledger.learn_recorded(item.body)
+        return await _write_recorded(request, item)
     if isinstance(item, Fault):
         if item.delay:
             await asyncio.sleep(item.delay)
@@ -269,6 +343,18 @@ async def _write_stream(request: web.Request, frames: list[bytes], *, delay: flo
         await asyncio.sleep(delay)
     for frame in frames:
         await response.write(frame)
+    await response.write_eof()
+    return response
+
+
+async def _write_recorded(request: web.Request, recorded: Recorded) -> web.StreamResponse:
+    """The recorded bytes, unchanged, each piece its own write (yielding between, so they leave apart)."""
+    response = web.StreamResponse(status=recorded.status, headers={"Content-Type": recorded.content_type or ""})
+    response.content_length = len(recorded.body)
+    await response.prepare(request)
+    for piece in recorded.pieces():
+        await response.write(piece)
+        await asyncio.sleep(0)
     await response.write_eof()
     return response
 

@@ -33,6 +33,7 @@ from types import TracebackType
 from aiohttp import web
 
 from agentrt.errors import RuntimeStateError
+from agentrt.testing._recorded import Recorded
 from agentrt.testing._script import Fault, RecordedRequest, Reply
 from agentrt.testing._server import UpstreamState, build_app
 
@@ -48,16 +49,29 @@ class FakeUpstream:
     ``port=0`` picks a free port. With ``api_key`` set, requests with a missing
     or wrong key get the provider's own 401 error. Embeddings are unit vectors
     of ``embedding_dim`` floats derived from a hash of the text.
+
+    It is strict by default: a request body the real API would refuse (checked
+    against the official SDKs' request types, plus the rules they cannot say:
+    tool calls answered, strict schemas complete, signed reasoning sent back
+    unchanged) gets that API's own 400, and its record says why
+    (``RecordedRequest.rejection``). ``lenient=True`` answers such requests
+    anyway, for tests that mean to send something odd.
     """
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, embedding_dim: int = 8
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        embedding_dim: int = 8,
+        lenient: bool = False,
     ) -> None:
         if embedding_dim < 1:
             raise ValueError(f"FakeUpstream(embedding_dim={embedding_dim}): use 1 or more dimensions")
         self._host = host
         self._requested_port = port
-        self._state = UpstreamState(api_key=api_key, embedding_dim=embedding_dim)
+        self._state = UpstreamState(api_key=api_key, embedding_dim=embedding_dim, lenient=lenient)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._stopped = False
@@ -106,14 +120,20 @@ class FakeUpstream:
     @classmethod
     @contextlib.contextmanager
     def in_thread(
-        cls, *, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None, embedding_dim: int = 8
+        cls,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        embedding_dim: int = 8,
+        lenient: bool = False,
     ) -> Iterator[FakeUpstream]:
         """Serve from a new event loop in a daemon thread, for synchronous tests and code.
 
         ``script()``, ``reset()`` and ``requests`` may be used from the calling
         thread while the server runs.
         """
-        upstream = cls(host=host, port=port, api_key=api_key, embedding_dim=embedding_dim)
+        upstream = cls(host=host, port=port, api_key=api_key, embedding_dim=embedding_dim, lenient=lenient)
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name="agentrt-fake-upstream", daemon=True)
         thread.start()
@@ -156,8 +176,8 @@ class FakeUpstream:
 
     # --- script and record ------------------------------------------------------
 
-    def script(self, *items: Reply | Fault, model: str | None = None) -> None:
-        """Queue replies and faults, consumed in order one per chat or embedding request.
+    def script(self, *items: Reply | Fault | Recorded, model: str | None = None) -> None:
+        """Queue replies, faults and recorded answers, consumed in order one per chat or embedding request.
 
         With ``model=``, they answer only requests naming that model (Gemini's
         ``models/`` prefix ignored), ahead of the global queue. A ``Fault`` with
@@ -167,14 +187,25 @@ class FakeUpstream:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request received, in order, auth failures included."""
+        """Every request received, in order, refused ones included (their ``rejection`` says why)."""
         return self._state.requests
 
+    @property
+    def rejected(self) -> list[RecordedRequest]:
+        """The requests the fake refused, in order."""
+        return [request for request in self._state.requests if request.rejection is not None]
+
+    @property
+    def lenient(self) -> bool:
+        """Whether request bodies the real API would refuse are answered anyway."""
+        return self._state.lenient
+
     def reset(self) -> None:
-        """Forget the scripts and the recorded requests, and restart the id counters."""
+        """Forget the scripts, the recorded requests and the signatures issued; restart the id counters."""
         self._state.script.clear()
         self._state.requests.clear()
         self._state.mint.reset()
+        self._state.ledger.clear()
 
 
 # --- python -m agentrt.testing.fake_upstream ---------------------------------------
@@ -190,18 +221,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default 0)")
     parser.add_argument("--api-key", default=None, help="require this API key (default: accept any)")
     parser.add_argument("--embedding-dim", type=int, default=8, help="floats per embedding (default 8)")
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="answer request bodies the real APIs would refuse with 400 (default: refuse them, as they do)",
+    )
     args = parser.parse_args(argv)
-    asyncio.run(_serve(args.host, args.port, args.api_key, args.embedding_dim))
+    asyncio.run(_serve(args.host, args.port, args.api_key, args.embedding_dim, args.lenient))
     return 0
 
 
-async def _serve(host: str, port: int, api_key: str | None, embedding_dim: int) -> None:
+async def _serve(host: str, port: int, api_key: str | None, embedding_dim: int, lenient: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):  # no signal handlers in Windows loops
             loop.add_signal_handler(signum, stop.set)
-    async with FakeUpstream(host=host, port=port, api_key=api_key, embedding_dim=embedding_dim) as upstream:
+    upstream = FakeUpstream(host=host, port=port, api_key=api_key, embedding_dim=embedding_dim, lenient=lenient)
+    async with upstream:
         print(upstream.url, flush=True)
         await stop.wait()
 

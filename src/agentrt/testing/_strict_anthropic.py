@@ -1,0 +1,140 @@
+"""What Anthropic refuses: the anthropic SDK's request types, and the rules those types cannot say.
+
+The messages follow Anthropic's own wording (``messages.1.content.0: ...``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentrt.testing._reasoning import ReasoningLedger
+from agentrt.testing._strict import Invalid, allowed_values, error_location, first_problem, strict_validator
+
+__all__ = ["check_anthropic_messages"]
+
+# Sampling parameters the API still takes but the current SDK's MessageCreateParams no longer declares:
+# checked here by hand, with the API's own ranges.
+_SAMPLING_RANGES = {"temperature": (0.0, 1.0), "top_p": (0.0, 1.0), "top_k": (0, None)}
+_THINKING_TYPES = ("thinking", "redacted_thinking")
+
+
+def _streaming() -> Any:
+    from anthropic.types.message_create_params import MessageCreateParamsStreaming
+
+    return MessageCreateParamsStreaming
+
+
+def _plain() -> Any:
+    from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
+
+    return MessageCreateParamsNonStreaming
+
+
+def check_anthropic_messages(body: dict[str, Any], ledger: ReasoningLedger) -> Invalid | None:
+    """Why Anthropic would refuse this Messages request; None when it would accept it."""
+    typed = {key: value for key, value in body.items() if key not in _SAMPLING_RANGES}
+    problem = _sampling_problem(body) or _type_problem(typed)
+    if problem is not None:
+        return problem
+    messages: list[dict[str, Any]] = body["messages"]
+    return (
+        _tool_pairing_problem(messages)
+        or _signature_problem(messages, ledger)
+        or _thinking_first_problem(body, messages)
+    )
+
+
+def _sampling_problem(body: dict[str, Any]) -> Invalid | None:
+    for name, (low, high) in _SAMPLING_RANGES.items():
+        if name not in body:
+            continue
+        value = body[name]
+        integral = name == "top_k"
+        if isinstance(value, bool) or not isinstance(value, int if integral else (int, float)):
+            kind = "a valid integer" if integral else "a valid number"
+            return Invalid(f"{name}: Input should be {kind}")
+        if value < low or (high is not None and value > high):
+            return Invalid(f"{name}: range: {low:g}..{'' if high is None else f'{high:g}'}")
+    return None
+
+
+def _type_problem(body: dict[str, Any]) -> Invalid | None:
+    validator = strict_validator(_streaming if body.get("stream") is True else _plain)
+    errors = validator.errors(body)
+    if not errors:
+        return None
+    error = first_problem(errors)
+    where = error_location(error["loc"], brackets=False)
+    allowed = allowed_values(errors, error["loc"])
+    if error["type"] == "literal_error" and len(allowed) > 1:
+        return Invalid(f"{where}: Input tag does not match any of the expected tags: {', '.join(allowed)}")
+    return Invalid(f"{where}: {error['msg']}")
+
+
+def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content")
+    return [block for block in content if isinstance(block, dict)] if isinstance(content, list) else []
+
+
+def _tool_pairing_problem(messages: list[dict[str, Any]]) -> Invalid | None:
+    """Each tool_use answered by a tool_result in the very next (user) message, and no tool_result without one."""
+    for index, message in enumerate(messages):
+        if message.get("role") == "user":
+            previous = messages[index - 1] if index > 0 and messages[index - 1].get("role") == "assistant" else {}
+            used = {b.get("id") for b in _blocks(previous) if b.get("type") == "tool_use"}
+            for position, block in enumerate(_blocks(message)):
+                if block.get("type") == "tool_result" and block.get("tool_use_id") not in used:
+                    return Invalid(
+                        f"messages.{index}.content.{position}: unexpected `tool_use_id` found in `tool_result` "
+                        f"blocks: {block.get('tool_use_id')}. Each `tool_result` block must have a corresponding "
+                        "`tool_use` block in the previous message."
+                    )
+            continue
+        used_ids = [b.get("id") for b in _blocks(message) if b.get("type") == "tool_use"]
+        if not used_ids:
+            continue
+        following = messages[index + 1] if index + 1 < len(messages) else {}
+        answered = {b.get("tool_use_id") for b in _blocks(following) if b.get("type") == "tool_result"}
+        missing = [tool_id for tool_id in used_ids if tool_id not in answered]
+        if missing:
+            return Invalid(
+                f"messages.{index + 1}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+                f"{', '.join(str(m) for m in missing)}. Each `tool_use` block must have a corresponding "
+                "`tool_result` block in the next message."
+            )
+    return None
+
+
+def _signature_problem(messages: list[dict[str, Any]], ledger: ReasoningLedger) -> Invalid | None:
+    """Thinking blocks must come back exactly as issued: same text, same signature."""
+    for index, message in enumerate(messages):
+        if message.get("role") != "assistant":
+            continue
+        for position, block in enumerate(_blocks(message)):
+            if block.get("type") != "thinking":
+                continue
+            signature, thinking = block.get("signature"), block.get("thinking")
+            if not (isinstance(signature, str) and isinstance(thinking, str) and ledger.matches(signature, thinking)):
+                return Invalid(f"messages.{index}.content.{position}: Invalid `signature` in `thinking` block")
+    return None
+
+
+def _thinking_first_problem(body: dict[str, Any], messages: list[dict[str, Any]]) -> Invalid | None:
+    """With thinking on, the assistant turn of an ongoing tool loop must start with its thinking block."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") == "disabled":
+        return None
+    last = messages[-1] if messages else {}
+    if last.get("role") != "user" or not any(b.get("type") == "tool_result" for b in _blocks(last)):
+        return None
+    index = len(messages) - 2
+    blocks = _blocks(messages[index]) if index >= 0 else []
+    first = blocks[0].get("type") if blocks else None
+    if first in _THINKING_TYPES:
+        return None
+    return Invalid(
+        f"messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{first}`. "
+        "When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding "
+        "the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks "
+        "from previous turns. To avoid this requirement, disable `thinking`."
+    )
