@@ -10,13 +10,13 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from server_support import auth, log_records, serving
+from server_support import USER_KEY, Served, auth, log_records, serving
 from structlog.testing import capture_logs
 
 from agentrt import errors
 from agentrt.calls import Admission, PolicyHook
 from agentrt.server.errors import HttpError, describe_error, error_body
-from agentrt.testing import FakeUpstream
+from agentrt.testing import FakeUpstream, Fault
 
 # Every exception class agentrt exports, and the status the server answers it with.
 EXPECTED_STATUS = {
@@ -41,6 +41,7 @@ EXPECTED_STATUS = {
     "CallFailed": 503,
     "CircuitOpen": 503,
     "ProviderRateLimited": 429,
+    "ProviderQuotaExceeded": 429,
     "ProviderTimeout": 504,
     "ProviderUnavailable": 503,
     "ProviderAuthError": 502,
@@ -102,10 +103,16 @@ def test_each_error_class_maps_to_its_status_in_openai_shape(cls: type[Exception
     with capture_logs():
         info = describe_error(exc)
     assert info.status == EXPECTED_STATUS[cls.__name__]
-    body = orjson.loads(error_body(info))
+    body = orjson.loads(error_body(info, "rid-1"))
     assert set(body) == {"error"}
-    assert set(body["error"]) == {"message", "type", "param", "code"}
-    assert body["error"]["message"] == str(exc)  # agentrt's messages say what to do, and carry no secret
+    assert set(body["error"]) == {"message", "type", "param", "code", "request_id"}
+    assert body["error"]["request_id"] == "rid-1"
+    if isinstance(exc, errors.ProviderError):
+        # A provider's text (and the config paths agentrt's own messages name) stays in the log.
+        assert str(exc) not in body["error"]["message"]
+        assert body["error"]["code"]
+    else:
+        assert body["error"]["message"] == str(exc)  # agentrt's messages say what to do, and carry no secret
     assert isinstance(body["error"]["type"], str)
 
 
@@ -134,10 +141,19 @@ def test_a_failed_call_maps_by_its_last_error() -> None:
         exc.__cause__ = cause
         return exc
 
-    limited = describe_error(failed(errors.ProviderRateLimited("slow down", retry_after=3)))
-    assert (limited.status, limited.headers) == (429, {"Retry-After": "3"})
-    assert describe_error(failed(errors.ProviderTimeout("late"))).status == 504
-    assert describe_error(failed(errors.ProviderUnavailable("down"))).status == 503
+    with capture_logs():
+        limited = describe_error(failed(errors.ProviderRateLimited("slow down", retry_after=3)))
+        assert (limited.status, limited.headers) == (429, {"Retry-After": "3"})
+        assert describe_error(failed(errors.ProviderTimeout("late"))).status == 504
+        assert describe_error(failed(errors.ProviderUnavailable("down"))).status == 503
+        context = describe_error(failed(errors.ContextLengthExceeded("prompt is too long: 300000 tokens")))
+        bad = describe_error(failed(errors.ProviderBadRequest("unknown field 'x'")))
+        quota = describe_error(failed(errors.ProviderQuotaExceeded("You exceeded your current quota")))
+    assert (context.status, context.code) == (400, "context_length_exceeded")
+    assert context.headers == {"x-should-retry": "false"}
+    assert (bad.status, bad.code) == (400, "upstream_rejected_request")
+    assert (quota.status, quota.type, quota.code) == (429, "insufficient_quota", "insufficient_quota")
+    assert quota.headers == {"x-should-retry": "false"}  # the openai SDK retries a 429 unless told not to
 
 
 def test_specific_codes_and_params() -> None:
@@ -192,3 +208,50 @@ async def test_a_bug_behind_a_route_is_a_generic_500_and_its_traceback_is_logged
     assert len(records) == 1
     assert "ZeroDivisionError" in records[0]["exception"]
     assert records[0]["error_id"] in error["message"]
+
+
+# --- nothing of an upstream's text, a secret or a config path reaches a client ---------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_upstream_error_body_and_config_paths_stay_in_the_log(
+    served: Served, http: aiohttp.ClientSession, stream: bool
+) -> None:
+    served.up.script(Fault(status=401, message="Incorrect API key provided: sk-upst***CRET. db password=hunter2"))
+    body = {"model": "default", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+    async with http.post(served.url + "/v1/chat/completions", json=body, headers=auth()) as response:
+        raw = await response.read()
+        assert response.status == 502
+    error = orjson.loads(raw)["error"]
+    assert error["code"] == "upstream_auth_failed"
+    for leak in (b"hunter2", b"Incorrect API key", b"providers.oai", b"api_key", b"sk-upst"):
+        assert leak not in raw
+    assert error["request_id"] == response.headers["x-request-id"]
+    logged = [r for r in log_records(served.rt) if r["event"] == "http_upstream_error"]
+    assert logged
+    assert "Incorrect API key" in (logged[0]["cause"] or "") + logged[0]["error"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_context_length_is_a_400_the_openai_sdk_does_not_resend(served: Served, stream: bool) -> None:
+    import openai
+
+    served.up.script(Fault(error_code="context_length_exceeded", times=5))
+    client = openai.AsyncOpenAI(base_url=served.url + "/v1", api_key=USER_KEY, max_retries=2)
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(
+            model="default", messages=[{"role": "user", "content": "hi"}], stream=stream
+        )
+    assert caught.value.code == "context_length_exceeded"
+    assert len([r for r in served.up.requests if r.path.endswith("/chat/completions")]) == 1
+
+
+async def test_an_agentrt_quota_error_is_insufficient_quota_and_not_resent(served: Served) -> None:
+    import openai
+
+    served.up.script(Fault(status=429, error_code="insufficient_quota", message="You exceeded your quota", times=5))
+    client = openai.AsyncOpenAI(base_url=served.url + "/v1", api_key=USER_KEY, max_retries=2)
+    with pytest.raises(openai.RateLimitError) as caught:
+        await client.chat.completions.create(model="plain", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.code == "insufficient_quota"
+    assert len([r for r in served.up.requests if r.path.endswith("/chat/completions")]) == 1

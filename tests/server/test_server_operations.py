@@ -110,6 +110,42 @@ async def test_metrics_answer_404_when_disabled(up: FakeUpstream, tmp_path: Path
     assert "observability.metrics.enabled" in body["error"]["message"]
 
 
+async def test_metrics_need_the_token_when_one_is_set(
+    up: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server_support import server_config
+
+    from agentrt import Runtime
+    from agentrt.server import HttpServer
+
+    monkeypatch.setenv("SCRAPE_TOKEN", "scrape-s3cret")
+    config = server_config(up, tmp_path)
+    config["server"]["metrics_token"] = "${SCRAPE_TOKEN}"
+    path = tmp_path / "agentrt.yaml"
+    path.write_bytes(orjson.dumps(config))  # JSON is YAML; read from a file, as `agentrt serve` does
+    async with Runtime.open(path, plugins=False) as rt, aiohttp.ClientSession() as http:
+        server = HttpServer(rt, port=0)
+        await server.start()
+        try:
+            url = server.url + "/metrics"
+            for headers in ({}, {"Authorization": "Bearer wrong"}, auth(ADMIN_KEY), {"Authorization": "scrape-s3cret"}):
+                async with http.get(url, headers=headers) as response:
+                    assert response.status == 401, headers
+                    error = (await response.json())["error"]
+                    assert error["code"] == "invalid_metrics_token"
+                    assert "scrape-s3cret" not in error["message"]
+            async with http.get(url, headers={"Authorization": "Bearer scrape-s3cret"}) as response:
+                assert response.status == 200
+                assert "agentrt_http_requests_total" in await response.text()
+        finally:
+            await server.stop(1.0)
+
+
+async def test_metrics_stay_open_without_a_token(served: Served, http: aiohttp.ClientSession) -> None:
+    async with http.get(served.url + "/metrics") as response:
+        assert response.status == 200
+
+
 # --- the OpenAPI document -----------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from agentrt.config._types import ByteSize, Duration, Level, Section
 
@@ -213,6 +213,11 @@ def _sha256(value: str) -> str:
     return value.lower()
 
 
+Scope = Literal["chat", "embeddings", "agents:read", "agents:write", "admin"]
+"""What an API key may do: ``chat`` (chat completions, models), ``embeddings``, ``agents:read``
+(list, read, follow events), ``agents:write`` (spawn, tell, ask, terminate, resume), ``admin``."""
+
+
 class ApiKeySection(Section):
     """An API key of the HTTP server, stored as its SHA-256, and the principal it maps to."""
 
@@ -222,15 +227,31 @@ class ApiKeySection(Section):
     tenant: str | None = None
     tags: list[str] = Field(default_factory=list)
     admin: bool = False
+    scopes: list[Scope] | None = None
+    """What the key may do; None (the default) is every scope but ``admin`` (which ``admin: true`` adds)."""
+    max_agents: int | None = Field(default=None, ge=0)
+    """Live agents this key's tenant may have; None takes ``server.max_agents_per_tenant``."""
 
 
 class ServerSection(Section):
-    """The HTTP server: where it listens, who may call it, how big a request may be."""
+    """The HTTP server: where it listens, who may call it, how big a request may be, how long it waits."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     api_keys: list[ApiKeySection] = Field(default_factory=list)
     max_body: ByteSize = 4_000_000
+    max_connections: int = Field(default=1000, ge=1)
+    """Open connections at most; past it the oldest idle one is closed, or the new one refused."""
+    header_timeout: Duration = 10.0
+    """A new connection has this long to send its first request's headers."""
+    body_timeout: Duration = 30.0
+    """A request has this long to send its whole body (408 otherwise)."""
+    idle_timeout: Duration = 75.0
+    """A keep-alive connection with no request is closed after this long."""
+    metrics_token: SecretStr | None = None
+    """When set, ``/metrics`` needs ``Authorization: Bearer <token>`` (``${VAR}`` works)."""
+    max_agents_per_tenant: int | None = Field(default=None, ge=0)
+    """Live (not terminated) agents each tenant (or user, for keys without a tenant) may spawn; None: no limit."""
 
 
 # --- observability --------------------------------------------------------------------

@@ -6,14 +6,19 @@
   configuration version. No auth.
 - ``GET /metrics``: the Prometheus text of the runtime's registry. No auth by
   default, as scrapers expect: it holds counts, latencies and costs by model,
-  provider and route, never a key, a prompt or a user's data. Keep the port
-  off the public network if even those should stay private.
+  provider and route, never a key, a prompt or a user's data. To keep even
+  those private, set ``server.metrics_token`` (``${METRICS_TOKEN}`` reads it
+  from the environment): the scrape then needs ``Authorization: Bearer
+  <token>``, which Prometheus sends with ``authorization: {credentials: ...}``
+  in its scrape config. The API keys are not accepted there: a scraper's
+  credential should open nothing else.
 - ``POST /admin/reload``: reads the configuration again (as SIGHUP does) and
   returns what changed. Admin keys only.
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import Any, Literal
 
 import orjson
@@ -87,6 +92,21 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body, default=str), status=status, content_type="application/json")
 
 
+def _check_metrics_token(authorization: str | None, token: str) -> None:
+    scheme, _, presented = (authorization or "").partition(" ")
+    presented = presented.strip()
+    # compare_digest on bytes: a non-ASCII header must fail the check, not raise.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        presented.encode("utf-8", "surrogateescape"), token.encode("utf-8")
+    ):
+        raise HttpError(
+            401,
+            "/metrics needs `Authorization: Bearer <token>` with the token of server.metrics_token "
+            "(in Prometheus: `authorization: {credentials: <token>}` in the scrape config)",
+            code="invalid_metrics_token",
+        )
+
+
 class AdminRoutes:
     """The handlers of ``/healthz``, ``/readyz``, ``/metrics`` and ``/admin/reload``."""
 
@@ -124,8 +144,9 @@ class AdminRoutes:
                 "operations",
                 auth="none",
                 responses={200: "text/plain"},
-                errors=(404,),
-                description="The runtime's Prometheus registry: counts, latencies and costs, no secrets.",
+                errors=(401, 404),
+                description="The runtime's Prometheus registry: counts, latencies and costs, no secrets. "
+                "Needs `Authorization: Bearer <server.metrics_token>` when that token is set.",
             ),
             Route(
                 "POST",
@@ -179,6 +200,9 @@ class AdminRoutes:
     async def metrics(self, request: web.Request) -> web.StreamResponse:
         from prometheus_client import CONTENT_TYPE_LATEST
 
+        token = self._ctx.rt.config.server.metrics_token
+        if token is not None:
+            _check_metrics_token(request.headers.get("Authorization"), token.get_secret_value())
         metrics = self._ctx.rt.metrics
         if not metrics.enabled:
             raise HttpError(

@@ -5,10 +5,12 @@ the route modules (OpenAI, operations, agents when the runtime has them); the
 OpenAPI document is generated from the same declarations.
 
 One middleware does everything per request, because each middleware layer
-costs a few microseconds: it authenticates (for routes that need a key), runs
-the handler, turns any error into OpenAI's error shape with the right status,
-counts the request by route template and status, and tracks the requests in
-flight for a graceful shutdown.
+costs a few microseconds: it takes the request id (the client's ``x-request-id``
+when usable, else a new one) for the call, the log lines and the answer,
+authenticates (for routes that need a key) and checks the key's scope, reads
+the body within ``server.body_timeout``, runs the handler, turns any error
+into OpenAI's error shape with the right status, counts the request by route
+template and status, and tracks the requests in flight for a graceful shutdown.
 """
 
 from __future__ import annotations
@@ -19,22 +21,28 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import structlog
 from aiohttp import web
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
+from agentrt.calls.principal import request_id
 from agentrt.server.admin_routes import AdminRoutes
 from agentrt.server.auth import ApiKeys
 from agentrt.server.errors import ErrorInfo, describe_error, error_response
 from agentrt.server.metrics import UNMATCHED, HttpMetrics, http_metrics
 from agentrt.server.openai_routes import OpenAIRoutes
 from agentrt.server.openapi import openapi_document
+from agentrt.server.requests import ABORTED, REQUEST_ID, ClientAborted, client_request_id, read_body
 from agentrt.server.routing import API_KEY, Route, ServerContext
 from agentrt.services import ServiceDefinition
 
 if TYPE_CHECKING:
+    from agentrt.config import ServerSection
     from agentrt.runtime import Runtime
 
 __all__ = ["CONTEXT", "create_app", "server_routes"]
+
+_log = structlog.get_logger("agentrt.server")
 
 CONTEXT = web.AppKey("agentrt_server_context", ServerContext)
 """The app's :class:`ServerContext` (``app[CONTEXT]``)."""
@@ -47,15 +55,17 @@ def create_app(rt: Runtime, *, agents: bool | None = None) -> web.Application:
     """
     ctx = ServerContext(rt, _api_keys(rt))
     routes = server_routes(ctx, agents=agents)
-    max_body = int(rt.config.server.max_body)
+    settings = rt.config.server
     app = web.Application(
-        client_max_size=max_body, middlewares=[_middleware(ctx, routes, http_metrics(rt.metrics), max_body)]
+        client_max_size=int(settings.max_body),
+        middlewares=[_middleware(ctx, routes, http_metrics(rt.metrics), settings)],
     )
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
     app[CONTEXT] = ctx
     app.on_startup.append(_register_api_keys)
     app.on_response_prepare.append(_close_when_stopping)
+    app.on_response_prepare.append(_add_request_id)
     return app
 
 
@@ -106,6 +116,12 @@ async def _close_when_stopping(request: web.Request, response: web.StreamRespons
         response.force_close()
 
 
+async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    rid = request.get(REQUEST_ID)
+    if rid is not None:
+        response.headers["x-request-id"] = rid
+
+
 # --- API keys as a service ------------------------------------------------------------------
 
 
@@ -136,10 +152,12 @@ async def _register_api_keys(app: web.Application) -> None:
 # --- the middleware ---------------------------------------------------------------------------
 
 
-def _middleware(ctx: ServerContext, routes: list[Route], metrics: HttpMetrics | None, max_body: int) -> Any:
+def _middleware(ctx: ServerContext, routes: list[Route], metrics: HttpMetrics | None, settings: ServerSection) -> Any:
     by_name = {route.name: route for route in routes}
     keys = ctx.keys
     in_flight = ctx.in_flight
+    max_body = int(settings.max_body)
+    body_timeout = float(settings.body_timeout)
 
     @web.middleware
     async def handle(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -147,31 +165,44 @@ def _middleware(ctx: ServerContext, routes: list[Route], metrics: HttpMetrics | 
         in_flight.enter()
         route = by_name.get(request.match_info.route.name or "")
         status = 500
-        bound: Mapping[str, Any] | None = None
+        rid = client_request_id(request.headers.get("x-request-id"))
+        request[REQUEST_ID] = rid
+        rid_token = request_id.set(rid)
+        # Every log line of the request names the request and the key (never the key itself). Reset
+        # after: a keep-alive connection serves its next request in the same task.
+        bound: Mapping[str, Any] = bind_contextvars(request_id=rid)
         try:
             if route is not None and route.auth != "none":
                 key = keys.authenticate(request.headers.get("Authorization"), admin=route.auth == "admin")
+                if route.scope is not None:
+                    key.require(route.scope)
                 request[API_KEY] = key
-                # Every log line of the request names the key (never the key itself). Reset after:
-                # a keep-alive connection serves its next request in the same task.
-                bound = bind_contextvars(key_name=key.label)
+                bound = {**bound, **bind_contextvars(key_name=key.label)}
+            if route is not None and route.body is not None and request.body_exists:
+                await read_body(request, body_timeout)
             response: web.StreamResponse = await handler(request)
             status = response.status
             return response
         except web.HTTPException as exc:
-            response = error_response(_http_exception(request, exc, max_body))
+            response = error_response(_http_exception(request, exc, max_body), request_id=rid)
             status = response.status
             return response
         except asyncio.CancelledError:
             status = 499  # the client went away, or a shutdown gave up on the request
             raise
+        except ClientAborted:
+            status = 499
+            _log.info("http_client_aborted", reason="the client closed the connection before its body was sent")
+            response = error_response(ABORTED, request_id=rid)
+            response.force_close()
+            return response
         except Exception as exc:
-            response = error_response(describe_error(exc))
+            response = error_response(describe_error(exc), request_id=rid)
             status = response.status
             return response
         finally:
-            if bound is not None:
-                reset_contextvars(**bound)
+            reset_contextvars(**bound)
+            request_id.reset(rid_token)
             in_flight.leave()
             if metrics is not None:
                 metrics.observe(

@@ -8,6 +8,11 @@ caller controls the key, not its digest.
 
 Nothing of a presented key is ever logged or put in an error message; a key
 is named by its configured ``name``, or the first 8 characters of its hash.
+
+Scopes: a key may do what its ``scopes`` list (``chat``, ``embeddings``,
+``agents:read``, ``agents:write``, ``admin``). A key without ``scopes`` has
+every scope but ``admin``, as before scopes existed; ``admin: true`` adds
+``admin``, which also covers every other scope.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from agentrt.server.keys import hash_key
 if TYPE_CHECKING:
     from agentrt.config import ServerSection
 
-__all__ = ["NO_KEYS_MESSAGE", "ApiKey", "ApiKeys"]
+__all__ = ["DEFAULT_SCOPES", "NO_KEYS_MESSAGE", "ApiKey", "ApiKeys"]
 
 _log = structlog.get_logger("agentrt.server")
 
@@ -34,13 +39,38 @@ NO_KEYS_MESSAGE = (
 )
 
 
+DEFAULT_SCOPES = frozenset({"chat", "embeddings", "agents:read", "agents:write"})
+"""The scopes of a key that lists none: everything but ``admin``."""
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """One configured key: the principal its requests run as, and whether it may use admin routes."""
+    """One configured key: the principal its requests run as, and what it may do."""
 
     principal: Principal
     admin: bool
     label: str  # the key's name, or the first 8 characters of its hash: what logs and policies see
+    scopes: frozenset[str] = DEFAULT_SCOPES
+    max_agents: int | None = None  # the live agents its tenant may have; None: the server's default
+
+    @property
+    def owner(self) -> Principal:
+        """Whom what this key creates belongs to: its tenant, or its user when it has no tenant."""
+        return Principal(user=None if self.principal.tenant else self.principal.user, tenant=self.principal.tenant)
+
+    def allows(self, scope: str) -> bool:
+        return self.admin or scope in self.scopes
+
+    def require(self, scope: str) -> None:
+        """``HttpError`` 403 unless the key has ``scope``."""
+        if not self.allows(scope):
+            raise HttpError(
+                403,
+                f"the API key {self.label!r} lacks the scope {scope!r}: add it to the key's `scopes` in "
+                "server.api_keys",
+                type="permission_error",
+                code="insufficient_scope",
+            )
 
 
 class ApiKeys:
@@ -70,7 +100,9 @@ class ApiKeys:
                 401, "missing API key: send the header `Authorization: Bearer <key>`", code="missing_api_key"
             )
         scheme, _, key = authorization.partition(" ")
-        entry = by_hash.get(hash_key(key.strip())) if scheme.lower() == "bearer" else None
+        key = key.strip()
+        # Keys are ASCII: anything else (bytes that are not UTF-8 arrive as surrogates) matches none.
+        entry = by_hash.get(hash_key(key)) if scheme.lower() == "bearer" and key.isascii() else None
         if entry is None:
             # Nothing of the presented value is logged: a mistyped key is often a real one.
             _log.warning("http_auth_failed", reason="unknown key" if scheme.lower() == "bearer" else "not a bearer key")
@@ -105,7 +137,9 @@ def _index(section: ServerSection) -> dict[str, ApiKey]:
     for item in section.api_keys:
         label = item.name or item.key_sha256[:8]
         principal = Principal(user=item.user, tenant=item.tenant, api_key=label, tags=tuple(item.tags))
-        index[item.key_sha256.lower()] = ApiKey(principal, item.admin, label)
+        scopes = DEFAULT_SCOPES if item.scopes is None else frozenset(item.scopes)
+        admin = item.admin or "admin" in scopes
+        index[item.key_sha256.lower()] = ApiKey(principal, admin, label, scopes, item.max_agents)
     return index
 
 

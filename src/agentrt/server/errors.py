@@ -2,7 +2,7 @@
 
 Every error response of the server has OpenAI's body::
 
-    {"error": {"message": "...", "type": "...", "param": "...", "code": "..."}}
+    {"error": {"message": "...", "type": "...", "param": "...", "code": "...", "request_id": "..."}}
 
 so OpenAI clients in any language raise their usual exception for it (the
 official Python SDK: 400 ``BadRequestError``, 401 ``AuthenticationError``, 403
@@ -22,10 +22,12 @@ PolicyDenied                  403     names the rule and its reason
 RateLimitExceeded             429     ``Retry-After`` from the limit's window
 BudgetExceeded                429     ``Retry-After`` until the budget period resets
 ProviderRateLimited           429     ``Retry-After`` as the provider asked
+ProviderQuotaExceeded         429     ``insufficient_quota`` as OpenAI; ``x-should-retry: false``
 CallFailed                    503     429 (``Retry-After``) or 504 when the last error was a limit or a timeout
 CircuitOpen                   503     ``Retry-After`` when the breaker lets a trial through
 ProviderUnavailable           503
 ProviderTimeout               504
+ContextLengthExceeded         400     ``context_length_exceeded``; ``x-should-retry: false``
 ProviderBadRequest            400     the provider refused the request as invalid
 ProviderAuthError, others     502     the server's upstream failed, not the client
 AgentNotFound                 404
@@ -37,6 +39,13 @@ another retryable error       503
 another agentrt error         500     its message (agentrt messages carry no secrets)
 anything else                 500     a generic message with an id; the traceback is logged
 ============================  ======  =============================================
+
+A provider's error (every ``ProviderError``) is told with a stable message per
+code, never the provider's own text nor the configuration paths agentrt's
+messages name: those go to the log (``http_upstream_error``, redacted). A
+``CallFailed`` takes the status and code of its last attempt's error when
+that one is the client's to act on (400, 429, 504). The body also carries
+``request_id`` (the ``x-request-id`` of the answer), to quote when asking.
 """
 
 from __future__ import annotations
@@ -77,9 +86,10 @@ class HttpError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(message)
-        self.info = ErrorInfo(status, message, type, code, param, headers or {})
+        self.info = ErrorInfo(status, message, type, code, param, headers or {}, close)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +102,8 @@ class ErrorInfo:
     code: str | None = None
     param: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    close: bool = False
+    """Close the connection after the answer: the request's body is broken or unfinished."""
 
 
 # (status, OpenAI error type, code); looked up along the error's MRO, so order does not matter here.
@@ -106,6 +118,7 @@ _TABLE: dict[type[BaseException], tuple[int, str, str | None]] = {
     e.BudgetExceeded: (429, "insufficient_quota", "budget_exceeded"),
     e.PolicyError: (403, "permission_error", None),
     e.ProviderRateLimited: (429, "rate_limit_error", "upstream_rate_limited"),
+    e.ProviderQuotaExceeded: (429, "insufficient_quota", "insufficient_quota"),
     e.CallFailed: (503, "server_error", "upstream_failed"),
     e.CircuitOpen: (503, "server_error", "circuit_open"),
     e.ProviderUnavailable: (503, "server_error", "upstream_unavailable"),
@@ -125,12 +138,35 @@ _TABLE: dict[type[BaseException], tuple[int, str, str | None]] = {
 _INTERNAL = (500, "server_error", "internal_error")
 
 
+# What a client is told about a provider's failure: a stable message per code. The provider's own
+# text (which may quote the request, name the account, or echo a config path such as
+# `providers.oai.api_key`) goes only to the server's log, redacted like every log line.
+_UPSTREAM_MESSAGES: dict[str | None, str] = {
+    "context_length_exceeded": "the input is longer than the model's context window: send fewer or shorter "
+    "messages, or use a model with a larger context window",
+    "upstream_rejected_request": "the model's provider refused the request as invalid: check the parameters "
+    "sent for this model (the server's log has the provider's answer)",
+    "insufficient_quota": "the model's provider reports the quota or credit of the server's account used up: "
+    "the server's operator must add credit, or the model must be changed",
+    "upstream_rate_limited": "the model's provider is rate limiting the server: retry later",
+    "upstream_failed": "every model tried for this request failed: retry later (the server's log has the details)",
+    "circuit_open": "the model's provider failed repeatedly and is paused: retry later",
+    "upstream_unavailable": "the model's provider is unavailable: retry later",
+    "upstream_timeout": "the model's provider did not answer in time: retry later",
+    "upstream_auth_failed": "the server's credentials for the model's provider were refused: the server's "
+    "operator must check them (the server's log has the details)",
+    "upstream_error": "the model's provider failed: the server's log has the details",
+}
+
+
 def describe_error(exc: BaseException) -> ErrorInfo:
     """The HTTP answer for ``exc``. Unexpected errors are logged here with their traceback."""
     if isinstance(exc, HttpError):
         return exc.info
     if not isinstance(exc, e.AgentRTError):
         return _unexpected(exc)
+    if isinstance(exc, e.ProviderError):
+        return _upstream(exc)
     status, kind, code = _lookup(exc)
     message = exc.message
     param: str | None = None
@@ -139,16 +175,13 @@ def describe_error(exc: BaseException) -> ErrorInfo:
         param = "model"
     elif isinstance(exc, e.CapabilityError) and exc.capability == "context":
         code = "context_length_exceeded"
-    elif isinstance(exc, e.CallFailed) and isinstance(exc.__cause__, e.ProviderRateLimited):
-        # The last candidate was rate limited: the client should wait, not treat the upstream as down.
-        status, kind, code = 429, "rate_limit_error", "upstream_rate_limited"
-        _retry_after(headers, exc.__cause__.retry_after)
-    elif isinstance(exc, e.CallFailed) and isinstance(exc.__cause__, e.ProviderTimeout):
-        status, code = 504, "upstream_timeout"
-    elif isinstance(exc, e.RateLimitExceeded | e.ProviderRateLimited | e.CircuitOpen):
+    elif isinstance(exc, e.RateLimitExceeded):
         _retry_after(headers, exc.retry_after)
-    elif isinstance(exc, e.BudgetExceeded) and exc.resets_at is not None:
-        _retry_after(headers, (exc.resets_at - datetime.now(UTC)).total_seconds())
+    elif isinstance(exc, e.BudgetExceeded):
+        if exc.resets_at is not None:
+            _retry_after(headers, (exc.resets_at - datetime.now(UTC)).total_seconds())
+        else:
+            headers["x-should-retry"] = "false"  # a budget without a period never resets: waiting will not help
     elif isinstance(exc, e.MailboxFull):
         _retry_after(headers, 1.0)
     elif status == 500:
@@ -157,6 +190,36 @@ def describe_error(exc: BaseException) -> ErrorInfo:
         else:
             _log.error("http_request_failed", error_type=type(exc).__name__, exc_info=exc)
     return ErrorInfo(status, message, kind, code, param, headers)
+
+
+def _upstream(exc: e.ProviderError) -> ErrorInfo:
+    """A provider's failure: its status and code by class, a stable message; the detail to the log."""
+    cause = exc.__cause__ if isinstance(exc, e.CallFailed) else None
+    status, kind, code = _lookup(exc)
+    if isinstance(cause, e.ProviderError) and not isinstance(cause, e.CallFailed):
+        # Every attempt failed; the last one's kind says what the client should do.
+        cause_status, cause_kind, cause_code = _lookup(cause)
+        if cause_status < 500 or cause_status == 504:
+            status, kind, code = cause_status, cause_kind, cause_code
+    decisive = cause if isinstance(cause, e.ProviderError) and status != 503 else exc
+    headers: dict[str, str] = {}
+    if isinstance(decisive, e.ProviderRateLimited | e.CircuitOpen):
+        _retry_after(headers, decisive.retry_after)
+    if code in ("insufficient_quota", "context_length_exceeded", "upstream_rejected_request"):
+        headers["x-should-retry"] = "false"  # the openai SDK would resend it otherwise; the same answer would come
+    _log.warning(
+        "http_upstream_error",
+        status=status,
+        code=code,
+        error_type=type(exc).__name__,
+        cause_type=type(cause).__name__ if cause is not None else None,
+        error=str(exc),
+        cause=str(cause) if cause is not None else None,
+        provider=getattr(decisive, "provider", None),
+        model=getattr(decisive, "model", None),
+    )
+    message = _UPSTREAM_MESSAGES.get(code, _UPSTREAM_MESSAGES["upstream_error"])
+    return ErrorInfo(status, message, kind, code, None, headers)
 
 
 def _lookup(exc: e.AgentRTError) -> tuple[int, str, str | None]:
@@ -183,16 +246,33 @@ def _unexpected(exc: BaseException) -> ErrorInfo:
     )
 
 
-def error_body(info: ErrorInfo) -> bytes:
-    """OpenAI's error JSON for ``info``."""
-    return orjson.dumps({"error": {"message": info.message, "type": info.type, "param": info.param, "code": info.code}})
+def error_body(info: ErrorInfo, request_id: str | None = None) -> bytes:
+    """OpenAI's error JSON for ``info``, and the request's id (to quote when asking about it)."""
+    return orjson.dumps(
+        {
+            "error": {
+                "message": info.message,
+                "type": info.type,
+                "param": info.param,
+                "code": info.code,
+                "request_id": request_id,
+            }
+        }
+    )
 
 
-def error_response(info: ErrorInfo) -> web.Response:
+def error_response(info: ErrorInfo, *, request_id: str | None = None) -> web.Response:
     """A JSON response in OpenAI's error shape, with ``info``'s status and headers."""
     from aiohttp import web
 
     headers = dict(info.headers)
     if info.status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
-    return web.Response(status=info.status, body=error_body(info), content_type="application/json", headers=headers)
+    if request_id is not None:
+        headers["x-request-id"] = request_id
+    response = web.Response(
+        status=info.status, body=error_body(info, request_id), content_type="application/json", headers=headers
+    )
+    if info.close:
+        response.force_close()  # the rest of a broken or late body would otherwise be read and thrown away
+    return response

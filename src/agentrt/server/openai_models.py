@@ -95,7 +95,8 @@ def _is_list(value: Any) -> bool:
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # strict: a "10" where a number goes, or a "yes" for a boolean, is refused (OpenAI refuses them).
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 # --- messages ----------------------------------------------------------------------------
@@ -280,7 +281,7 @@ class StreamOptions(_Part):
 class ChatCompletionRequest(BaseModel):
     """``POST /v1/chat/completions``. Fields not listed here go to the provider as model parameters."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str = Field(min_length=1, description="A model name or alias of the server's catalog.", examples=["default"])
     messages: list[ChatMessage] = Field(min_length=1)
@@ -323,7 +324,7 @@ class ChatCompletionRequest(BaseModel):
 class EmbeddingRequest(BaseModel):
     """``POST /v1/embeddings``. Fields not listed here go to the provider as model parameters."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str = Field(min_length=1, examples=["embedder"])
     input: Annotated[
@@ -474,6 +475,7 @@ class ErrorDetail(_Out):
     type: str
     param: str | None
     code: str | None
+    request_id: str | None = Field(default=None, description="The request's id (also its `x-request-id`).")
 
 
 class ErrorResponse(_Out):

@@ -45,6 +45,8 @@ class Route:
     summary: str
     tag: str
     auth: Auth = "key"
+    scope: str | None = None
+    """The scope a key needs here (``chat``, ``agents:write``...); None: any key that passes ``auth``."""
     body: type[BaseModel] | None = None
     responses: Mapping[int, type[BaseModel] | str] = field(default_factory=dict)
     events: type[BaseModel] | None = None

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from agentrt.errors import RuntimeStateError
 from agentrt.server.app import CONTEXT, create_app
+from agentrt.server.connections import GuardedRunner, connection_limits
 
 if TYPE_CHECKING:
     from agentrt.runtime import Runtime
@@ -53,7 +54,7 @@ class HttpServer:
         self._host = host if host is not None else rt.config.server.host
         self._port = port if port is not None else rt.config.server.port
         self._agents = agents
-        self._runner: web.AppRunner | None = None
+        self._runner: GuardedRunner | None = None
         self._site: web.TCPSite | None = None
         self._bound: tuple[str, int] | None = None
         self._stopped = False
@@ -83,11 +84,14 @@ class HttpServer:
         if self._runner is not None or self._stopped:
             raise RuntimeStateError("an HttpServer starts once: create a new one to serve again")
         timeout = self._rt.config.runtime.shutdown_timeout
-        runner = web.AppRunner(
+        settings = self._rt.config.server
+        runner = GuardedRunner(
             create_app(self._rt, agents=self._agents),
+            limits=connection_limits(settings),
             handle_signals=False,  # the runtime owns the signals (Runtime.run)
             access_log=None,  # metrics count every request; the call log has a line per model call
             shutdown_timeout=min(_MAX_FINAL_GRACE, timeout * 0.05),
+            keepalive_timeout=float(settings.idle_timeout),
         )
         await runner.setup()
         try:
