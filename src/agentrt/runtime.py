@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import structlog
 
+from agentrt._preflight import check_startable
 from agentrt.config import Config, ConfigChange, LoadedConfig, diff_configs, load_config
 from agentrt.errors import ConfigError, ConfigProblem, NoRuntimeError, RuntimeStateError, ServiceStopError
 from agentrt.logging import LoggingHandle, configure_logging
@@ -112,6 +113,7 @@ class Runtime:
         self._token: contextvars.Token[Runtime | None] | None = None
         self._shutdown_requested = asyncio.Event()
         self._calls: CallPipeline | None = None
+        self._import_path = contextlib.ExitStack()
 
     # --- construction and lookup -----------------------------------------------------
 
@@ -281,6 +283,9 @@ class Runtime:
         try:
             loaded = self._load()
             self._loaded = loaded
+            self._hold_import_path(loaded)
+            # The services' own checks, all at once, before any service starts (see _preflight).
+            await check_startable(loaded)
             self._logging = configure_logging(loaded.config.logging, secrets=loaded.config.secret_values())
             self._register_services(loaded.config)
             await self._services.start()
@@ -289,6 +294,7 @@ class Runtime:
             self._state = RuntimeState.CLOSED
             if self._logging is not None:
                 self._logging.close()
+            self._import_path.close()
             raise
         self._config_version = 1
         self._state = RuntimeState.RUNNING
@@ -328,6 +334,7 @@ class Runtime:
             self._reset_current()
             if self._logging is not None:
                 self._logging.close()
+            self._import_path.close()
 
     def _find_calls(self) -> CallPipeline | None:
         from agentrt.calls import CallPipeline
@@ -347,6 +354,12 @@ class Runtime:
 
     def _load(self) -> LoadedConfig:
         return load_config(self._source, env=self._env, environ=self._environ)
+
+    def _hold_import_path(self, loaded: LoadedConfig) -> None:
+        # Agent classes named module:Class may sit next to the config file, as users expect.
+        from agentrt._preflight import config_import_path
+
+        self._import_path.enter_context(config_import_path(loaded.base_dir))
 
     def _require_loaded(self) -> LoadedConfig:
         if self._loaded is None:

@@ -96,3 +96,85 @@ def test_includes_are_accepted_wherever_the_loader_takes_them(schema: dict[str, 
     }
     assert _errors(schema, document) == []
     assert _errors(schema, {"models": {"include": 3}})
+
+
+# --- config validate runs the checks that start runs -------------------------------------------
+
+
+def _validate(tmp_path: Path, text: str) -> tuple[int, str, str]:
+    path = tmp_path / "agentrt.yaml"
+    path.write_text(text, encoding="utf-8")
+    return cli("config", "validate", str(path))
+
+
+def test_validate_reports_every_start_failure_at_once_with_its_path(tmp_path: Path) -> None:
+    code, _, err = _validate(
+        tmp_path,
+        """
+providers:
+  typo: {kind: opneai}
+  ant: {kind: anthropic, options: {json_output: nope}}
+  offline: {kind: local, options: {rules: [{match: "("}]}}
+agents:
+  helper: {class: "no_such_module_anywhere:Helper"}
+""",
+    )
+    assert code == 1
+    assert "providers.typo.kind" in err
+    assert "unknown provider kind 'opneai'" in err
+    assert "providers.ant.options.json_output" in err
+    assert "providers.offline.options.rules" in err
+    assert "agents.helper.class" in err
+    assert "Traceback" not in err
+
+
+def test_a_base_url_without_a_scheme_is_a_problem_not_a_bare_value_error(tmp_path: Path) -> None:
+    code, _, err = _validate(tmp_path, "providers:\n  p: {kind: openai, base_url: example.com/v1}\n")
+    assert code == 1
+    assert "providers.p.base_url" in err
+    assert "https://" in err
+
+
+def test_a_base_url_with_credentials_and_an_api_key_is_refused_without_printing_them(tmp_path: Path) -> None:
+    # Both become an Authorization header: the call would fail with aiohttp's ValueError and a traceback.
+    code, out, err = _validate(
+        tmp_path,
+        "providers:\n  p: {kind: openai, api_key: sk-test-123456, base_url: 'https://alice:hunter2pw@example.com/v1'}\n",
+    )
+    assert code == 1
+    assert "providers.p.base_url" in err
+    assert "keep only one" in err
+    assert "hunter2pw" not in out + err
+    assert "Traceback" not in err
+
+
+def test_credentials_in_a_base_url_alone_stay_valid_and_masked(tmp_path: Path) -> None:
+    path = tmp_path / "agentrt.yaml"
+    path.write_text("providers:\n  p: {kind: openai, base_url: 'https://alice:hunter2pw@example.com/v1'}\n")
+    assert cli("config", "validate", str(path))[0] == 0
+    code, out, _ = cli("config", "show", str(path))
+    assert code == 0
+    assert "hunter2pw" not in out
+
+
+def test_a_postgresql_store_with_the_default_policy_backend_is_a_problem(tmp_path: Path) -> None:
+    code, _, err = _validate(tmp_path, "store: {url: 'postgresql://app:s3cretpw@db.internal/app'}\n")
+    assert code == 1
+    assert "policies.backend" in err
+    assert "s3cretpw" not in err
+
+
+def test_agent_classes_next_to_the_config_import_without_pythonpath(tmp_path: Path) -> None:
+    (tmp_path / "myagents_h7.py").write_text(
+        "from agentrt.agents import Agent\n\n"
+        "class Echo(Agent[dict]):\n"
+        "    async def handle(self, activity, ctx):\n"
+        "        return activity.payload\n",
+        encoding="utf-8",
+    )
+    code, out, err = _validate(tmp_path, "agents:\n  echo: {class: 'myagents_h7:Echo'}\n")
+    assert code == 0, err
+    assert "is valid" in out
+    code, _, err = _validate(tmp_path, "agents:\n  echo: {class: 'myagents_h7:Missing'}\n")
+    assert code == 1
+    assert "agents.echo.class" in err

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from agentrt.cli._common import ConfigOption, EnvOption, load, reported_errors, stdout
+from agentrt.cli._common import ConfigOption, EnvOption, load, reported_errors, run_async, stdout
 
 app = typer.Typer(help="Validate, show and describe the configuration.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -25,9 +25,13 @@ class OutputFormat(StrEnum):
 
 @app.command()
 def validate(path: PathArgument = None, config: ConfigOption = None, env: EnvOption = None) -> None:
-    """Check a configuration; exit 0 when valid, 1 with every problem listed when not."""
+    """Check a configuration as start would; exit 0 when valid, 1 with every problem listed when not."""
+    from agentrt._preflight import check_startable
+
     with reported_errors():
         loaded = load(path or config, env)
+        # What start would refuse (an unknown kind, bad options, an agent class that does not import).
+        run_async(check_startable(loaded))
     cfg = loaded.config
     where = str(loaded.path) if loaded.path else "configuration"
     includes = len(loaded.files) - 1 if loaded.files else 0

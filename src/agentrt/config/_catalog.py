@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, model_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from agentrt.config._types import Duration, Section
 
@@ -76,6 +76,46 @@ class ProviderSection(Section):
     """Extra HTTP headers; treated as secrets because they often carry credentials."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Kind-specific settings, e.g. the scripts of the ``local`` provider."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or "${" in value:
+            return value
+        kind = info.data.get("kind")
+        problem = _base_url_problem(value, http_only=kind in BUILTIN_PROVIDER_KINDS)
+        if problem:
+            raise ValueError(problem)
+        if kind == "openai" and info.data.get("api_key") is not None and _has_credentials(value):
+            raise ValueError(
+                "base_url carries credentials (user:password@), which are sent as an Authorization header, "
+                "and api_key is sent as one too: keep only one of them"
+            )
+        return value
+
+
+def _base_url_problem(url: str, *, http_only: bool) -> str | None:
+    """What is wrong with a provider's base_url, in words that never repeat the URL (it may hold a password)."""
+    from urllib.parse import urlsplit
+
+    example = "write it like https://api.example.com/v1"
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return f"base_url is not a valid URL: {example}"
+    if not parts.scheme or not parts.netloc:
+        return f"base_url needs a scheme and a host: {example}"
+    if http_only and parts.scheme.lower() not in ("http", "https"):
+        return f"base_url must start with https:// (or http:// for a local server): {example}"
+    return None
+
+
+def _has_credentials(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    return parts.username is not None or parts.password is not None
 
 
 class PricingSection(Section):

@@ -16,6 +16,7 @@ __all__ = [
     "is_secret_path",
     "mask_secrets",
     "mask_url",
+    "parse_path",
     "url_password",
     "walk_secrets",
     "walk_strings",
@@ -45,6 +46,21 @@ def format_path(loc: Sequence[Key]) -> str:
         else:
             out.append(f'["{part}"]')
     return "".join(out)
+
+
+_PATH_PART = re.compile(r'\.?([^.\[\]"]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
+
+
+def parse_path(path: str) -> Loc:
+    """The inverse of :func:`format_path`.
+
+    ``models["gpt-4.1"].fallbacks[0]`` -> ``('models', 'gpt-4.1', 'fallbacks', 0)``.
+    """
+    out: list[Key] = []
+    for match in _PATH_PART.finditer(path):
+        plain, index, quoted = match.groups()
+        out.append(int(index) if index is not None else (plain if plain is not None else quoted))
+    return tuple(out)
 
 
 def is_secret_path(loc: Sequence[Key]) -> bool:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from pydantic import ValidationError
 
 from agentrt.config._layers import apply_env_vars, apply_overlay, interpolate, plain_copy
-from agentrt.config._paths import url_password, walk_secrets, walk_strings
+from agentrt.config._paths import parse_path, url_password, walk_secrets, walk_strings
 from agentrt.config._problems import problems_from_validation, scrub
 from agentrt.config._source import SCHEMA_KEY, Origins, Reader
 from agentrt.config.schema import Config
@@ -55,6 +55,17 @@ class LoadedConfig:
     path: Path | None
     files: tuple[Path, ...]
     env: str | None
+    origins: Origins | None = field(default=None, compare=False, repr=False)
+    """Where each value came from (``agentrt.yaml:12``); None for a ready ``Config``."""
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths and agent modules resolve against: the main file's, else the working one."""
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def source_of(self, path: str) -> str | None:
+        """Where the value at dotted ``path`` (``providers.p.kind``) came from, if known."""
+        return self.origins.get(parse_path(path)) if self.origins is not None else None
 
 
 def load_config(
@@ -116,7 +127,7 @@ def load_config(
         raise ConfigError(scrub(problems, _secrets(data)), source=label)
     base_dir = path.parent if path else Path.cwd()
     return LoadedConfig(
-        config=config.resolve_paths(base_dir), path=path, files=tuple(reader.files), env=env_name
+        config=config.resolve_paths(base_dir), path=path, files=tuple(reader.files), env=env_name, origins=origins
     )
 
 

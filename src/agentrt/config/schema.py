@@ -19,6 +19,7 @@ from agentrt.config._sections import (
     RuntimeSection,
     ServerSection,
     StoreSection,
+    store_kind,
 )
 from agentrt.config._types import Section
 
@@ -214,6 +215,7 @@ def _reference_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetails]:
     if isinstance(policies, Mapping):
         yield from _policy_problems(policies, refs, provider_names, unknown_model)
     yield from _server_problems(data.get("server"))
+    yield from _store_problems(data.get("store"), policies)
     yield from _environment_problems(data.get("environments"))
 
 
@@ -239,6 +241,26 @@ def _policy_problems(
                     "give each rule its own name, denials and the audit trail report it",
                     name,
                 )
+
+
+def _store_problems(store: Any, policies: Any) -> Iterator[InitErrorDetails]:
+    """A policy backend that cannot live in the configured store (start: "service 'policy' failed")."""
+    url = store.get("url") if isinstance(store, Mapping) else None
+    backend = policies.get("backend", "sqlite") if isinstance(policies, Mapping) else "sqlite"
+    if not isinstance(url, str) or backend != "sqlite":
+        return
+    try:
+        kind = store_kind(url)
+    except ValueError:
+        return  # the store section reports its own url
+    if kind == "postgresql":
+        yield _problem(
+            ("policies", "backend"),
+            "backend_store_mismatch",
+            "the sqlite policy backend (the default) keeps its counters in the store, which is PostgreSQL here: "
+            "set policies.backend to a redis:// URL (shared by every process) or to memory (one process)",
+            backend,
+        )
 
 
 def _server_problems(server: Any) -> Iterator[InitErrorDetails]:
