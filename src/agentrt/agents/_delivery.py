@@ -185,18 +185,21 @@ class Delivery:
         cancelled while the journal commits does not stop the activity from being queued once it has."""
         assert self.store is not None
         journaled = asyncio.ensure_future(self.store.journal(instance.id, entry[1], entry[2]))
+        queued = False
 
         def queue(done: asyncio.Future[None]) -> None:
+            nonlocal queued
             if done.cancelled() or done.exception() is not None or instance.closing:
                 instance.unreserve()
                 return
             instance.put(entry, reserved=True)
+            queued = True
             if instance.task is None:
                 self._start_drain(instance)
 
         journaled.add_done_callback(queue)
         await asyncio.shield(journaled)  # `queue` ran before this returns: callbacks run in order
-        if instance.closing:
+        if not queued:
             self._refuse(instance.id, instance)  # terminated while the journal committed
 
     def _start_drain(self, instance: AgentInstance, start_hook: bool = False) -> None:

@@ -102,6 +102,13 @@ class StateCodec:
         """The state as JSON text; the one shared ``"null"`` for None (idle agents hold many of these)."""
         return self.adapter.dump_json(state).decode() if state is not None else "null"
 
+    def checked_text(self, state: Any) -> str:
+        """The state as JSON text that :meth:`from_text` reads back; the validation error otherwise.
+        (Serialised quietly: a value of the wrong type is reported by the validation, not as a warning.)"""
+        text = "null" if state is None else self.adapter.dump_json(state, warnings=False).decode()
+        self.from_text(text)
+        return text
+
     def from_text(self, text: str) -> Any:
         """The state back from :meth:`to_text`."""
         if text == "null" and self.state_type in (Any, None, type(None)):

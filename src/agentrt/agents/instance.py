@@ -285,16 +285,14 @@ class AgentInstance(Mailbox):
         """The state as the JSON text to save, once it is known to restore: an invalid state is refused
         here (the activity fails) rather than saved and found unreadable at the next start."""
         codec = self.kind.codec
-        text = codec.snapshot(state)
         try:
-            codec.from_text(text)
+            return codec.checked_text(state)
         except Exception as err:
             raise AgentError(
                 f"agent {self.id!r} left a state that is not a valid {_type_name(codec.state_type)}, so it was not "
                 f"saved and the activity failed: {err}",
                 agent=self.id,
             ) from None
-        return text  # type: ignore[no-any-return]
 
     async def _retry_later(self, rt: AgentRuntime, entry: Entry, err: Exception) -> bool:
         """A transient error: wait (honouring its retry_after) and queue the activity again. True if it did."""
