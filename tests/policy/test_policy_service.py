@@ -14,7 +14,7 @@ from policy_support import ALICE, PRICED, ask, policies
 from agentrt import Runtime
 from agentrt.calls import PolicyHook
 from agentrt.config import Config
-from agentrt.errors import BudgetExceeded, ConfigError, RateLimitExceeded
+from agentrt.errors import BudgetExceeded, ConfigError, PolicyDenied, RateLimitExceeded
 from agentrt.policy import PolicyEngine
 from agentrt.policy.service import audit_callback, open_backend, policy_service
 from agentrt.store import AuditTrail, Store, open_store
@@ -115,3 +115,28 @@ async def test_decisions_reach_the_audit_trail(tmp_path: Path) -> None:
         rows = await store.fetchall("SELECT request_id, user_name, decision, rule FROM agentrt_audit ORDER BY id")
     assert (reservation.id, "alice", "allow", None) in rows
     assert any(row[1:] == ("bob", "deny", "no-bob") for row in rows)
+
+
+async def test_ledger_and_audit_rows_join_on_the_calls_request_id(up: FakeUpstream, tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path / "agentrt.json",
+        up,
+        tmp_path,
+        rules=[{"name": "no-bob", "effect": "deny", "match": {"users": ["bob"]}}],
+    )
+    up.script(*[Reply(text="ok", usage=(10, 5))] * 3)
+    async with runtime(path) as rt:
+        completions = [await rt.generate("primary", "hi", user="alice", fallbacks=[]) for _ in range(3)]
+        with pytest.raises(PolicyDenied):
+            await rt.generate("primary", "hi", user="bob", fallbacks=[])
+    async with open_store(f"sqlite:///{tmp_path / 'agentrt.db'}") as store:
+        joined = await store.fetchall(
+            "SELECT u.request_id, a.decision FROM agentrt_usage u JOIN agentrt_audit a ON a.request_id = u.request_id "
+            "WHERE u.user_name = 'alice' ORDER BY u.ts"
+        )
+        denied = await store.fetchall("SELECT request_id FROM agentrt_audit WHERE decision = 'deny'")
+    assert [row[0] for row in joined] == [c.request_id for c in completions]
+    assert all(row[1] == "allow" for row in joined)
+    assert len({c.request_id for c in completions}) == 3
+    assert len(denied) == 1
+    assert denied[0][0] is not None

@@ -76,3 +76,19 @@ async def test_close_writes_every_queued_decision(store: Store) -> None:
         trail.record(decision(T0 + i))
     await trail.close()
     assert await store.fetchone("SELECT COUNT(*) FROM agentrt_audit") == (300,)
+
+
+async def test_query_filters_by_time_range_tenant_model_and_request_id(audit: AuditTrail) -> None:
+    audit.record(decision(T0, request_id="a"))
+    audit.record(AuditRecord(ts=T0 + 1, request_id="b", tenant="globex", model="small", decision="allow"))
+    audit.record(AuditRecord(ts=T0 + 2, request_id="c", tenant="acme", model="big", decision="allow"))
+    await audit.flush()
+
+    async def ids(**filters: Any) -> list[str | None]:
+        return [record.request_id for record in await audit.query(**filters)]
+
+    assert await ids(until=T0 + 1) == ["a"]
+    assert await ids(since=T0 + 1, until=T0 + 2) == ["b"]
+    assert await ids(tenant="globex") == ["b"]
+    assert await ids(model="big") == ["c"]
+    assert await ids(request_id="a") == ["a"]

@@ -9,6 +9,7 @@ import typer
 from agentrt._version import __version__
 from agentrt.cli import (
     agents_cmd,
+    audit_cmd,
     config_cmd,
     generate_cmd,
     init_cmd,
@@ -59,6 +60,7 @@ app.command("chat")(generate_cmd.chat)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(providers_cmd.app, name="providers")
 app.command("usage")(usage_cmd.usage)
+app.command("audit")(audit_cmd.audit)
 app.add_typer(policy_cmd.app, name="policy")
 app.command("run")(agents_cmd.run)
 app.add_typer(agents_cmd.app, name="agents")

@@ -48,8 +48,8 @@ def usage(
     if by is not None and by not in BY_CHOICES:
         fail(f"cannot group by {by!r}: use --by with one of {', '.join(BY_CHOICES)}")
     now = time.time()
-    start = _parse_when(since, now, "--since")
-    end = _parse_when(until, now, "--until")
+    start = parse_when(since, now, "--since")
+    end = parse_when(until, now, "--until")
     with reported_errors():
         loaded = load(config, env)
         url = loaded.config.store.url
@@ -65,7 +65,7 @@ def usage(
 
 
 
-def _parse_when(value: str | None, now: float, option: str) -> float | None:
+def parse_when(value: str | None, now: float, option: str) -> float | None:
     if value is None:
         return None
     text = value.strip()

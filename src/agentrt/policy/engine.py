@@ -182,9 +182,9 @@ class PolicyEngine:
                     self._deny_unpriced(admission, now, route)
             else:
                 cost = cost_units_ceil(price.cost(Usage(admission.input_tokens, max_output)))
-        request_id = self._id_prefix + str(next(self._ids))
+        hold_id = self._id_prefix + str(next(self._ids))
         reservation = Reservation(
-            request_id,
+            hold_id,
             now,
             now + policy.reservation_ttl,
             tokens,
@@ -194,16 +194,23 @@ class PolicyEngine:
             price,
             model.name,
             max_output if _counts_output(policy, route) else None,
+            request_id=admission.request_id or hold_id,
         )
         if route.windows or route.budgets:
-            result = await self.backend.reserve(reservation, now)
+            try:
+                result = await self.backend.reserve(reservation, now)
+            except Exception as err:
+                # Refused because the counters could not be reached: still a decision the audit trail must show.
+                reason = f"the policy backend ({self.backend.name}) failed: {type(err).__name__}; see the log"
+                self._record(admission, now, hold_id, "deny", verdict.rule, reason, "policies.backend")
+                raise
             if isinstance(result, Denial) and route.clips:
                 reservation, result = await self._clip(admission, now, route, reservation, result)
             if isinstance(result, Denial):
                 self._deny_by_counter(admission, now, route, reservation, result)
             if result:
                 self._warn(route, reservation, result)
-        self._record(admission, now, request_id, "allow", verdict.rule, None, None)
+        self._record(admission, now, hold_id, "allow", verdict.rule, None, None)
         return reservation
 
     async def _clip(
@@ -305,6 +312,8 @@ class PolicyEngine:
         self._decisions[(who, outcome)] = self._decisions.get((who, outcome), 0) + 1
         if self.on_decision is None:
             return
+        # The call's own id when the pipeline gave one, so the audit row joins the ledger row.
+        request_id = admission.request_id or request_id
         principal = admission.principal
         decision = PolicyDecision(
             now,

@@ -133,6 +133,8 @@ class Reservation:
     output_cap: int | None = None
     """The output tokens this reservation holds, when a token limit or a budget counts them: the
     pipeline sends it as the call's maximum output so the provider cannot produce more."""
+    request_id: str | None = None
+    """The call's request id (the ledger's and the audit trail's), shared by the holds of its fallbacks."""
     state: Literal["held", "settled", "released"] = field(default="held")
     handle: object = field(default=None, repr=False)
     """Whatever the backend that holds the reservation keeps with it (the memory backend: its log entries)."""

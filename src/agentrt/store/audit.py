@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from agentrt.store._base import Store
 from agentrt.store._batch import BatchedTable
 
-__all__ = ["AUDIT_MIGRATIONS", "AuditRecord", "AuditTrail", "Decision"]
+__all__ = ["AUDIT_MIGRATIONS", "AuditRecord", "AuditTrail", "Decision", "read_audit"]
 
 Decision = Literal["allow", "deny"]
 
@@ -42,6 +43,8 @@ AUDIT_MIGRATIONS: Final[list[str | dict[str, str]]] = [
         "postgresql": f"CREATE TABLE agentrt_audit (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {_COLUMNS})"
         + _INDEXES,
     },
+    # 2: the audit row of a call is found by its request id (joined to its ledger row, `agentrt audit`).
+    "CREATE INDEX agentrt_audit_request ON agentrt_audit (request_id)",
 ]
 """The ``audit`` component's schema versions."""
 
@@ -91,27 +94,66 @@ class AuditTrail(BatchedTable[AuditRecord]):
         self,
         *,
         since: float | None = None,
+        until: float | None = None,
         decision: Decision | None = None,
         user: str | None = None,
+        tenant: str | None = None,
+        model: str | None = None,
+        request_id: str | None = None,
         limit: int = 100,
     ) -> list[AuditRecord]:
-        """The written decisions since ``since`` (epoch seconds), newest first, at most ``limit`` of them."""
-        if decision is not None and decision not in ("allow", "deny"):
-            raise ValueError(f"decision must be 'allow' or 'deny', got {decision!r}")
-        if limit < 0:
-            raise ValueError(f"limit must be 0 or more, got {limit}")
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (("ts >= ?", since), ("decision = ?", decision), ("user_name = ?", user)):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        sql = f"SELECT {_FIELDS} FROM agentrt_audit"
-        if where:
-            sql += f" WHERE {' AND '.join(where)}"
-        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
-        rows = await self.store.fetchall(sql, [*params, int(limit)])
-        return [_record(row) for row in rows]
+        """The written decisions in ``[since, until)`` (epoch seconds) that match every filter given,
+        newest first, at most ``limit`` of them."""
+        return await read_audit(
+            self.store,
+            since=since,
+            until=until,
+            decision=decision,
+            user=user,
+            tenant=tenant,
+            model=model,
+            request_id=request_id,
+            limit=limit,
+        )
+
+
+async def read_audit(
+    store: Store,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    decision: Decision | None = None,
+    user: str | None = None,
+    tenant: str | None = None,
+    model: str | None = None,
+    request_id: str | None = None,
+    limit: int = 100,
+) -> list[AuditRecord]:
+    """What :meth:`AuditTrail.query` answers, for a store without a running trail (the CLI)."""
+    if decision is not None and decision not in ("allow", "deny"):
+        raise ValueError(f"decision must be 'allow' or 'deny', got {decision!r}")
+    if limit < 0:
+        raise ValueError(f"limit must be 0 or more, got {limit}")
+    where: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        ("ts >= ?", since),
+        ("ts < ?", until),
+        ("decision = ?", decision),
+        ("user_name = ?", user),
+        ("tenant = ?", tenant),
+        ("model = ?", model),
+        ("request_id = ?", request_id),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    sql = f"SELECT {_FIELDS} FROM agentrt_audit"
+    if where:
+        sql += f" WHERE {' AND '.join(where)}"
+    sql += " ORDER BY ts DESC, id DESC LIMIT ?"
+    rows = await store.fetchall(sql, [*params, int(limit)])
+    return [_record(row) for row in rows]
 
 
 def _row(rec: AuditRecord) -> tuple[Any, ...]:

@@ -52,6 +52,8 @@ USAGE_MIGRATIONS: Final[list[str | dict[str, str]]] = [
         "postgresql": f"CREATE TABLE agentrt_usage (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {_COLUMNS})"
         + _INDEXES,
     },
+    # 2: a call's ledger row is found by its request id (joined to its audit row; crash reconciliation).
+    "CREATE INDEX agentrt_usage_request ON agentrt_usage (request_id)",
 ]
 """The ``usage`` component's schema versions (``store.migrate("usage", USAGE_MIGRATIONS)``)."""
 
