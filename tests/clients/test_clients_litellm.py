@@ -24,7 +24,14 @@ from clients_gateway import (
 
 litellm = pytest.importorskip("litellm", reason="LiteLLM is not installed: pip install -e '.[dev]'")
 
-pytestmark = pytest.mark.clients
+pytestmark = [
+    pytest.mark.clients,
+    # LiteLLM's own use of pydantic (ReadOnly TypedDicts, deprecated attribute access, re-serializing a
+    # message it returned): noise about LiteLLM's internals, not about what the gateway sent.
+    pytest.mark.filterwarnings("ignore:.*`ReadOnly` qualifier:UserWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm.*"),
+    pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning"),
+]
 
 
 def call_options(gateway: Gateway, target: Target) -> dict[str, Any]:

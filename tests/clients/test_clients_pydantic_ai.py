@@ -8,6 +8,7 @@ back, so the gateway must carry whatever the provider needs in those.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator
 
 import pytest
@@ -25,14 +26,17 @@ from clients_gateway import (
     script_tool_loop,
 )
 
-pytest.importorskip("pydantic_ai", reason="Pydantic AI is not installed: pip install -e '.[dev]'")
 pytest.importorskip("openai", reason="the openai package is not installed: pip install -e '.[dev]'")
+with warnings.catch_warnings():
+    # Pydantic AI's own TypedDicts use ReadOnly, which pydantic warns about on import: not ours to fix.
+    warnings.simplefilter("ignore", UserWarning)
+    pytest.importorskip("pydantic_ai", reason="Pydantic AI is not installed: pip install -e '.[dev]'")
+    from pydantic_ai import Agent
+    from pydantic_ai.messages import ToolCallPart, ToolReturnPart
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
 
 from openai import AsyncOpenAI
-from pydantic_ai import Agent
-from pydantic_ai.messages import ToolCallPart, ToolReturnPart
-from pydantic_ai.models.openai import OpenAIChatModel
-from pydantic_ai.providers.openai import OpenAIProvider
 
 pytestmark = pytest.mark.clients
 
