@@ -254,8 +254,9 @@ class Runtime:
         """Like :meth:`generate`, as events: ``TextDelta``, ``ToolCallDelta``, then one ``Completed``."""
         return self.calls.stream(model, prompt, **options)
 
-    async def generate_object(self, model: str, prompt: Prompt, *, schema: type[M], **options: Any) -> M:
-        """A validated instance of the pydantic model ``schema``; invalid output is sent back to be fixed."""
+    async def generate_object(self, model: str, prompt: Prompt, *, schema: type[T], **options: Any) -> T:
+        """A validated instance of ``schema`` (a pydantic model, or a type such as ``list[int]``);
+        invalid output is sent back to be fixed."""
         from agentrt.calls import generate_object
 
         return await generate_object(self.calls, model, prompt, schema=schema, **options)

@@ -95,3 +95,58 @@ class RecordingPolicy:
 
     async def release(self, reservation: object | None) -> None:
         self.released.append(reservation)
+
+
+class ScriptedClient:
+    """A provider client answering from a script, for what a FakeUpstream cannot act out:
+    a stream that trickles for ever, refusals, an upstream that ignores the output cap."""
+
+    def __init__(
+        self,
+        *,
+        response: Any = None,
+        events: list[Any] | None = None,
+        pause: float = 0.0,
+        endless: Any = None,
+    ) -> None:
+        self.response = response
+        self.events = list(events or [])
+        self.pause = pause  # between stream events
+        self.endless = endless  # an event repeated for ever after the scripted ones
+        self.requests: list[Any] = []
+        self.closed = 0
+
+    name = "scripted"
+    kind = "scripted"
+
+    async def complete(self, request: Any) -> Any:
+        self.requests.append(request)
+        return self.response
+
+    async def stream(self, request: Any) -> Any:
+        import asyncio
+
+        self.requests.append(request)
+        try:
+            for event in self.events:
+                await asyncio.sleep(self.pause)
+                yield event
+            while self.endless is not None:
+                await asyncio.sleep(self.pause)
+                yield self.endless
+        finally:
+            self.closed += 1
+
+
+class OneClientRegistry:
+    """Stands in for the ProviderRegistry: every provider name gets the same client."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def get(self, name: str) -> Any:
+        return self.client
+
+
+def use_client(rt: Runtime, client: Any) -> None:
+    rt.calls.providers = OneClientRegistry(client)  # type: ignore[assignment]

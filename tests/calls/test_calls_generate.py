@@ -95,13 +95,17 @@ async def test_a_failing_model_falls_back_and_attempts_tell_the_story(up: FakeUp
 async def test_per_call_fallbacks_replace_the_configured_ones(up: FakeUpstream, tmp_path: Path) -> None:
     up.script(Fault(status=503, times=3), model="gpt-test")
     async with open_runtime(up, tmp_path) as rt:
-        with pytest.raises(CallFailed):
+        with pytest.raises(ProviderUnavailable) as caught:
             await rt.generate("primary", "hi", fallbacks=[])
     assert {r.model for r in up.requests} == {"gpt-test"}
+    assert [a.error_type for a in caught.value.attempts] == ["ProviderUnavailable"] * 3
 
 
-async def test_when_everything_fails_one_error_says_what_was_tried(up: FakeUpstream, tmp_path: Path) -> None:
-    up.script(Fault(status=500, times=10))
+async def test_when_everything_fails_in_different_ways_one_error_says_what_was_tried(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    up.script(Fault(status=500, times=3), model="gpt-test")
+    up.script(Fault(status=429, times=3), model="claude-test")
     async with open_runtime(up, tmp_path) as rt:
         with pytest.raises(CallFailed) as caught:
             await rt.generate("primary", "hi")
@@ -110,8 +114,21 @@ async def test_when_everything_fails_one_error_says_what_was_tried(up: FakeUpstr
     assert "primary via oai" in str(err)
     assert "backup via ant" in str(err)
     assert len(err.attempts) == 6
-    assert isinstance(err.__cause__, ProviderUnavailable)
+    assert isinstance(err.__cause__, ProviderRateLimited)
+    assert "credentials" not in str(err)  # the advice fits the errors: status and rate limits
+    assert "rate limiting" in str(err)
     assert failures[0]["error_type"] == "CallFailed"
+
+
+async def test_when_every_attempt_failed_the_same_way_that_error_is_raised(up: FakeUpstream, tmp_path: Path) -> None:
+    up.script(Fault(status=500, times=10))
+    async with open_runtime(up, tmp_path) as rt:
+        with pytest.raises(ProviderUnavailable) as caught:
+            await rt.generate("primary", "hi")
+    assert [(a.model, a.error_type) for a in caught.value.attempts] == [
+        *[("primary", "ProviderUnavailable")] * 3,
+        *[("backup", "ProviderUnavailable")] * 3,
+    ]
 
 
 async def test_a_non_retryable_error_is_raised_at_once_without_fallback(up: FakeUpstream, tmp_path: Path) -> None:
@@ -137,11 +154,10 @@ async def test_the_breaker_opens_and_spares_the_provider(up: FakeUpstream, tmp_p
     up.script(Fault(status=500, times=5))
     async with open_runtime(up, tmp_path, providers=providers_override, models=models) as rt:
         for _ in range(2):
-            with pytest.raises(CallFailed):
+            with pytest.raises(ProviderUnavailable):
                 await rt.generate("solo", "hi")
-        with pytest.raises(CallFailed) as caught:
+        with pytest.raises(CircuitOpen):
             await rt.generate("solo", "hi")
-        assert isinstance(caught.value.__cause__, CircuitOpen)
         changes = log_events(rt, "circuit_state_changed")
         metrics = rt.metrics.render().decode()
     assert len(up.requests) == 2  # the third call never reached the provider
@@ -184,7 +200,7 @@ async def test_every_call_is_logged_counted_and_settled_with_the_policy(up: Fake
 async def test_the_api_key_never_reaches_the_log(up: FakeUpstream, tmp_path: Path) -> None:
     up.script(Fault(status=500, times=10))
     async with open_runtime(up, tmp_path) as rt:
-        with pytest.raises(CallFailed):
+        with pytest.raises(ProviderUnavailable):
             await rt.generate("primary", "hi")
         rt.logging.flush()
         assert rt.config.logging.file is not None
@@ -193,14 +209,16 @@ async def test_the_api_key_never_reaches_the_log(up: FakeUpstream, tmp_path: Pat
     assert "sk-ant-test-key" not in text
 
 
-async def test_rate_limit_errors_carry_retry_after(up: FakeUpstream, tmp_path: Path) -> None:
+async def test_a_rate_limited_call_without_fallbacks_raises_a_catchable_rate_limit(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
     up.script(Fault(status=429, retry_after=30, times=5))
     async with open_runtime(up, tmp_path) as rt:
-        with pytest.raises(CallFailed) as caught:
+        with pytest.raises(ProviderRateLimited) as caught:
             await rt.generate("primary", "hi", fallbacks=[])
-    cause = caught.value.__cause__
-    assert isinstance(cause, ProviderRateLimited)
-    assert cause.retry_after == 30
+    assert caught.value.retry_after == 30
+    assert [a.error_type for a in caught.value.attempts] == ["ProviderRateLimited"]
+    assert "credentials" not in str(caught.value)
     assert len(up.requests) == 1  # 30 s is over max_backoff: no point sleeping, give up on this model
 
 

@@ -64,7 +64,7 @@ async def test_a_stream_cut_after_output_fails_loudly_and_never_falls_back(up: F
     assert policy.settled == []
 
 
-async def test_a_consumer_that_stops_early_releases_the_reservation(up: FakeUpstream, tmp_path: Path) -> None:
+async def test_a_consumer_that_stops_early_is_charged_for_what_it_was_given(up: FakeUpstream, tmp_path: Path) -> None:
     up.script(Reply(text="one two three four five six seven", chunk_size=3))
     policy = RecordingPolicy()
     rt = open_runtime(up, tmp_path)
@@ -75,7 +75,13 @@ async def test_a_consumer_that_stops_early_releases_the_reservation(up: FakeUpst
             assert isinstance(event, TextDelta)
             break
         await stream.aclose()  # type: ignore[attr-defined]
-    assert policy.released == ["reservation-1"]
+    assert policy.released == []
+    [(reservation, usage, cost)] = policy.settled
+    assert reservation == "reservation-1"
+    assert usage.output_tokens >= 3  # the bytes delivered (a token per byte at most)
+    assert usage.input_tokens == policy.admitted[0].input_tokens  # no count from the provider: the bound
+    assert cost is not None
+    assert cost > 0
 
 
 async def test_streamed_tool_calls_arrive_as_deltas_and_whole_in_the_completion(

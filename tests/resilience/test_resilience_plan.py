@@ -155,11 +155,36 @@ async def test_when_every_candidate_fails_call_failed_lists_each_attempt_and_cha
     assert "fallback" in message  # says what to do
 
 
-async def test_a_single_candidate_that_fails_retryably_raises_call_failed() -> None:
-    with pytest.raises(CallFailed) as caught:
+async def test_a_single_candidate_that_fails_one_way_raises_that_error_with_its_attempts() -> None:
+    with pytest.raises(ProviderUnavailable) as caught:
         await run_plan([Candidate("a", make_guard(attempts=2), ScriptedCall([unavailable()] * 2))], attempts=[])
-    assert isinstance(caught.value.__cause__, ProviderUnavailable)
+    assert [a.error_type for a in caught.value.attempts] == ["ProviderUnavailable"] * 2
+
+
+async def test_a_rate_limit_alone_is_raised_as_itself_with_retry_after_kept() -> None:
+    limited = ProviderRateLimited("429 slow down", retry_after=30.0)
+    with pytest.raises(ProviderRateLimited) as caught:
+        await run_plan([Candidate("a", make_guard(attempts=1), ScriptedCall([limited]))], attempts=[])
+    assert caught.value is limited
+    assert caught.value.retry_after == 30.0
+    assert len(caught.value.attempts) == 1
+
+
+async def test_mixed_failures_give_call_failed_with_advice_that_fits_them() -> None:
+    with pytest.raises(CallFailed) as caught:
+        await run_plan(
+            [
+                Candidate("a", make_guard("pa", attempts=1), ScriptedCall([ProviderRateLimited("429")])),
+                Candidate("b", make_guard("pb", attempts=1), ScriptedCall([unavailable()])),
+            ],
+            attempts=[],
+        )
+    message = str(caught.value)
+    assert "rate limiting" in message
+    assert "status" in message
+    assert "credentials" not in message
     assert len(caught.value.attempts) == 2
+    assert isinstance(caught.value.__cause__, ProviderUnavailable)
 
 
 async def test_an_empty_plan_is_a_programming_error() -> None:
@@ -167,12 +192,21 @@ async def test_an_empty_plan_is_a_programming_error() -> None:
         await run_plan([], attempts=[])
 
 
-async def test_a_circuit_open_as_the_last_error_still_gives_call_failed() -> None:
+async def test_an_open_circuit_alone_is_raised_as_circuit_open_and_after_another_failure_as_call_failed() -> None:
     clock = FakeClock()
     guard = make_guard("pa", attempts=1, failures=1, cooldown=60.0, clock=clock)
     with pytest.raises(ProviderUnavailable):
         await guard.run(ScriptedCall([unavailable()]), model="a", attempts=[])
 
-    with pytest.raises(CallFailed) as caught:
+    with pytest.raises(CircuitOpen) as alone:
         await run_plan([Candidate("a", guard, ScriptedCall())], attempts=[])
+    assert alone.value.retry_after is not None
+    with pytest.raises(CallFailed) as caught:
+        await run_plan(
+            [
+                Candidate("z", make_guard("pz", attempts=1), ScriptedCall([unavailable()])),
+                Candidate("a", guard, ScriptedCall()),
+            ],
+            attempts=[],
+        )
     assert isinstance(caught.value.__cause__, CircuitOpen)

@@ -15,6 +15,7 @@ from agentrt.errors import (
     ContextLengthExceeded,
     ProviderAuthError,
     ProviderBadRequest,
+    ProviderError,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
@@ -80,6 +81,10 @@ def check(plans: list[Plan], calls: list[int], attempts: list[Attempt], outcome_
         assert outcome_.attempts == attempts
         assert all(not a.ok for a in attempts)
         assert isinstance(outcome_.__cause__, AgentRTError)
+        assert len({a.error_type for a in attempts}) > 1  # mixed failures; one kind is raised as itself
+    elif isinstance(outcome_, ProviderError) and outcome_.attempts:  # every try failed one way: that error
+        assert outcome_.attempts == attempts
+        assert {a.error_type for a in attempts} == {type(outcome_).__name__}
     else:
         assert isinstance(outcome_, ProviderAuthError | ProviderBadRequest)
         assert not isinstance(outcome_, ContextLengthExceeded)

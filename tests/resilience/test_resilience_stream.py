@@ -8,7 +8,7 @@ import contextlib
 import pytest
 from resilience_fakes import FakeClock, ScriptedStream, StreamScript, make_guard, until
 
-from agentrt.errors import CallFailed, ProviderAuthError, ProviderTimeout, ProviderUnavailable
+from agentrt.errors import ProviderAuthError, ProviderTimeout, ProviderUnavailable
 from agentrt.resilience import CircuitState, GuardedStream, StreamCandidate, stream_plan
 from agentrt.types import Attempt
 
@@ -215,9 +215,9 @@ async def test_stream_plan_raises_non_retryable_errors_at_once() -> None:
     assert second.calls == 0
 
 
-async def test_stream_plan_raises_call_failed_when_no_candidate_delivers_an_event() -> None:
+async def test_stream_plan_raises_the_one_kind_of_error_when_no_candidate_delivers_an_event() -> None:
     clock = FakeClock()
-    with pytest.raises(CallFailed) as caught:
+    with pytest.raises(ProviderUnavailable) as caught:
         await stream_plan(
             [
                 StreamCandidate("a", make_guard("pa", attempts=1), ScriptedStream(StreamScript(error=unavailable()))),
@@ -229,9 +229,8 @@ async def test_stream_plan_raises_call_failed_when_no_candidate_delivers_an_even
             ],
             attempts=[],
         )
-    assert "a via pa: ProviderUnavailable" in str(caught.value)
-    assert "b via pb: ProviderUnavailable: b down" in str(caught.value)
-    assert str(caught.value.__cause__) == "b down"
+    assert str(caught.value) == "b down"  # the last error itself, every try attached
+    assert [(a.model, a.provider) for a in caught.value.attempts] == [("a", "pa"), ("b", "pb")]
 
 
 async def test_a_plain_async_iterator_without_aclose_is_guarded_too() -> None:

@@ -5,7 +5,7 @@ from agentrt.calls.guards import ProviderGuards
 from agentrt.calls.objects import generate_object
 from agentrt.calls.pipeline import CallPipeline
 from agentrt.calls.policy_hook import Admission, AllowAll, Operation, PolicyHook
-from agentrt.calls.principal import ANONYMOUS, Principal, request_id
+from agentrt.calls.principal import ANONYMOUS, Principal, new_request_id, request_id
 
 __all__ = [
     "ANONYMOUS",
@@ -18,6 +18,7 @@ __all__ = [
     "Prompt",
     "ProviderGuards",
     "generate_object",
+    "new_request_id",
     "request_id",
     "to_messages",
 ]

@@ -6,7 +6,6 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from agentrt.calls._call import _Call
-from agentrt.calls.principal import request_id
 from agentrt.store.ledger import UsageRecord
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ class CallRecords:
         if self._ledger is not None:
             self._ledger.record(
                 UsageRecord(
-                    request_id=request_id.get(),
+                    request_id=call.request_id,
                     user=call.principal.user,
                     tenant=call.principal.tenant,
                     api_key=call.principal.api_key,
@@ -73,6 +72,7 @@ class CallRecords:
             )
         self._log.info(
             "model_call",
+            request_id=call.request_id,
             model=served.name,
             provider=served.provider,
             operation=call.operation,
@@ -96,7 +96,7 @@ class CallRecords:
         if self._ledger is not None:
             self._ledger.record(
                 UsageRecord(
-                    request_id=request_id.get(),
+                    request_id=call.request_id,
                     user=call.principal.user,
                     tenant=call.principal.tenant,
                     api_key=call.principal.api_key,
@@ -110,10 +110,62 @@ class CallRecords:
             )
         self._log.warning(
             "model_call_failed",
+            request_id=call.request_id,
             model=spec.name,
             provider=spec.provider,
             operation=call.operation,
             error_type=type(err).__name__,
             error=str(err),
+            latency_ms=round(latency * 1000, 3),
+        )
+
+    def abandoned(
+        self,
+        requested: ModelSpec,
+        served: ModelSpec,
+        call: _Call,
+        usage: Usage,
+        cost: float | None,
+        latency: float,
+        attempts: list[Attempt],
+    ) -> None:
+        """A stream its reader left early: charged for what it delivered, its ledger row marked ``cancelled``."""
+        if self._metrics is not None:
+            self._metrics.record_failure(
+                model=served.name,
+                provider=served.provider,
+                operation=call.operation,
+                error_type="cancelled",
+                latency=latency,
+            )
+        if self._ledger is not None:
+            self._ledger.record(
+                UsageRecord(
+                    request_id=call.request_id,
+                    user=call.principal.user,
+                    tenant=call.principal.tenant,
+                    api_key=call.principal.api_key,
+                    model=served.name,
+                    provider=served.provider,
+                    operation=call.operation,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cost=cost,
+                    latency=latency,
+                    outcome="cancelled",
+                    attempts=len(attempts),
+                )
+            )
+        self._log.info(
+            "model_call_abandoned",
+            request_id=call.request_id,
+            model=served.name,
+            provider=served.provider,
+            operation=call.operation,
+            user=call.principal.user,
+            tenant=call.principal.tenant,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost=cost,
             latency_ms=round(latency * 1000, 3),
         )

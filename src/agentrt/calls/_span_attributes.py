@@ -13,6 +13,8 @@ __all__ = ["attempt_attributes", "request_attributes", "response_attributes"]
 
 def request_attributes(operation: str, model: str, call: _Call) -> dict[str, Any]:
     attributes: dict[str, Any] = {"gen_ai.operation.name": operation, "gen_ai.request.model": model}
+    if call.request_id is not None:
+        attributes["agentrt.request_id"] = call.request_id
     if call.max_output_tokens is not None:
         attributes["gen_ai.request.max_tokens"] = call.max_output_tokens
     if call.temperature is not None:

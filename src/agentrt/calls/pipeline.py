@@ -2,30 +2,49 @@
 
 ::
 
-    resolve the model (alias -> spec) -> check capabilities -> policy.admit
-      -> plan: the model, then its fallbacks, each through its provider's guard
+    normalise the options (output-size aliases, response_format, OpenAI-style messages)
+      -> resolve the model (alias -> spec) -> check capabilities
+      -> plan: the model, then its fallbacks; each candidate admitted by the policy
+         (its own rules, limits and price), then tried through its provider's guard
          (breaker -> concurrency slot -> timeout -> client -> retries)
-      -> policy.settle (or release on failure) -> metrics, one log line
-      -> Completion (text, tool calls, usage, cost, model, provider, attempts, latency)
+      -> policy.settle the candidate that served (release the others) -> metrics, ledger, one log line
+      -> Completion (text, tool calls, refusal, usage, cost, model, provider, attempts, latency, request id)
 
 Nothing here does I/O but the provider call and the policy hook; the log line
 goes to a writer thread and metrics are in-memory counters, so a call costs
 little more than its HTTP round trip.
+
+Deadlines: ``timeout=`` bounds a whole model call: the wait for a provider's
+concurrency slot, every retry and fallback and, for a stream, every event up
+to the last. A call that names none gets :data:`DEFAULT_CALL_TIMEOUT`
+(``timeout=math.inf`` turns it off).
+
+Output limits: the provider is told the output size the policy reserved, so
+usage stays within the hold. A stream whose output passes that size anyway
+(an upstream that ignores the cap) is cut there, settled at the cap, and ends
+with finish reason ``length``. The one case that cannot be cut is a
+non-streamed answer from such an upstream: it arrives whole, and is settled at
+the provider's own count, which may pass the hold.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
+from functools import partial
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from agentrt.calls._call import _Call
+from agentrt.calls._call import _Call, call_settings
+from agentrt.calls._candidates import DEFAULT_MAX_OUTPUT_RESERVATION, CallHolds
 from agentrt.calls._messages import Prompt, to_messages
 from agentrt.calls._records import CallRecords
 from agentrt.calls._span_attributes import attempt_attributes, request_attributes, response_attributes
+from agentrt.calls._stream_step import read_stream
 from agentrt.calls._tooling import ToolsArg, resolve_tools, run_tool_calls
 from agentrt.calls.policy_hook import Admission, PolicyHook
 from agentrt.calls.principal import Principal
@@ -34,17 +53,13 @@ from agentrt.models import ModelCatalog, ModelSpec, check_request, estimate_toke
 from agentrt.resilience import Candidate, StreamCandidate, run_plan, stream_plan
 from agentrt.types import (
     Attempt,
-    ChatRequest,
     Completed,
     Completion,
     EmbeddingRequest,
     Embeddings,
     Message,
-    ProviderStreamEvent,
     ResponseFormat,
     StreamEvent,
-    StreamFinish,
-    TextDelta,
     Usage,
 )
 
@@ -56,13 +71,13 @@ if TYPE_CHECKING:
     from agentrt.store.ledger import UsageLedger
     from agentrt.tools import ToolSet
 
-__all__ = ["DEFAULT_MAX_OUTPUT_RESERVATION", "CallPipeline"]
+__all__ = ["DEFAULT_CALL_TIMEOUT", "DEFAULT_MAX_OUTPUT_RESERVATION", "CallPipeline"]
 
 T = TypeVar("T")
 
-# What a budget reserves for the output of a call that names no limit on a model that
-# declares none: the pessimistic size of one long answer.
-DEFAULT_MAX_OUTPUT_RESERVATION = 4096
+DEFAULT_CALL_TIMEOUT = 600.0
+"""Seconds a model call may take when it names no ``timeout``: slot wait, retries, fallbacks and the
+whole stream included. Long enough for any ordinary answer; a stream of a very long answer needs its own."""
 
 
 class CallPipeline:
@@ -104,7 +119,7 @@ class CallPipeline:
         max_steps: int = 8,
         max_output_tokens: int | None = None,
         temperature: float | None = None,
-        response_format: ResponseFormat | None = None,
+        response_format: ResponseFormat | Mapping[str, Any] | type | None = None,
         params: Mapping[str, Any] | None = None,
         **model_params: Any,
     ) -> Completion:
@@ -119,9 +134,13 @@ class CallPipeline:
         are only offered, and the model's tool calls are returned. Any other
         keyword is a model parameter passed to the provider as given; ``params``
         takes them as a mapping too, for names that are also agentrt options.
+        ``max_tokens`` and ``max_completion_tokens`` (OpenAI's names) are
+        aliases of ``max_output_tokens``. ``prompt`` may be OpenAI-style message
+        dicts and ``response_format`` OpenAI's dict, a :class:`ResponseFormat`
+        or a pydantic model class.
         """
         messages = to_messages(prompt, system)
-        call = _Call(
+        call = call_settings(
             principal or Principal.of(user, tenant),
             "generate",
             fallbacks,
@@ -130,7 +149,8 @@ class CallPipeline:
             response_format=response_format,
             max_output_tokens=max_output_tokens,
             temperature=temperature,
-            params=merge_params(params, model_params),
+            params=params,
+            model_params=model_params,
         )
         toolset, call.tool_specs = resolve_tools(tools)
         if toolset is None:
@@ -148,8 +168,12 @@ class CallPipeline:
                 span.set_attributes(response_attributes(completion))
             return completion
 
-    async def _admit(self, model: str, messages: list[Message], call: _Call, *, stream: bool) -> tuple[ModelSpec, Any]:
-        """Resolve the model, refuse what it cannot serve, and have the policy admit the call."""
+    async def _admitted(self, model: str, messages: list[Message], call: _Call, *, stream: bool) -> CallHolds:
+        """Resolve the model, refuse what it cannot serve, and line up its candidates.
+
+        A call without fallbacks is admitted here, so a policy refusal is raised
+        as it is; with fallbacks, the plan admits each candidate before trying it.
+        """
         spec = self.catalog.resolve(model)
         check_request(
             spec,
@@ -160,34 +184,33 @@ class CallPipeline:
             input_tokens=estimate_tokens(messages, call.tool_specs),
             max_output_tokens=call.max_output_tokens,
         )
-        reservation = await self.policy.admit(
-            Admission(
-                call.principal,
-                call.operation,
-                spec,
-                input_token_bound(messages, call.tool_specs),
-                _output_reservation(spec, call),
-                call.max_output_tokens is not None,
-            )
-        )
-        return spec, reservation
+        schema = call.response_format.schema if call.response_format is not None else None
+        bound = input_token_bound(messages, call.tool_specs, response_schema=schema)
+        holds = CallHolds(self.policy, self._candidate_specs(spec, call, stream=stream), messages, call, bound)
+        if len(holds.specs) == 1:
+            await holds.admit(0)
+        return holds
+
+    def _hooks(self, holds: CallHolds, index: int) -> dict[str, Any]:
+        if len(holds.specs) == 1:
+            return {}
+        return {"admit": partial(holds.admit, index), "release": partial(holds.release, index)}
 
     async def _complete(self, model: str, messages: list[Message], call: _Call) -> Completion:
-        spec, reservation = await self._admit(model, messages, call, stream=False)
+        holds = await self._admitted(model, messages, call, stream=False)
+        spec = holds.specs[0]
         attempts: list[Attempt] = []
         started = perf_counter()
         try:
-            specs = self._candidate_specs(spec, call, stream=False)
-            cap = getattr(reservation, "output_cap", None)
-            candidates = [self._candidate(s, messages, call, cap) for s in specs]
+            candidates = [self._candidate(holds, index) for index in range(len(holds.specs))]
             response, index = await self._within(call.timeout, spec, run_plan(candidates, attempts=attempts))
         except BaseException as err:
-            await self.policy.release(reservation)
+            await holds.release_all()
             self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
             raise
-        served = specs[index]
+        served = holds.specs[index]
         cost = self.catalog.cost(served, response.usage)
-        await self.policy.settle(reservation, response.usage, cost)
+        await holds.settle(index, response.usage, cost)
         latency = perf_counter() - started
         self._records.success(spec, served, call, response.usage, cost, latency, attempts)
         return Completion(
@@ -202,6 +225,8 @@ class CallPipeline:
             latency,
             response.raw,
             messages,
+            response.refusal,
+            call.request_id,
         )
 
     async def _tool_loop(
@@ -247,18 +272,20 @@ class CallPipeline:
         max_steps: int = 8,
         max_output_tokens: int | None = None,
         temperature: float | None = None,
-        response_format: ResponseFormat | None = None,
+        response_format: ResponseFormat | Mapping[str, Any] | type | None = None,
         params: Mapping[str, Any] | None = None,
         **model_params: Any,
     ) -> AsyncIterator[StreamEvent]:
         """Like :meth:`generate`, as events: text and tool-call deltas, then one ``Completed``.
 
         A fallback may serve the call before the first event, never after.
-        ``timeout`` bounds the wait for the first event. With runnable tools,
-        the tool loop runs between steps and every step's deltas are streamed.
+        ``timeout`` bounds each model call of the stream to its last event. With
+        runnable tools, the tool loop runs between steps and every step's deltas
+        are streamed. A stream left early (``break``, ``aclose()``, a cancelled
+        task) is charged for what it delivered, its ledger row marked ``cancelled``.
         """
         messages = to_messages(prompt, system)
-        call = _Call(
+        call = call_settings(
             principal or Principal.of(user, tenant),
             "stream",
             fallbacks,
@@ -267,17 +294,19 @@ class CallPipeline:
             response_format=response_format,
             max_output_tokens=max_output_tokens,
             temperature=temperature,
-            params=merge_params(params, model_params),
+            params=params,
+            model_params=model_params,
         )
         toolset, call.tool_specs = resolve_tools(tools)
         usage, cost, attempts, latency, priced = Usage(), 0.0, list[Attempt](), 0.0, True
         for _ in range(max_steps if toolset is not None else 1):
             completion: Completion | None = None
-            async for event in self._stream_step(model, messages, call):
-                if isinstance(event, Completed):
-                    completion = event.completion
-                else:
-                    yield event
+            async with aclosing(self._stream_step(model, messages, call)) as step:
+                async for event in step:
+                    if isinstance(event, Completed):
+                        completion = event.completion
+                    else:
+                        yield event
             assert completion is not None  # _stream_step ends with Completed or raises
             usage, latency = usage + completion.usage, latency + completion.latency
             attempts.extend(completion.attempts)
@@ -298,7 +327,9 @@ class CallPipeline:
             "raise max_steps, or check that the tools' answers let the model finish"
         )
 
-    async def _stream_step(self, model: str, messages: list[Message], call: _Call) -> AsyncIterator[StreamEvent]:
+    async def _stream_step(
+        self, model: str, messages: list[Message], call: _Call
+    ) -> AsyncGenerator[StreamEvent, None]:
         if self._tracing is None:
             async for event in self._stream_step_untraced(model, messages, call):
                 yield event
@@ -306,70 +337,33 @@ class CallPipeline:
         # The span is not made current: a context attached in an async generator would be
         # detached in another context when the consumer stops early.
         with self._tracing.span(f"chat {model}", request_attributes("chat", model, call), current=False) as span:
-            async for event in self._stream_step_untraced(model, messages, call):
-                if span is not None and isinstance(event, Completed):
-                    span.set_attributes(response_attributes(event.completion))
-                yield event
+            async with aclosing(self._stream_step_untraced(model, messages, call)) as step:
+                async for event in step:
+                    if span is not None and isinstance(event, Completed):
+                        span.set_attributes(response_attributes(event.completion))
+                    yield event
 
     async def _stream_step_untraced(
         self, model: str, messages: list[Message], call: _Call
-    ) -> AsyncIterator[StreamEvent]:
-        spec, reservation = await self._admit(model, messages, call, stream=True)
+    ) -> AsyncGenerator[StreamEvent, None]:
+        holds = await self._admitted(model, messages, call, stream=True)
+        spec = holds.specs[0]
         attempts: list[Attempt] = []
         started = perf_counter()
-        settled = False
-        events: AsyncIterator[ProviderStreamEvent] | None = None
+        timeout = _deadline_seconds(call.timeout)
+        deadline = asyncio.get_running_loop().time() + timeout if timeout is not None else None
         try:
-            specs = self._candidate_specs(spec, call, stream=True)
-            cap = getattr(reservation, "output_cap", None)
-            candidates = [self._stream_candidate(s, messages, call, cap) for s in specs]
+            candidates = [self._stream_candidate(holds, index) for index in range(len(holds.specs))]
             events, index = await self._within(call.timeout, spec, stream_plan(candidates, attempts=attempts))
-            served = specs[index]
-            text: list[str] = []
-            finish: StreamFinish | None = None
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    text.append(event.text)
-                    yield event
-                elif isinstance(event, StreamFinish):
-                    finish = event
-                else:  # tool-call and refusal deltas go to the caller as they come
-                    yield event
-            if finish is None:
-                raise ProviderTimeout(  # a client that ends a stream without StreamFinish broke its contract
-                    f"the stream from {served.name!r} ended without its final event", provider=served.provider
-                )
-            cost = self.catalog.cost(served, finish.usage)
-            await self.policy.settle(reservation, finish.usage, cost)
-            settled = True
-            latency = perf_counter() - started
-            self._records.success(spec, served, call, finish.usage, cost, latency, attempts)
-            yield Completed(
-                Completion(
-                    "".join(text),
-                    finish.tool_calls,
-                    finish.finish_reason,
-                    finish.usage,
-                    cost,
-                    served.name,
-                    served.provider,
-                    attempts,
-                    latency,
-                    None,
-                    messages,
-                )
-            )
-        except BaseException as err:  # GeneratorExit too: the consumer stopped reading early
-            if not settled:
-                settled = True
-                await self.policy.release(reservation)
-                if not isinstance(err, GeneratorExit):
-                    self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
+        except BaseException as err:
+            await holds.release_all()
+            self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
             raise
-        finally:
-            closer = getattr(events, "aclose", None)
-            if closer is not None:
-                await closer()
+        async with aclosing(
+            read_stream(self, holds, index, events, call, attempts, started, deadline)
+        ) as delivered:
+            async for event in delivered:
+                yield event
 
     # --- embeddings ----------------------------------------------------------------------
 
@@ -397,13 +391,9 @@ class CallPipeline:
                 "with those of the first; retry the same model instead"
             )
         if self._tracing is None:
-            return await self._embed(
-                model, inputs, user, tenant, principal, timeout, merge_params(params, model_params)
-            )
+            return await self._embed(model, inputs, user, tenant, principal, timeout, _merged(params, model_params))
         with self._tracing.span(f"embeddings {model}", {"gen_ai.operation.name": "embeddings"}) as span:
-            result = await self._embed(
-                model, inputs, user, tenant, principal, timeout, merge_params(params, model_params)
-            )
+            result = await self._embed(model, inputs, user, tenant, principal, timeout, _merged(params, model_params))
             if span is not None:
                 span.set_attributes(
                     {
@@ -430,8 +420,10 @@ class CallPipeline:
         check_request(spec, embeddings=True, input_tokens=estimate_tokens(as_messages))
         input_tokens = input_token_bound(as_messages)
         who = principal or Principal.of(user, tenant)
-        call = _Call(who, "embed", None, timeout)
-        reservation = await self.policy.admit(Admission(who, "embed", spec, input_tokens, 0))
+        call = call_settings(who, "embed", None, timeout)
+        reservation = await self.policy.admit(
+            Admission(who, "embed", spec, input_tokens, 0, request_id=call.request_id)
+        )
         client = self.providers.get(spec.provider)
         request = EmbeddingRequest(spec.provider_model, texts, {**spec.params, **params})
         attempts: list[Attempt] = []
@@ -474,80 +466,62 @@ class CallPipeline:
             specs.append(fallback)
         return specs
 
-    def _request(
-        self, spec: ModelSpec, messages: list[Message], call: _Call, output_cap: int | None = None
-    ) -> ChatRequest:
-        # A fresh dict per request: the same call builds one request per candidate and step.
-        params = {**spec.params, **call.params} if (spec.params or call.params) else {}
-        temperature = params.pop("temperature", None)
-        max_output = params.pop("max_output_tokens", None)
-        return ChatRequest(
-            spec.provider_model,
-            messages,
-            call.tool_specs,
-            call.tool_choice,
-            call.response_format,
-            _max_output(call.max_output_tokens, output_cap, max_output),
-            call.temperature if call.temperature is not None else temperature,
-            params.pop("top_p", None),
-            params.pop("stop", None),
-            params,
-        )
-
-    def _candidate(
-        self, spec: ModelSpec, messages: list[Message], call: _Call, output_cap: int | None = None
-    ) -> Candidate[Any]:
+    def _candidate(self, holds: CallHolds, index: int) -> Candidate[Any]:
+        spec, request = holds.specs[index], holds.requests[index]
         client = self.providers.get(spec.provider)
-        request = self._request(spec, messages, call, output_cap)
+        guard = self.guards.get(spec.provider)
         tracing = self._tracing
         if tracing is None:
-            return Candidate(spec.name, self.guards.get(spec.provider), lambda: client.complete(request))
+            return Candidate(spec.name, guard, lambda: client.complete(request), **self._hooks(holds, index))
 
         async def traced_attempt() -> Any:  # one span per try, retries included
             with tracing.span(f"attempt {spec.name}", attempt_attributes(spec)):
                 return await client.complete(request)
 
-        return Candidate(spec.name, self.guards.get(spec.provider), traced_attempt)
+        return Candidate(spec.name, guard, traced_attempt, **self._hooks(holds, index))
 
-    def _stream_candidate(
-        self, spec: ModelSpec, messages: list[Message], call: _Call, output_cap: int | None = None
-    ) -> StreamCandidate[Any]:
+    def _stream_candidate(self, holds: CallHolds, index: int) -> StreamCandidate[Any]:
+        spec, request = holds.specs[index], holds.requests[index]
         client = self.providers.get(spec.provider)
-        request = self._request(spec, messages, call, output_cap)
-        return StreamCandidate(spec.name, self.guards.get(spec.provider), lambda: client.stream(request))
+        return StreamCandidate(
+            spec.name, self.guards.get(spec.provider), lambda: client.stream(request), **self._hooks(holds, index)
+        )
 
     async def _within(self, timeout: float | None, spec: ModelSpec, awaitable: Any) -> Any:
-        if timeout is None:
+        seconds = _deadline_seconds(timeout)
+        if seconds is None:
             return await awaitable
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 return await awaitable
         except TimeoutError as err:
-            raise ProviderTimeout(
-                f"the call to model {spec.name!r} did not finish within its timeout of {timeout:g}s "
-                "(retries and fallbacks included); pass a larger timeout= or check the provider",
-                provider=spec.provider,
-                model=spec.name,
-            ) from err
+            raise call_timeout(spec, timeout) from err
 
 
-def merge_params(params: Mapping[str, Any] | None, model_params: dict[str, Any]) -> dict[str, Any]:
+def call_timeout(spec: ModelSpec, timeout: float | None) -> ProviderTimeout:
+    """The error of a call that passed its deadline (its own ``timeout``, or the default)."""
+    if timeout is None:
+        limit = f"the default deadline of {DEFAULT_CALL_TIMEOUT:g}s (no timeout= was given)"
+    else:
+        limit = f"its timeout of {timeout:g}s"
+    return ProviderTimeout(
+        f"the call to model {spec.name!r} did not finish within {limit}, slot wait, retries, fallbacks "
+        "and the whole stream included; pass a larger timeout= or check the provider",
+        provider=spec.provider,
+        model=spec.name,
+    )
+
+
+def _deadline_seconds(timeout: float | None) -> float | None:
+    if timeout is None:
+        return DEFAULT_CALL_TIMEOUT
+    if timeout <= 0:
+        raise ValueError(f"timeout must be more than 0 seconds (math.inf for none), got {timeout}")
+    return None if math.isinf(timeout) else timeout
+
+
+def _merged(params: Mapping[str, Any] | None, model_params: dict[str, Any]) -> dict[str, Any]:
     """Model parameters given as a mapping and as keywords; the keywords win."""
     if not params:
         return model_params
     return {**params, **model_params}
-
-
-def _max_output(explicit: int | None, reserved: int | None, from_params: Any) -> int | None:
-    """The caller's limit, else what the policy reserved (so usage never exceeds it), else the params'."""
-    if explicit is not None:
-        return explicit
-    if reserved is not None:
-        return reserved
-    return from_params if isinstance(from_params, int) else None
-
-
-def _output_reservation(spec: ModelSpec, call: _Call) -> int:
-    if call.max_output_tokens is not None:
-        return call.max_output_tokens
-    return spec.max_output_tokens or DEFAULT_MAX_OUTPUT_RESERVATION

@@ -31,6 +31,7 @@ class Admission:
     input_tokens: int  # an upper bound (one token per byte); the provider's count replaces it at settle
     max_output_tokens: int  # the most the call may produce: what a budget must reserve
     output_limited: bool = False  # the caller set max_output_tokens (else it is the model's or a default)
+    request_id: str | None = None  # the call's request id: the audit row carries it, to join the ledger row
 
 
 @runtime_checkable

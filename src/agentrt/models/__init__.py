@@ -16,7 +16,13 @@ Modules: ``_spec`` (:class:`ModelSpec`, :class:`Price`), ``_catalog``
 from agentrt.models._catalog import ModelCatalog
 from agentrt.models._pricing import PriceLookup, default_price_lookup
 from agentrt.models._spec import ModelSpec, Price, PriceSource
-from agentrt.models.capabilities import IMAGE_TOKENS, check_request, estimate_tokens, input_token_bound
+from agentrt.models.capabilities import (
+    IMAGE_TOKENS,
+    check_request,
+    estimate_tokens,
+    input_token_bound,
+    json_token_bound,
+)
 
 __all__ = [
     "IMAGE_TOKENS",
@@ -29,4 +35,5 @@ __all__ = [
     "default_price_lookup",
     "estimate_tokens",
     "input_token_bound",
+    "json_token_bound",
 ]

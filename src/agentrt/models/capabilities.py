@@ -16,7 +16,7 @@ from agentrt.errors import CapabilityError
 from agentrt.models._spec import ModelSpec
 from agentrt.types import ImagePart, Message, ToolSpec
 
-__all__ = ["IMAGE_TOKENS", "check_request", "estimate_tokens"]
+__all__ = ["IMAGE_TOKENS", "check_request", "estimate_tokens", "input_token_bound", "json_token_bound"]
 
 IMAGE_TOKENS = 1_600
 """Tokens counted per image: about the most OpenAI and Anthropic bill for one image at default detail."""
@@ -120,16 +120,28 @@ def estimate_tokens(messages: Sequence[Message], tools: Sequence[ToolSpec] = ())
     return _count(messages, tools, bytes_per_token=4)
 
 
-def input_token_bound(messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> int:
+def input_token_bound(
+    messages: Sequence[Message], tools: Sequence[ToolSpec] = (), *, response_schema: object = None
+) -> int:
     """An upper bound of the input tokens of a request: what a budget must hold.
 
     Counted as one token per UTF-8 byte (plus the same per-message, image and
     tool overheads as :func:`estimate_tokens`): byte-level tokenizers never
     emit more tokens than bytes, so a reservation of this size cannot be
     outgrown by the provider's count. It overstates typical text about four
-    times; the settle replaces it with the provider's count at once.
+    times; the settle replaces it with the provider's count at once. Everything
+    sent counts: the messages, the tools, the ``response_schema`` of a JSON
+    answer; add :func:`json_token_bound` of the extra parameters passed as given.
     """
-    return _count(messages, tools, bytes_per_token=1)
+    total = _count(messages, tools, bytes_per_token=1)
+    if response_schema is not None:
+        total += _json_tokens(response_schema, 1)
+    return total
+
+
+def json_token_bound(value: object) -> int:
+    """The upper bound (a token per byte of its JSON) of a value sent as it is, such as extra parameters."""
+    return _json_tokens(value, 1) if value else 0
 
 
 def _count(messages: Sequence[Message], tools: Sequence[ToolSpec], *, bytes_per_token: int) -> int:

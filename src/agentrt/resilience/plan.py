@@ -1,11 +1,21 @@
 """The execution plan of a call: the model asked for, then its fallbacks, in order.
 
-A candidate that fails with a retryable error after its retries (or whose
-breaker is open) hands over to the next one. A non-retryable error is raised
-at once, since another model would refuse the request the same way; the one
-exception is :class:`~agentrt.errors.ContextLengthExceeded`, which moves on
-because the next model may have a larger context window. When every candidate
-failed, :class:`~agentrt.errors.CallFailed` lists every attempt.
+A candidate with an ``admit`` step (the call pipeline's policy admission) is
+admitted before it is tried; one the policy refuses is skipped, its refusal
+listed in the attempts. A candidate that fails with a retryable error after its
+retries (or whose breaker is open) hands over to the next one, its ``release``
+step run first (so its reservation is not held while the next one is tried). A
+non-retryable error is raised at once, since another model would refuse the
+request the same way; the one exception is
+:class:`~agentrt.errors.ContextLengthExceeded`, which moves on because the next
+model may have a larger context window.
+
+When every candidate failed, the error says what to catch: if every attempt
+failed the same way (a 429 with no fallback), that error itself, with
+``attempts`` set and its details (``retry_after``) kept; if the policy refused
+every candidate, the first refusal (the primary's); else
+:class:`~agentrt.errors.CallFailed`, listing every attempt, with advice that
+fits the errors seen.
 
 Streams fall back only before their first event: after it, the reader has
 seen output and a failure propagates as it is.
@@ -17,7 +27,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from agentrt.errors import AgentRTError, CallFailed, ContextLengthExceeded
+from agentrt.errors import (
+    AgentRTError,
+    CallFailed,
+    CircuitOpen,
+    ContextLengthExceeded,
+    PolicyError,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from agentrt.resilience._log import logger
 from agentrt.resilience.guard import ProviderGuard
 from agentrt.resilience.stream import GuardedStream
@@ -38,6 +59,8 @@ class Candidate(Generic[T]):
     model: str
     guard: ProviderGuard
     call: Callable[[], Awaitable[T]]
+    admit: Callable[[], Awaitable[None]] | None = None  # before the first try; a PolicyError skips it
+    release: Callable[[], Awaitable[None]] | None = None  # after it failed: give back what admit held
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +70,17 @@ class StreamCandidate(Generic[E]):
     model: str
     guard: ProviderGuard
     call: Callable[[], AsyncIterator[E]]
+    admit: Callable[[], Awaitable[None]] | None = None  # before the first try; a PolicyError skips it
+    release: Callable[[], Awaitable[None]] | None = None  # after it failed: give back what admit held
 
 
 async def run_plan(candidates: Sequence[Candidate[T]], *, attempts: list[Attempt]) -> tuple[T, int]:
     """Try ``candidates`` in order; return the first success and the index of the candidate that gave it.
 
-    Every try of every candidate is appended to ``attempts``. Raises
-    :class:`CallFailed` (the last error as its ``__cause__``) when every
-    candidate failed, or the first non-retryable error (other than
-    :class:`ContextLengthExceeded`) as it is.
+    Every try of every candidate is appended to ``attempts``, and every
+    refusal by a candidate's ``admit``. When every candidate failed, raises the
+    error the module docstring describes; a non-retryable error (other than
+    :class:`ContextLengthExceeded`) is raised at once, as it is.
     """
     return await _first_success(
         candidates, attempts, lambda c: c.guard.run(c.call, model=c.model, attempts=attempts)
@@ -81,18 +106,39 @@ async def _first_success(
     """The fallback rules both plans share: the first candidate ``attempt`` succeeds with wins."""
     _check_candidates(candidates)
     first_attempt = len(attempts)
-    last_error: AgentRTError | None = None
+    errors: list[AgentRTError] = []  # the error that ended each candidate, in order
     for index, candidate in enumerate(candidates):
+        if candidate.admit is not None:
+            try:
+                await candidate.admit()
+            except PolicyError as exc:
+                name = type(exc).__name__
+                attempts.append(Attempt(candidate.model, candidate.guard.provider, 0.0, f"{name}: {exc}", name))
+                errors.append(exc)
+                _log_fallback(candidates, index, exc)
+                continue
         try:
             result = await attempt(candidate)
         except AgentRTError as exc:
+            await _release(candidate)
             if not _passes_to_next(exc):
                 raise
-            last_error = exc
+            errors.append(exc)
             _log_fallback(candidates, index, exc)
             continue
+        except BaseException:
+            await _release(candidate)
+            raise
         return result, index
-    raise _all_failed(candidates, attempts[first_attempt:]) from last_error
+    error = _all_failed(candidates, attempts[first_attempt:], errors)
+    if error is errors[-1]:
+        raise error
+    raise error from errors[-1]
+
+
+async def _release(candidate: Candidate[Any] | StreamCandidate[Any]) -> None:
+    if candidate.release is not None:
+        await candidate.release()
 
 
 def _check_candidates(candidates: Sequence[Candidate[T] | StreamCandidate[E]]) -> None:
@@ -118,12 +164,38 @@ def _log_fallback(candidates: Sequence[Candidate[T] | StreamCandidate[E]], index
     )
 
 
-def _all_failed(candidates: Sequence[Candidate[T] | StreamCandidate[E]], attempts: list[Attempt]) -> CallFailed:
+def _all_failed(
+    candidates: Sequence[Candidate[T] | StreamCandidate[E]], attempts: list[Attempt], errors: list[AgentRTError]
+) -> AgentRTError:
+    last = errors[-1]
+    if all(isinstance(error, PolicyError) for error in errors):
+        return errors[0]  # the policy refused every candidate: the primary's reason is the one to show
+    kinds = {attempt.error_type for attempt in attempts}
+    if kinds == {type(last).__name__} and isinstance(last, ProviderError):
+        last.attempts = list(attempts)  # one kind of failure: raise it, catchable as itself
+        return last
     models = ", ".join(repr(c.model) for c in candidates)
     lines = [f"  - {a.model} via {a.provider}: {a.error}" for a in attempts]
     count = len(attempts)
     message = (
         f"every model tried for this call failed ({models}; {count} attempt{'s' if count != 1 else ''}). "
-        "Check the providers' status and credentials, or add fallback models:\n" + "\n".join(lines)
+        f"{_advice(errors)}:\n" + "\n".join(lines)
     )
     return CallFailed(message, attempts=attempts, model=candidates[0].model)
+
+
+def _advice(errors: list[AgentRTError]) -> str:
+    """What to do, from the kinds of error seen: never "check credentials" for a rate limit."""
+    advice: list[str] = []
+    if any(isinstance(e, ProviderRateLimited) for e in errors):
+        advice.append("wait and try again (a provider is rate limiting)")
+    if any(isinstance(e, ProviderUnavailable | ProviderTimeout | CircuitOpen) for e in errors):
+        advice.append("check the providers' status")
+    if any(isinstance(e, ProviderAuthError) for e in errors):
+        advice.append("check the providers' credentials")
+    if any(isinstance(e, ContextLengthExceeded) for e in errors):
+        advice.append("shorten the input or call a model with a larger context window")
+    if any(isinstance(e, PolicyError) for e in errors):
+        advice.append("see the policy refusals below")
+    text = "; ".join([*advice, "or add fallback models"]) if advice else "add fallback models"
+    return text[0].upper() + text[1:]
