@@ -15,7 +15,7 @@ import pytest
 
 SCRIPT = textwrap.dedent(
     """
-    import asyncio, sys
+    import asyncio, sys, time
     from collections.abc import AsyncIterator
     from agentrt import Config, Runtime
     from agentrt.services import service
@@ -37,6 +37,10 @@ SCRIPT = textwrap.dedent(
         print("ready", flush=True)
         if MODE == "ignore-shutdown":
             await asyncio.sleep(60)
+            return "finished"
+        if MODE == "block-loop":
+            for _ in range(600):  # a main that never yields to the event loop
+                time.sleep(0.1)
             return "finished"
         await rt.shutdown_requested.wait()
         print("draining", flush=True)
@@ -123,6 +127,25 @@ def test_a_second_signal_forces_the_exit_while_services_hang(tmp_path: Path) -> 
     assert time.monotonic() - started < 15  # far below the 60 s the hanging cleanup would take
     events = log_events(tmp_path)
     assert "shutdown_forced" in events  # the log sink was flushed before the forced exit
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_second_signal_ends_a_main_that_blocks_the_event_loop(tmp_path: Path, signum: int) -> None:
+    proc = start(tmp_path, "block-loop", shutdown_timeout="60s")
+    proc.send_signal(signum)
+    time.sleep(0.3)
+    assert proc.poll() is None  # the first signal asks politely: main may still finish on its own
+    started = time.monotonic()
+    proc.send_signal(signum)
+    try:
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert time.monotonic() - started < 5
+    assert "result=" not in out
+    events = log_events(tmp_path)
+    assert "shutdown_forced" in events
 
 
 def test_sighup_reloads_the_configuration(tmp_path: Path) -> None:
