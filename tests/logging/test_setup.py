@@ -135,20 +135,61 @@ def test_levels_are_case_insensitive_and_warn_means_warning(
     assert "event=kept" in capsys.readouterr().err
 
 
-def test_configuring_again_replaces_and_closes_the_previous_configuration(configure: Configure, tmp_path: Path) -> None:
-    first = configure(file_section(tmp_path / "first.jsonl"))
-    first_sink = first.file_sink
-    second = configure(file_section(tmp_path / "second.jsonl"))
-    get_logger("agentrt.test").info("only_in_second")
+def test_a_second_configuration_adds_to_the_first_and_closing_it_leaves_the_first_intact(
+    configure: Configure, tmp_path: Path
+) -> None:
+    # One per runtime: a second runtime in the process must not strip the first one's sinks.
+    first = configure(file_section(tmp_path / "first.jsonl"), secrets=["first-secret-value"])
+    second = configure(file_section(tmp_path / "second.jsonl", level="debug"), secrets=["second-secret-value"])
+    log = get_logger("agentrt.test")
+    log.info("while_both_are_open", key="first-secret-value and second-secret-value")
+    log.debug("only_the_second_wants_debug")
+    second.close()
+    log.info("after_the_second_closed", key="first-secret-value")
+    log.debug("nobody_wants_debug_now")
+    first.flush()
+
+    assert not first.closed
+    assert second.closed
+    assert [r["event"] for r in read_jsonl(tmp_path / "first.jsonl")] == [
+        "while_both_are_open",
+        "after_the_second_closed",
+    ]
+    assert [r["event"] for r in read_jsonl(tmp_path / "second.jsonl")] == [
+        "while_both_are_open",
+        "only_the_second_wants_debug",
+    ]
+    for path in ("first.jsonl", "second.jsonl"):
+        text = (tmp_path / path).read_text()
+        assert "secret-value" not in text, path
+    first.reconfigure(file_section(tmp_path / "first.jsonl"))  # still usable
+    with pytest.raises(RuntimeStateError, match="closed"):
+        second.reconfigure(file_section(tmp_path / "second.jsonl"))
+
+
+def test_two_configurations_on_one_console_print_each_line_once(
+    configure: Configure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure(Section())
+    configure(Section(level="debug"))
+    get_logger("agentrt.test").info("once")
+    get_logger("agentrt.test").debug("debug_once")
+
+    err = capsys.readouterr().err
+    assert err.count("event=once") == 1
+    assert err.count("event=debug_once") == 1
+
+
+def test_closing_the_first_of_two_keeps_the_seconds_file_and_redaction(configure: Configure, tmp_path: Path) -> None:
+    first = configure(file_section(tmp_path / "first.jsonl"), secrets=["first-secret-value"])
+    second = configure(file_section(tmp_path / "second.jsonl"), secrets=["second-secret-value"])
+    first.close()
+    get_logger("agentrt.test").info("after_first_closed", key="second-secret-value")
     second.flush()
 
-    assert first.closed
-    assert first_sink is not None
-    assert first_sink.closed
-    assert read_jsonl(tmp_path / "first.jsonl") == []
-    assert [r["event"] for r in read_jsonl(tmp_path / "second.jsonl")] == ["only_in_second"]
-    with pytest.raises(RuntimeStateError, match="closed"):
-        first.reconfigure(file_section(tmp_path / "first.jsonl"))
+    records = read_jsonl(tmp_path / "second.jsonl")
+    assert [r["event"] for r in records] == ["after_first_closed"]
+    assert "second-secret-value" not in (tmp_path / "second.jsonl").read_text()
 
 
 def test_close_puts_back_the_previous_structlog_configuration(tmp_path: Path) -> None:

@@ -47,32 +47,39 @@ class Routing:
     """Per-logger levels by dotted prefix."""
     passthrough: bool = False
     """No agentrt configuration is active: nothing is filtered, events go to :func:`_fallback_print`."""
+    sink_overrides: Sequence[Mapping[str, int]] = ()
+    """Per-logger levels for each sink, in the order of ``sinks``, when the sinks come from
+    several configurations (one per runtime); empty: ``overrides`` applies to every sink."""
 
-    def override_for(self, name: str) -> int | None:
-        """The level of the longest ``overrides`` prefix of ``name``, or None."""
+    def override_for(self, name: str, overrides: Mapping[str, int] | None = None) -> int | None:
+        """The level of the longest prefix of ``name`` in ``overrides`` (default: ``self.overrides``), or None."""
         best: int | None = None
         best_len = -1
-        for prefix, level in self.overrides.items():
+        for prefix, level in (self.overrides if overrides is None else overrides).items():
             if len(prefix) > best_len and (name == prefix or name.startswith(prefix + ".")):
                 best, best_len = level, len(prefix)
         return best
 
     def routes_for(self, name: str, *, stdlib: bool = False) -> tuple[int, tuple[Route, ...]]:
-        """``(min_level, routes)`` for the logger called ``name``."""
+        """``(min_level, routes)`` for the logger called ``name``; a sink listed twice gets one route."""
         if self.passthrough:
             return 0, ()
-        override = self.override_for(name)
-        routes: list[Route] = []
-        for sink, base in self.sinks:
+        shared = self.override_for(name) if not self.sink_overrides else None
+        thresholds: dict[int, Route] = {}
+        for index, (sink, base) in enumerate(self.sinks):
+            override = self.override_for(name, self.sink_overrides[index]) if self.sink_overrides else shared
             if override is not None:
                 threshold = override
             elif stdlib:
                 threshold = max(base, WARNING)
             else:
                 threshold = base
-            routes.append((sink, threshold))
+            known = thresholds.get(id(sink))
+            if known is None or threshold < known[1]:
+                thresholds[id(sink)] = (sink, threshold)
+        routes = tuple(thresholds.values())
         min_level = min((t for _, t in routes), default=OFF)
-        return min_level, tuple(routes)
+        return min_level, routes
 
 
 def _fallback_print(*args: Any, **kw: Any) -> None:

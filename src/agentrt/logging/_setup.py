@@ -7,21 +7,24 @@ Lifetime::
     handle.reconfigure(new.logging)       # hot reload: levels, formats, file, rotation
     handle.close()                        # flush, stop the writer, put structlog back
 
-Only one configuration is active per process (structlog's configuration is
-global): ``configure_logging`` closes the active handle first. ``close`` puts
-back the structlog configuration and stdlib logger levels that were in force
-before, which is what tests need to leave the process as they found it.
+Several configurations may be open at once, one per runtime (structlog's
+configuration is global, so they share it): each event goes to the sinks of
+every open configuration whose levels accept it, one console shared by two is
+written once, and the secrets of every open configuration are redacted in all
+of them. Closing one leaves the others as they were; closing the last puts back
+the structlog configuration and stdlib logger levels that were in force before
+the first, which is what tests need to leave the process as they found it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -40,7 +43,6 @@ _CONSOLE_FORMATS = ("logfmt", "pretty", "json", "off")
 _STREAMS = ("stderr", "stdout")
 
 _active_lock = threading.RLock()
-_active: LoggingHandle | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,23 +114,21 @@ def _plan(section: LoggingSettings) -> _Plan:
 
 
 class LoggingHandle:
-    """The active logging configuration: its sinks, its stdlib bridge, and how to undo it.
+    """One open logging configuration (one per runtime): its sinks, levels and secrets.
 
-    Created by :func:`configure_logging`. ``close()`` is idempotent; after it,
-    ``reconfigure`` raises ``RuntimeStateError``. Usable as a context manager
-    (closes on exit).
+    Created by :func:`configure_logging`. Several may be open at once; see the
+    module docstring. ``close()`` is idempotent; after it, ``reconfigure`` raises
+    ``RuntimeStateError``. Usable as a context manager (closes on exit).
     """
 
-    def __init__(self, plan: _Plan, secrets: Iterable[str], previous: dict[str, Any]) -> None:
+    def __init__(self, plan: _Plan, secrets: Iterable[str]) -> None:
         self._lock = threading.RLock()
         self._closed = False
-        self._previous = previous
+        self._plan = plan
+        self._secrets = tuple(secrets)
         self._console: ConsoleSink | None = None
         self._file: RotatingFileSink | None = None
-        self._bridge = StdlibBridge()
-        self._stdlib_levels = StdlibLevels()
-        self._apply(plan, tuple(secrets))
-        logging.getLogger().addHandler(self._bridge)
+        self._take_sinks(plan)
 
     # --- public API ----------------------------------------------------------------
 
@@ -144,7 +144,7 @@ class LoggingHandle:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` has run (or a later ``configure_logging`` replaced this handle)."""
+        """True once :meth:`close` has run."""
         return self._closed
 
     def reconfigure(self, section: LoggingSettings, *, secrets: Iterable[str] = ()) -> None:
@@ -154,13 +154,17 @@ class LoggingHandle:
         file rotation change in place; a new file path opens the new file
         first, switches every logger to it, then closes the old one (lines
         already queued for the old file are written to it). An invalid
-        section raises ``ConfigError`` and changes nothing.
+        section raises ``ConfigError`` and changes nothing. Other open
+        configurations are not touched.
         """
         plan = _plan(section)
-        with self._lock:
+        with _active_lock, self._lock:
             if self._closed:
                 raise RuntimeStateError("this logging configuration is closed: call configure_logging() anew")
-            self._apply(plan, tuple(secrets))
+            old_file = self._take_sinks(plan)
+            self._plan, self._secrets = plan, tuple(secrets)
+            _install_open()
+            _release_file(old_file)
 
     def flush(self) -> None:
         """Block until every event logged before this call is written by every sink."""
@@ -172,23 +176,30 @@ class LoggingHandle:
             console.flush()
 
     def close(self) -> None:
-        """Flush and close the sinks, detach from stdlib logging, restore the previous structlog setup."""
-        global _active
-        with self._lock:
+        """Flush and close this configuration's sinks; the other open ones keep theirs.
+
+        When it was the last one open, stdlib logging is detached and the structlog
+        setup and stdlib levels in force before the first one are put back.
+        """
+        global _previous
+        with _active_lock, self._lock:
             if self._closed:
                 return
             self._closed = True
-            install_routing(None)
-            logging.getLogger().removeHandler(self._bridge)
-            self._stdlib_levels.restore()
-            _restore_structlog(self._previous)
-            if self._file is not None:
-                self._file.close()
+            _open.remove(self)
+            if _open:
+                _install_open()
+            else:
+                install_routing(None)
+                logging.getLogger().removeHandler(_BRIDGE)
+                _STDLIB_LEVELS.restore()
+                if _previous is not None:
+                    _restore_structlog(_previous)
+                    _previous = None
+            file, self._file = self._file, None
+            _release_file(file)
             if self._console is not None:
                 self._console.flush()
-        with _active_lock:
-            if _active is self:
-                _active = None
 
     def __enter__(self) -> LoggingHandle:
         return self
@@ -204,9 +215,12 @@ class LoggingHandle:
 
     # --- internals -----------------------------------------------------------------
 
-    def _apply(self, plan: _Plan, secrets: tuple[str, ...]) -> None:
-        # Everything that can fail (opening the file) happens before anything
-        # changes, so a failed reconfigure leaves the old setup running.
+    def _take_sinks(self, plan: _Plan) -> RotatingFileSink | None:
+        """Point this handle at the sinks ``plan`` needs; the file sink it stopped using, to release.
+
+        Everything that can fail (opening the file) happens before anything
+        changes, so a failed reconfigure leaves the old setup running.
+        """
         old_file = self._file
         if plan.file_path is None:
             file = None
@@ -214,35 +228,90 @@ class LoggingHandle:
             file = old_file
             file.set_rotation(max_bytes=plan.max_bytes, backups=plan.backups)
         else:
-            try:
-                file = RotatingFileSink(plan.file_path, max_bytes=plan.max_bytes, backups=plan.backups)
-            except OSError as exc:
-                problem = ConfigProblem(
-                    "logging.file.path", f"cannot open log file {plan.file_path}: {exc.strerror or exc}"
-                )
-                raise ConfigError([problem]) from exc
-
+            file = _acquire_file(plan)
         console = self._console
         if plan.console_format == "off":
             console = None
-        elif console is None or (console.format, console.stream_name) != (
-            plan.console_format,
-            plan.console_stream,
-        ):
-            console = ConsoleSink(plan.console_format, plan.console_stream)
-
-        REDACTOR.update(secrets, plan.redact)
-        sinks: list[tuple[Sink, int]] = []
-        if console is not None:
-            sinks.append((console, plan.level))
-        if file is not None:
-            sinks.append((file, plan.file_level if plan.file_level is not None else plan.level))
-        install_routing(Routing(sinks=tuple(sinks), overrides=dict(plan.overrides)))
-        stdlib_floor = min((max(base, WARNING) for _, base in sinks), default=OFF)
-        self._stdlib_levels.apply(stdlib_floor, plan.overrides)
+        elif console is None or (console.format, console.stream_name) != (plan.console_format, plan.console_stream):
+            console = _shared_console(plan.console_format, plan.console_stream)
         self._console, self._file = console, file
-        if old_file is not None and old_file is not file:
-            old_file.close()
+        return old_file if old_file is not file else None
+
+
+# --- the open configurations ------------------------------------------------------
+
+_BRIDGE: Final = StdlibBridge()
+"""One root-logger handler for the process, so a stdlib record enters the pipeline once."""
+_STDLIB_LEVELS: Final = StdlibLevels()
+_open: list[LoggingHandle] = []
+_previous: dict[str, Any] | None = None
+"""The structlog setup in force before the first open configuration, put back when the last closes."""
+_files: dict[Path, tuple[RotatingFileSink, int]] = {}
+"""File sinks by path with their number of users: two runtimes writing one file share one writer."""
+
+
+def _install_open() -> None:
+    """Route to the sinks of every open configuration, and redact the secrets of all of them."""
+    sinks: list[tuple[Sink, int]] = []
+    overrides: list[Mapping[str, int]] = []
+    secrets: list[str] = []
+    keys: list[str] = []
+    stdlib_overrides: dict[str, int] = {}
+    for handle in _open:
+        plan = handle._plan
+        if handle._console is not None:
+            sinks.append((handle._console, plan.level))
+            overrides.append(plan.overrides)
+        if handle._file is not None:
+            sinks.append((handle._file, plan.file_level if plan.file_level is not None else plan.level))
+            overrides.append(plan.overrides)
+        secrets.extend(handle._secrets)
+        keys.extend(plan.redact)
+        for name, level in plan.overrides.items():
+            stdlib_overrides[name] = min(level, stdlib_overrides.get(name, level))
+    REDACTOR.update(dict.fromkeys(secrets), dict.fromkeys(keys))
+    install_routing(Routing(sinks=tuple(sinks), sink_overrides=tuple(overrides)))
+    stdlib_floor = min((max(base, WARNING) for _, base in sinks), default=OFF)
+    _STDLIB_LEVELS.apply(stdlib_floor, stdlib_overrides)
+
+
+def _shared_console(fmt: str, stream: str) -> ConsoleSink:
+    # Two runtimes logging to one terminal share its sink: each line is printed once.
+    for handle in _open:
+        console = handle._console
+        if console is not None and (console.format, console.stream_name) == (fmt, stream):
+            return console
+    return ConsoleSink(fmt, stream)
+
+
+def _acquire_file(plan: _Plan) -> RotatingFileSink:
+    assert plan.file_path is not None
+    shared = _files.get(plan.file_path)
+    if shared is not None:
+        sink, users = shared
+        sink.set_rotation(max_bytes=plan.max_bytes, backups=plan.backups)
+        _files[plan.file_path] = (sink, users + 1)
+        return sink
+    try:
+        sink = RotatingFileSink(plan.file_path, max_bytes=plan.max_bytes, backups=plan.backups)
+    except OSError as exc:
+        problem = ConfigProblem("logging.file.path", f"cannot open log file {plan.file_path}: {exc.strerror or exc}")
+        raise ConfigError([problem]) from exc
+    _files[plan.file_path] = (sink, 1)
+    return sink
+
+
+def _release_file(sink: RotatingFileSink | None) -> None:
+    """One user fewer for ``sink``; closed (its queued lines written) when it was the last."""
+    if sink is None:
+        return
+    shared = _files.get(sink.path)
+    if shared is not None and shared[0] is sink and shared[1] > 1:
+        _files[sink.path] = (sink, shared[1] - 1)
+        return
+    if shared is not None and shared[0] is sink:
+        del _files[sink.path]
+    sink.close()
 
 
 def _snapshot_structlog() -> dict[str, Any]:
@@ -281,25 +350,24 @@ def _restore_structlog(previous: dict[str, Any]) -> None:
 
 
 def configure_logging(section: LoggingSettings, *, secrets: Iterable[str] = ()) -> LoggingHandle:
-    """Configure structlog and stdlib logging, process-wide, from the ``logging`` config section.
+    """Open a logging configuration from the ``logging`` config section; close it with ``handle.close()``.
 
     ``secrets`` are literal values (API keys...) redacted wherever they appear.
-    Replaces (closes) any configuration made by an earlier call. Raises
-    ``ConfigError`` for an invalid section or a log file that cannot be opened,
-    before anything changes.
+    Configurations add up (one per runtime): every open one gets the events its
+    levels accept, and the secrets of all of them are redacted everywhere.
+    Raises ``ConfigError`` for an invalid section or a log file that cannot be
+    opened, before anything changes.
     """
-    global _active
+    global _previous
     plan = _plan(section)
     with _active_lock:
-        if _active is not None:
-            _active.close()
-        previous = _snapshot_structlog()
-        _install_structlog()
-        try:
-            handle = LoggingHandle(plan, secrets, previous)
-        except BaseException:
-            install_routing(None)
-            _restore_structlog(previous)
-            raise
-        _active = handle
+        first = not _open
+        previous = _snapshot_structlog() if first else None
+        handle = LoggingHandle(plan, secrets)  # opens the file: may raise, nothing changed yet
+        if previous is not None:
+            _previous = previous
+            _install_structlog()
+            logging.getLogger().addHandler(_BRIDGE)
+        _open.append(handle)
+        _install_open()
         return handle
