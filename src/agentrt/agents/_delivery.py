@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from agentrt.agents.activity import Activity, PriorityLike, priority_value
 from agentrt.agents.instance import AgentInstance, AgentStatus
 from agentrt.agents.mailbox import Entry
+from agentrt.agents.persistence import LeaseLost
 from agentrt.errors import AgentError, AgentNotFound, AgentTerminated, AgentTimeout
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class Delivery:
     _next_seq: Callable[[], int]
     _closing: bool
     _closed: bool
+    _lose: Callable[[str], None]
 
     def tell(
         self,
@@ -198,7 +200,11 @@ class Delivery:
                 self._start_drain(instance)
 
         journaled.add_done_callback(queue)
-        await asyncio.shield(journaled)  # `queue` ran before this returns: callbacks run in order
+        try:
+            await asyncio.shield(journaled)  # `queue` ran before this returns: callbacks run in order
+        except LeaseLost:
+            self._lose(instance.id)  # another process runs the agent now: it is no longer this one's
+            raise
         if not queued:
             self._refuse(instance.id, instance)  # terminated while the journal committed
 

@@ -31,12 +31,12 @@ from agentrt.agents.events import (
     Subscription,
 )
 from agentrt.agents.mailbox import Entry, Mailbox, MailboxStats
+from agentrt.agents.persistence import AgentStore, LeaseLost
 from agentrt.errors import AgentError, AgentTerminated
 
 if TYPE_CHECKING:
     from agentrt.agents.activity import Activity
     from agentrt.agents.agent import Agent
-    from agentrt.agents.persistence import AgentStore
     from agentrt.agents.registry import AgentType
     from agentrt.agents.runtime import AgentRuntime
     from agentrt.calls import Principal
@@ -239,6 +239,12 @@ class AgentInstance(Mailbox):
                 except Exception as err:
                     elapsed = perf_counter() - started
                     self.busy_time += elapsed
+                    if err.__class__ is LeaseLost:
+                        # Another process runs the agent now and redoes this activity: stop here.
+                        if reply is not None and not reply.done():
+                            reply.set_exception(err)
+                        rt._lose(self.id)
+                        break
                     if await self._retry_later(rt, entry, err):
                         if rt._closing:
                             break  # closing: it stays queued (and, durable, journaled for the next start)
@@ -474,7 +480,7 @@ class AgentInstance(Mailbox):
 
     # --- the end ------------------------------------------------------------------------------------
 
-    def discard_queue(self, error: AgentTerminated) -> int:
+    def discard_queue(self, error: AgentError) -> int:
         """Drop every queued activity (askers get ``error``) and wake waiting senders with it; returns how many."""
         entries = self.take_all()
         for entry in entries:

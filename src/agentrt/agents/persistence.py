@@ -36,6 +36,7 @@ from agentrt.errors import AgentError
 
 __all__ = [
     "AgentStore",
+    "LeaseLost",
     "MemoryAgentStore",
     "StoredActivity",
     "StoredAgent",
@@ -43,6 +44,10 @@ __all__ = [
     "encode_payload",
     "encode_principal",
 ]
+
+
+class LeaseLost(AgentError):
+    """The store refused a write: another process sharing it holds the agent's lease now."""
 
 
 @dataclass(slots=True)

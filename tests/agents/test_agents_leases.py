@@ -1,0 +1,138 @@
+"""Two processes on one store run each durable agent once: the holder of its lease. A holder that stops
+renewing loses the agent to the other, and its late saves are refused (the fencing token moved on)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from agents_support import store_url_for
+
+from agentrt.agents import Activity, Agent, AgentContext, AgentRuntime
+from agentrt.agents.durable import StoreAgentStore
+from agentrt.agents.persistence import LeaseLost
+from agentrt.errors import AgentError
+from agentrt.store import open_store
+
+TTL = 0.3
+
+
+@dataclass
+class Book:
+    entries: list[str] = field(default_factory=list)
+
+
+class Clerk(Agent[Book]):
+    """Writes each payload down; records which runtime ran it. A payload "slow" waits for the class's gate."""
+
+    ran: ClassVar[list[tuple[str, str, bool]]] = []
+    gate: ClassVar[asyncio.Event | None] = None
+    started: ClassVar[asyncio.Event | None] = None
+
+    async def handle(self, activity: Activity, ctx: AgentContext[Book]) -> int:
+        Clerk.ran.append((ctx.runtime.name, activity.payload, activity.redelivered))  # type: ignore[attr-defined]
+        if activity.payload == "slow":
+            assert Clerk.started is not None
+            assert Clerk.gate is not None
+            Clerk.started.set()
+            await Clerk.gate.wait()
+        ctx.state.entries.append(activity.payload)
+        return len(ctx.state.entries)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url_for(request, request.param, tmp_path)
+
+
+@pytest.fixture
+async def two_processes(shared_url: str) -> AsyncIterator[tuple[AgentRuntime, AgentRuntime]]:
+    """Two agent runtimes, each with its own connection to the same store, as two processes on two hosts."""
+    Clerk.ran = []
+    Clerk.gate = asyncio.Event()
+    Clerk.started = asyncio.Event()
+    async with AsyncExitStack() as stack:
+        runtimes = []
+        for name in ("a", "b"):
+            store = await stack.enter_async_context(open_store(shared_url))
+            agents = StoreAgentStore(store, lease_ttl=TTL, owner_id=f"host-{name}:1:{name}")
+            rt = AgentRuntime(store=agents)
+            rt.name = name  # type: ignore[attr-defined]
+            rt.register("clerk", Clerk, durable=True)
+            runtimes.append(rt)
+        a, b = runtimes
+        await a.start()
+        yield a, b
+        Clerk.gate.set()
+        for rt in runtimes:
+            if rt._started:
+                await rt.close(timeout=2)
+
+
+async def until(condition: Any, timeout: float = 5.0) -> None:
+    # A poll: the takeover happens in the runtime's own renewal loop, which signals nothing a test could await.
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+def stop_renewing(rt: AgentRuntime) -> None:
+    """The process stalls (a long pause, a partition): its leases are no longer renewed."""
+    assert rt._lease_keeper is not None
+    rt._lease_keeper.cancel()
+
+
+async def test_only_the_lease_holder_runs_the_agent_and_the_other_takes_it_over_when_it_lapses(
+    two_processes: tuple[AgentRuntime, AgentRuntime],
+) -> None:
+    a, b = two_processes
+    await a.spawn("clerk", "shared")
+    await b.start()
+    assert "shared" not in b  # a holds it
+    with pytest.raises(AgentError, match="run by another process sharing the store"):
+        await b.spawn("clerk", "shared")
+    assert await a.ask("shared", "one") == 1
+    await asyncio.sleep(TTL * 2)  # a renews: b never takes it
+    assert "shared" not in b
+    assert [who for who, _, _ in Clerk.ran] == ["a"]
+
+    stop_renewing(a)
+    await until(lambda: "shared" in b)
+    assert b.state("shared") == Book(entries=["one"])
+    with pytest.raises(LeaseLost, match="now run by another process"):
+        await a.tell("shared", "late")  # a's journal write is refused: the token moved on
+    assert "shared" not in a
+    assert await b.ask("shared", "two") == 2
+    assert [(who, what) for who, what, _ in Clerk.ran] == [("a", "one"), ("b", "two")]
+
+
+async def test_a_lapsed_owner_s_save_is_refused_and_the_new_owner_redoes_the_activity_once(
+    two_processes: tuple[AgentRuntime, AgentRuntime],
+) -> None:
+    a, b = two_processes
+    await a.spawn("clerk", "shared")
+    await b.start()
+    assert await a.ask("shared", "one") == 1
+    asked = asyncio.ensure_future(a.ask("shared", "slow"))
+    assert Clerk.started is not None
+    await Clerk.started.wait()
+    stop_renewing(a)
+    await until(lambda: "shared" in b)
+    # b redelivers the activity a was processing (it waits at the gate in b too).
+    assert Clerk.gate is not None
+    Clerk.gate.set()
+    with pytest.raises(LeaseLost):
+        await asked  # a finished it, but its save was refused
+    await b.wait_idle()
+    assert b.state("shared") == Book(entries=["one", "slow"])  # once, from b
+    assert ("b", "slow", True) in Clerk.ran
+    assert "shared" not in a
+    await b.close()
+    stored = await b.store.get("shared")  # type: ignore[union-attr]
+    assert stored is not None
+    assert stored.state == '{"entries":["one","slow"]}'
