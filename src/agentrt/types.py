@@ -51,11 +51,15 @@ class TextPart:
 
 @dataclass(slots=True, frozen=True)
 class ImagePart:
-    """An image given by URL, or inline as bytes with their media type (``image/png``)."""
+    """An image given by URL, or inline as bytes with their media type (``image/png``).
+
+    ``detail`` is OpenAI's ``image_url.detail`` (``low``, ``high``, ``auto``), sent to OpenAI as given.
+    """
 
     url: str | None = None
     data: bytes | None = None
     media_type: str | None = None
+    detail: str | None = None
 
     def __post_init__(self) -> None:
         if (self.url is None) == (self.data is None):
@@ -75,6 +79,11 @@ class ToolCall:
     match them. ``provider_data`` is opaque data the provider needs back with
     the call in later turns (Gemini's ``thoughtSignature``); keep it when the
     call goes back into the conversation.
+
+    A call whose arguments the output cap cut off (the answer's finish reason
+    is ``length``) has ``arguments == {}`` and the raw, incomplete JSON text
+    under ``provider_data["truncated_arguments"]``: no half-written value is
+    passed off as an argument.
     """
 
     id: str
@@ -121,11 +130,16 @@ class Message:
 
 @dataclass(slots=True, frozen=True)
 class ToolSpec:
-    """A tool the model may call: its name, what it does, and a JSON Schema of its arguments."""
+    """A tool the model may call: its name, what it does, and a JSON Schema of its arguments.
+
+    ``strict``: the arguments must follow the schema exactly (OpenAI's and Anthropic's
+    ``strict``; the schema must then be strict-valid); None sends nothing.
+    """
 
     name: str
     description: str
     parameters: dict[str, Any]
+    strict: bool | None = None
 
 
 @dataclass(slots=True, frozen=True)

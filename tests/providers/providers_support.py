@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from agentrt.config import ProviderSection
 from agentrt.providers import ProviderClient, builtin_kinds
@@ -22,6 +22,9 @@ WEATHER = ToolSpec(
 
 
 class Invoice(BaseModel):
+    # Strict-valid as OpenAI and Anthropic want it: every field required, additionalProperties false.
+    model_config = ConfigDict(extra="forbid")
+
     number: str
     total: float
     paid: bool

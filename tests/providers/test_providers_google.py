@@ -133,9 +133,13 @@ async def test_streamed_function_calls_arrive_whole(up: FakeUpstream, make_clien
 
 async def test_tool_results_are_function_responses_named_after_their_calls(up: FakeUpstream, make_client) -> None:
     client = make_client("google")
+    # The strict fake takes back only signatures it issued: get one from a Gemini 3 answer.
+    up.script(Reply(tool_calls=[("get_time", {})]))
+    first = await client.complete(ChatRequest(model="gemini-3-pro-preview", messages=[Message.user("time?")]))
+    signature = (first.tool_calls[0].provider_data or {})["thoughtSignature"]
     calls = [
         ToolCall(id="gemini_call_0_abc", name="get_weather", arguments={"city": "Paris"}),
-        ToolCall(id="real-id-7", name="get_time", arguments={}, provider_data={"thoughtSignature": "c2ln"}),
+        ToolCall(id="real-id-7", name="get_time", arguments={}, provider_data={"thoughtSignature": signature}),
     ]
     await client.complete(
         chat(
@@ -151,7 +155,7 @@ async def test_tool_results_are_function_responses_named_after_their_calls(up: F
         "role": "model",
         "parts": [
             {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
-            {"functionCall": {"name": "get_time", "args": {}, "id": "real-id-7"}, "thoughtSignature": "c2ln"},
+            {"functionCall": {"name": "get_time", "args": {}, "id": "real-id-7"}, "thoughtSignature": signature},
         ],
     }
     assert contents[2] == {

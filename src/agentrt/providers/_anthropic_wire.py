@@ -10,9 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agentrt.errors import ProviderBadRequest
 from agentrt.providers._errors import ErrorInfo
 from agentrt.providers._media import inline_image
-from agentrt.types import ChatRequest, ImagePart, Message, Usage
+from agentrt.providers._params import OPENAI_ONLY, ParamGuard
+from agentrt.types import ChatRequest, ImagePart, Message, ToolSpec, Usage
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -38,8 +40,14 @@ _FINISH_REASONS = {
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
-    "refusal": "content_filter",
+    "refusal": "refusal",
+    "pause_turn": "stop",  # a server tool's long turn paused: what came so far is the answer
 }
+CONTROLLED = ("model", "messages", "stream", "system")
+"""Body fields agentrt sets, which ``params`` may not."""
+# OpenAI's service tiers in Anthropic's words; the others (flex, scale, priority) have no equivalent.
+_SERVICE_TIERS = {"auto": "auto", "standard_only": "standard_only", "default": "standard_only"}
+_EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
 _TOOL_CHOICES = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}
 # Mid-stream errors come without a status: the error's type says which one it would have been.
 STATUS_OF_ERROR_TYPE = {
@@ -68,9 +76,14 @@ class OutputTool:
 
 
 def messages_body(
-    request: ChatRequest, *, default_max_tokens: int = DEFAULT_MAX_TOKENS, json_output: JsonOutput = "native"
+    request: ChatRequest,
+    *,
+    guard: ParamGuard,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
+    json_output: JsonOutput = "native",
 ) -> tuple[dict[str, Any], OutputTool | None]:
     """The Messages API body for ``request``, and the output tool that carries a JSON answer if one is used."""
+    params, cap = guard.split(request.params, request.max_output_tokens, model=request.model)
     system = [m.text for m in request.messages if m.role == "system" and m.text]
     turns: list[dict[str, Any]] = []
     for message in request.messages:
@@ -86,10 +99,10 @@ def messages_body(
             turns.append({"role": role, "content": blocks})
     body: dict[str, Any] = {
         "model": request.model,
-        "max_tokens": request.max_output_tokens or default_max_tokens,
+        "max_tokens": cap or default_max_tokens,
         "messages": turns,
     }
-    tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools]
+    tools = [_tool(t) for t in request.tools]
     choice = request.tool_choice
     tool_choice: Any = (
         _TOOL_CHOICES.get(choice, {"type": "tool", "name": choice}) if isinstance(choice, str) else choice
@@ -123,13 +136,58 @@ def messages_body(
         body["top_p"] = request.top_p
     if request.stop:
         body["stop_sequences"] = request.stop
-    for key, value in request.params.items():
+    if params:
+        _merge_params(body, params, guard, request.model)
+    return body, output
+
+
+def _merge_params(body: dict[str, Any], params: dict[str, Any], guard: ParamGuard, model: str) -> None:
+    """Translate the OpenAI parameters Anthropic has an equivalent for, drop the others, merge the rest."""
+    if "response_format" in params:
+        raise ProviderBadRequest(
+            f"{guard.provider}: model {model!r}: params['response_format'] is OpenAI's; pass it as the call's "
+            "response_format, which agentrt translates for Anthropic",
+            provider=guard.provider,
+            model=model,
+            status=400,
+        )
+    stop = params.pop("stop", None)
+    if stop:
+        body["stop_sequences"] = [*body.get("stop_sequences", ()), *([stop] if isinstance(stop, str) else stop)]
+    if params.get("parallel_tool_calls") is False and "tools" in body:
+        del params["parallel_tool_calls"]
+        choice = body.get("tool_choice") or {"type": "auto"}
+        if choice.get("type") != "none":
+            body["tool_choice"] = {**choice, "disable_parallel_tool_use": True}
+    elif params.get("parallel_tool_calls") is True:
+        del params["parallel_tool_calls"]  # Anthropic's default
+    metadata = params.get("metadata")
+    if isinstance(metadata, dict) and set(metadata) <= {"user_id"}:  # Anthropic's own shape
+        body["metadata"] = dict(params.pop("metadata"))
+    if isinstance(params.get("user"), str):  # OpenAI's end-user id; its free-form metadata is dropped below
+        body.setdefault("metadata", {}).setdefault("user_id", params.pop("user"))
+    tier = params.get("service_tier")
+    if isinstance(tier, str) and tier in _SERVICE_TIERS:
+        body["service_tier"] = _SERVICE_TIERS[tier]
+        del params["service_tier"]
+    effort = params.get("reasoning_effort")
+    if isinstance(effort, str) and effort in _EFFORTS:
+        body["output_config"] = {**body.get("output_config", {}), "effort": effort}
+        del params["reasoning_effort"]
+    guard.drop(params, OPENAI_ONLY, model=model, why=" (OpenAI-only parameters with no Anthropic equivalent)")
+    for key, value in params.items():
         # output_config holds more than the format (effort): merge rather than replace it.
         if key == "output_config" and isinstance(value, dict) and "output_config" in body:
             body[key] = {**body[key], **value}
         else:
             body[key] = value
-    return body, output
+
+
+def _tool(tool: ToolSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
+    if tool.strict is not None:
+        out["strict"] = tool.strict
+    return out
 
 
 def _blocks(message: Message) -> list[dict[str, Any]]:
@@ -206,10 +264,13 @@ def usage_of(counts: Mapping[str, int]) -> Usage:
 
 
 def finish_reason(reason: Any) -> str | None:
-    """Anthropic's ``stop_reason`` in OpenAI's words (``stop``, ``length``, ``tool_calls``, ...)."""
+    """Anthropic's ``stop_reason`` in OpenAI's words (``stop``, ``length``, ``tool_calls``, ``refusal``).
+
+    A reason this version does not know is ``stop``: OpenAI clients know only their own words.
+    """
     if reason is None:
         return None
-    return _FINISH_REASONS.get(str(reason), str(reason))
+    return _FINISH_REASONS.get(str(reason), "stop")
 
 
 def read_anthropic_error(body: Any) -> ErrorInfo | None:

@@ -16,6 +16,7 @@ import orjson
 from agentrt.errors import ProviderBadRequest
 from agentrt.providers._errors import ErrorInfo, parse_duration_hint
 from agentrt.providers._media import guess_media_type, inline_image
+from agentrt.providers._params import OPENAI_ONLY, ParamGuard
 from agentrt.types import ChatRequest, ImagePart, Message, ToolCall, Usage
 
 __all__ = [
@@ -53,15 +54,47 @@ _TOP_LEVEL = frozenset(
     }
 )
 _GENERATION_CONFIG = ("generationConfig", "generation_config")
+CONTROLLED = ("model", "contents", "stream", "systemInstruction", "system_instruction")
+"""Body fields agentrt sets, which ``params`` may not."""
+_CAPS_IN_CONFIG = ("maxOutputTokens", "max_output_tokens")
+_COUNTS_IN_CONFIG = ("candidateCount", "candidate_count")
+# OpenAI parameters with a generationConfig equivalent of another name.
+_RENAMED = {
+    "stop": "stopSequences",
+    "frequency_penalty": "frequencyPenalty",
+    "presence_penalty": "presencePenalty",
+    "top_logprobs": "logprobs",
+}
+_SERVICE_TIERS = {"default": "standard", "standard": "standard", "flex": "flex", "priority": "priority"}
+_THINKING_LEVELS = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "XHIGH"}
+_OPENAI_RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-_FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
-_FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
+_FILTERED = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "LANGUAGE",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+        "MODEL_ARMOR",
+    }
+)
 _BAD_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
 _CONTEXT = re.compile(r"exceeds? the maximum number of tokens|token count.*exceed|too many tokens", re.I)
 
 
-def generate_body(request: ChatRequest, *, provider: str) -> dict[str, Any]:
+def generate_body(request: ChatRequest, *, provider: str, guard: ParamGuard) -> dict[str, Any]:
     """The ``generateContent`` body for ``request`` (``params`` placed as described in the client)."""
+    params, cap = guard.split(request.params, request.max_output_tokens, model=request.model)
+    translated = _translate(params, guard, request.model)
+    caps = {name: translated.pop(name) for name in _CAPS_IN_CONFIG if name in translated}
+    cap = guard.cap(cap, caps, model=request.model)
+    for name in _COUNTS_IN_CONFIG:
+        guard.check_n(translated.pop(name, None), f"generationConfig.{name}", request.model)
     system = [m.text for m in request.messages if m.role == "system" and m.text]
     names_of_calls: dict[str, str] = {}  # tool call id -> tool name, for results given without one
     contents: list[dict[str, Any]] = []
@@ -94,8 +127,8 @@ def generate_body(request: ChatRequest, *, provider: str) -> dict[str, Any]:
     elif choice is not None:
         body["toolConfig"] = choice
     generation: dict[str, Any] = {}
-    if request.max_output_tokens is not None:
-        generation["maxOutputTokens"] = request.max_output_tokens
+    if cap is not None:
+        generation["maxOutputTokens"] = cap
     if request.temperature is not None:
         generation["temperature"] = request.temperature
     if request.top_p is not None:
@@ -106,10 +139,9 @@ def generate_body(request: ChatRequest, *, provider: str) -> dict[str, Any]:
         generation["responseMimeType"] = "application/json"
         if request.response_format.schema is not None:
             generation["responseJsonSchema"] = request.response_format.schema
-    for key, value in request.params.items():
-        if key in _GENERATION_CONFIG and isinstance(value, dict):
-            generation.update(value)
-        elif key == "tools" and isinstance(value, list):
+    generation.update(translated)
+    for key, value in params.items():
+        if key == "tools" and isinstance(value, list):
             body["tools"] = [*body.get("tools", ()), *value]  # e.g. googleSearch next to our functions
         elif key in _TOP_LEVEL:
             body[key] = value
@@ -118,6 +150,53 @@ def generate_body(request: ChatRequest, *, provider: str) -> dict[str, Any]:
     if generation:
         body["generationConfig"] = generation
     return body
+
+
+def _translate(params: dict[str, Any], guard: ParamGuard, model: str) -> dict[str, Any]:
+    """Take out of ``params`` what goes into generationConfig by translation, and drop OpenAI's others.
+
+    Returns those generationConfig fields, a caller's ``generationConfig`` dict merged in.
+    """
+    config: dict[str, Any] = {}
+    for key in _GENERATION_CONFIG:
+        value = params.get(key)
+        if isinstance(value, dict):
+            config.update(params.pop(key))
+    if not params:
+        return config
+    guard.check_n(params.pop("n", None), "n", model)
+    for openai_name, gemini_name in _RENAMED.items():
+        if openai_name in params and (openai_name != "top_logprobs" or "logprobs" in params):
+            value = params.pop(openai_name)
+            config[gemini_name] = [value] if openai_name == "stop" and isinstance(value, str) else value
+    logprobs = params.get("logprobs")
+    if isinstance(logprobs, bool):  # OpenAI's switch; Gemini's own logprobs is a count, kept as given
+        config["responseLogprobs"] = params.pop("logprobs")
+    if "seed" in params:
+        config["seed"] = params.pop("seed")
+    tier = params.get("service_tier")
+    if isinstance(tier, str) and tier in _SERVICE_TIERS:
+        params["serviceTier"] = _SERVICE_TIERS[params.pop("service_tier")]
+    level = params.get("reasoning_effort")
+    if isinstance(level, str) and level in _THINKING_LEVELS:
+        del params["reasoning_effort"]
+        config["thinkingConfig"] = {**config.get("thinkingConfig", {}), "thinkingLevel": _THINKING_LEVELS[level]}
+    response_format = params.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") in _OPENAI_RESPONSE_FORMATS:
+        raise ProviderBadRequest(
+            f"{guard.provider}: model {model!r}: params['response_format'] is OpenAI's; pass it as the call's "
+            "response_format, which agentrt translates for Gemini",
+            provider=guard.provider,
+            model=model,
+            status=400,
+        )
+    guard.drop(
+        params,
+        OPENAI_ONLY - {"response_format"},
+        model=model,
+        why=" (OpenAI-only parameters with no Gemini equivalent)",
+    )
+    return config
 
 
 def _parts(message: Message, names: Mapping[str, str], provider: str, model: str) -> list[dict[str, Any]]:
@@ -203,15 +282,20 @@ def usage_of(metadata: Any) -> Usage:
 
 
 def finish_reason(reason: Any, *, has_calls: bool) -> str | None:
-    """Gemini's ``finishReason`` in OpenAI's words (``stop``, ``length``, ``tool_calls``, ``content_filter``)."""
+    """Gemini's ``finishReason`` in OpenAI's words (``stop``, ``length``, ``tool_calls``, ``content_filter``).
+
+    The safety, recitation, blocklist and language reasons are ``content_filter``;
+    every other one (``MALFORMED_FUNCTION_CALL``, ``OTHER``, newer ones) is ``stop``,
+    or ``tool_calls`` when the answer holds calls: OpenAI clients know only their own words.
+    """
     if reason is None:
         return None
     text = str(reason)
-    if text == "STOP" and has_calls:
-        return "tool_calls"  # Gemini says STOP when it asks for function calls
     if text in _FILTERED:
         return "content_filter"
-    return _FINISH_REASONS.get(text, text.lower())
+    if text == "MAX_TOKENS":
+        return "length"
+    return "tool_calls" if has_calls else "stop"  # Gemini says STOP when it asks for function calls
 
 
 def read_google_error(body: Any) -> ErrorInfo | None:

@@ -1,4 +1,11 @@
-"""Tool calls: parsing their JSON arguments, and assembling them from streamed fragments."""
+"""Tool calls: parsing their JSON arguments, and assembling them from streamed fragments.
+
+A call whose arguments the output cap cut off (the answer's finish reason is
+``length``) is not an error, and not worth a retry: the same request would be
+cut off at the same place. It comes back as a call with ``arguments == {}`` and
+the raw fragment under ``provider_data["truncated_arguments"]``: nothing half
+written is passed off as an argument (``{"city": "Par"}`` would look valid).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,14 @@ from typing import Any
 
 import orjson
 
+from agentrt.errors import ProviderUnavailable
 from agentrt.providers._errors import malformed
 from agentrt.types import ToolCall, ToolCallDelta
 
-__all__ = ["ToolCallAssembler", "parse_arguments"]
+__all__ = ["TRUNCATED_ARGUMENTS", "ToolCallAssembler", "parse_arguments", "read_tool_call"]
+
+TRUNCATED_ARGUMENTS = "truncated_arguments"
+"""The ``ToolCall.provider_data`` key of arguments cut off by the output cap (the raw JSON text)."""
 
 
 def parse_arguments(text: str | bytes, *, provider: str, model: str | None, tool: str) -> dict[str, Any]:
@@ -27,6 +38,27 @@ def parse_arguments(text: str | bytes, *, provider: str, model: str | None, tool
     if not isinstance(value, dict):
         raise malformed(provider, model, f"the arguments of tool call {tool!r} are not a JSON object")
     return value
+
+
+def read_tool_call(
+    text: str,
+    *,
+    id: str,
+    name: str,
+    provider: str,
+    model: str | None,
+    cut_off: bool = False,
+    provider_data: dict[str, Any] | None = None,
+) -> ToolCall:
+    """A tool call from its JSON-text arguments; ``cut_off``: the answer stopped at the output cap."""
+    try:
+        arguments = parse_arguments(text, provider=provider, model=model, tool=name)
+    except ProviderUnavailable:
+        if not cut_off:
+            raise
+        kept = {**(provider_data or {}), TRUNCATED_ARGUMENTS: text}
+        return ToolCall(id=id, name=name, arguments={}, provider_data=kept)
+    return ToolCall(id=id, name=name, arguments=arguments, provider_data=provider_data)
 
 
 class _Pending:
@@ -75,22 +107,25 @@ class ToolCallAssembler:
     def __bool__(self) -> bool:
         return bool(self._calls)
 
-    def finish(self) -> list[ToolCall]:
-        """The whole calls, in index order, with their arguments parsed."""
+    def finish(self, *, cut_off: bool = False) -> list[ToolCall]:
+        """The whole calls, in index order, with their arguments parsed.
+
+        ``cut_off``: the stream stopped at the output cap, so the last arguments may be incomplete.
+        """
         calls: list[ToolCall] = []
         for index in sorted(self._calls):
             pending = self._calls[index]
             name = pending.name or ""
             if not name:
                 raise malformed(self._provider, self._model, f"tool call #{index} has no name")
-            arguments = parse_arguments(
-                "".join(pending.fragments), provider=self._provider, model=self._model, tool=name
-            )
             calls.append(
-                ToolCall(
+                read_tool_call(
+                    "".join(pending.fragments),
                     id=pending.id or f"call_{index}",
                     name=name,
-                    arguments=arguments,
+                    provider=self._provider,
+                    model=self._model,
+                    cut_off=cut_off,
                     provider_data=pending.provider_data,
                 )
             )

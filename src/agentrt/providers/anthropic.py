@@ -17,7 +17,20 @@ How a :class:`~agentrt.types.ChatRequest` maps to the wire:
   section's ``options.max_tokens``, else 4096;
 - ``tool_choice`` ``"auto"``, ``"none"``, ``"required"`` (→ ``any``), a tool's
   name (→ that tool) or a dict sent as given; ``stop`` → ``stop_sequences``;
-  ``params`` merged into the body last, unchanged (``output_config`` merged key by key).
+  ``params`` merged into the body last (``output_config`` merged key by key),
+  after the checks of :mod:`agentrt.providers._params` (no override of the
+  model, the messages, the system prompt, ``stream`` or the output cap).
+
+OpenAI-only parameters (the gateway passes what OpenAI clients send) are
+translated where Anthropic has an equivalent: ``parallel_tool_calls: false`` →
+``tool_choice.disable_parallel_tool_use``, ``stop`` → ``stop_sequences``,
+``user`` → ``metadata.user_id``, ``service_tier`` ``auto``/``default`` →
+``auto``/``standard_only``, ``reasoning_effort`` → ``output_config.effort``;
+``n: 1`` is dropped and ``n`` above 1 refused. The others (``seed``,
+``logit_bias``, ``logprobs``, ``frequency_penalty``, ``presence_penalty``,
+``store``, OpenAI's free-form ``metadata``, ...) are dropped with a warning, or
+refused with ``options.drop_params: false``. ``response_format`` in params is
+refused: the call's own ``response_format`` is the one agentrt translates.
 
 JSON output (``response_format``) depends on the section's
 ``options.json_output``:
@@ -36,15 +49,19 @@ JSON output (``response_format``) depends on the section's
   is not an object travels wrapped in ``{"value": ...}`` and is unwrapped. Not
   combinable with extended thinking, which allows no forced tool.
 
-``finish_reason`` is mapped to OpenAI's words: ``end_turn``/``stop_sequence`` →
-``stop``, ``max_tokens`` → ``length``, ``tool_use`` → ``tool_calls``,
-``refusal`` → ``content_filter``. Usage ``input_tokens`` includes cache reads
-and writes; ``cached_tokens`` is the cache reads.
+``finish_reason`` is mapped to OpenAI's words: ``end_turn``/``stop_sequence``/
+``pause_turn`` → ``stop``, ``max_tokens``/``model_context_window_exceeded`` →
+``length``, ``tool_use`` → ``tool_calls``, ``refusal`` → ``refusal`` (with
+``refusal`` set: the classifier stopped the answer; any text before it stays the
+text), anything newer → ``stop``. Tool input cut off by the output cap comes back
+unparsed, as :class:`~agentrt.types.ToolCall` documents, rather than as an error.
+Usage ``input_tokens`` includes cache reads and writes; ``cached_tokens`` is the
+cache reads.
 
 Extended thinking (``params={"thinking": {...}}``): thinking is not part of the
 text, but the thinking blocks (with their signatures) that led to tool calls are
-kept in the first call's ``ToolCall.provider_data`` and sent back before the
-``tool_use`` blocks in the next turn, as the API requires.
+kept in the first call's ``ToolCall.provider_data`` and sent back, unchanged,
+before the ``tool_use`` blocks in the next turn, as the API requires.
 
 Anthropic has no embeddings API: :meth:`AnthropicClient.embed` raises
 ``ProviderBadRequest``.
@@ -60,6 +77,7 @@ import orjson
 
 from agentrt.errors import ConfigError, ConfigProblem, ProviderBadRequest, ProviderError
 from agentrt.providers._anthropic_wire import (
+    CONTROLLED,
     DEFAULT_MAX_TOKENS,
     STATUS_OF_ERROR_TYPE,
     THINKING_BLOCKS,
@@ -73,6 +91,7 @@ from agentrt.providers._anthropic_wire import (
 )
 from agentrt.providers._base import HttpProviderClient
 from agentrt.providers._errors import ErrorReader, malformed, stream_ended_early
+from agentrt.providers._params import ParamGuard, read_drop_params
 from agentrt.providers._toolcalls import ToolCallAssembler
 from agentrt.types import (
     ChatRequest,
@@ -92,6 +111,7 @@ __all__ = ["API_VERSION", "AnthropicClient"]
 
 API_VERSION = "2023-06-01"
 _THINKING_TYPES = ("thinking", "redacted_thinking")
+_REFUSED = "Anthropic's safety classifier stopped the answer (stop_reason: refusal)"
 
 
 def _keep_thinking(calls: list[ToolCall], blocks: list[dict[str, Any]]) -> None:
@@ -121,6 +141,7 @@ class AnthropicClient(HttpProviderClient):
             raise ConfigError(problems)
         self._json_output: JsonOutput = mode
         self._max_tokens: int = max_tokens
+        self._guard = ParamGuard(name, drop_params=read_drop_params(name, self.options), controlled=CONTROLLED)
 
     def _auth_headers(self, api_key: str | None) -> Mapping[str, str]:
         headers = {"anthropic-version": API_VERSION}
@@ -132,7 +153,9 @@ class AnthropicClient(HttpProviderClient):
         return read_anthropic_error
 
     def _body(self, request: ChatRequest) -> tuple[dict[str, Any], OutputTool | None]:
-        return messages_body(request, default_max_tokens=self._max_tokens, json_output=self._json_output)
+        return messages_body(
+            request, guard=self._guard, default_max_tokens=self._max_tokens, json_output=self._json_output
+        )
 
     # --- chat -----------------------------------------------------------------------
 
@@ -215,9 +238,15 @@ class AnthropicClient(HttpProviderClient):
             yield TextDelta(self._unwrap("".join(held), model))
         if output_blocks and not call_of_block:
             reason = "stop"  # the forced tool was the answer, not a call for the caller to make
-        calls = tool_calls.finish()
+        calls = tool_calls.finish(cut_off=reason == "length")
         _keep_thinking(calls, [thinking[i] for i in sorted(thinking)])
-        yield StreamFinish(finish_reason=reason, usage=usage_of(counts), tool_calls=calls, model=answered_model)
+        yield StreamFinish(
+            finish_reason=reason,
+            usage=usage_of(counts),
+            tool_calls=calls,
+            model=answered_model,
+            refusal=_REFUSED if reason == "refusal" else None,
+        )
 
     def _stream_error(self, data: dict[str, Any], raw: bytes, model: str) -> ProviderError:
         error = data.get("error")
@@ -269,6 +298,7 @@ class AnthropicClient(HttpProviderClient):
             usage=usage_of(counts),
             model=data.get("model") or model,
             raw=data,
+            refusal=_REFUSED if reason == "refusal" else None,
         )
 
     # --- embeddings and check ---------------------------------------------------------

@@ -23,15 +23,32 @@ How a :class:`~agentrt.types.ChatRequest` maps to the wire:
   ``top_p``, ``stop`` → ``generationConfig`` fields;
 - ``params`` go into ``generationConfig`` unchanged, except the request's own
   fields, which go at the top level: ``safetySettings``, ``cachedContent``,
-  ``toolConfig``, ``labels``, ``serviceTier``, ``systemInstruction``; a
-  ``generationConfig`` dict is merged into ours, a ``tools`` list is added to ours
-  (e.g. ``[{"googleSearch": {}}]``).
+  ``toolConfig``, ``labels``, ``serviceTier``; a ``generationConfig`` dict is
+  merged into ours, a ``tools`` list is added to ours (e.g.
+  ``[{"googleSearch": {}}]``). They may not set the model, the ``contents``, the
+  ``systemInstruction`` or ``stream``, nor raise the output cap (see
+  :mod:`agentrt.providers._params`); ``generationConfig.maxOutputTokens`` may
+  only lower it, and ``candidateCount`` above 1 is refused.
+
+OpenAI-only parameters (the gateway passes what OpenAI clients send) are
+translated where Gemini has an equivalent: ``stop`` → ``stopSequences``,
+``seed``, ``frequency_penalty``/``presence_penalty`` →
+``frequencyPenalty``/``presencePenalty``, ``logprobs``/``top_logprobs`` →
+``responseLogprobs``/``logprobs``, ``service_tier`` → ``serviceTier``,
+``reasoning_effort`` → ``thinkingConfig.thinkingLevel``; ``n: 1`` is dropped. The
+others (``logit_bias``, ``user``, ``parallel_tool_calls``, ``store``,
+``metadata``, ...) are dropped with a warning, or refused with
+``options.drop_params: false``; an OpenAI ``response_format`` in params is
+refused: the call's own ``response_format`` is the one agentrt translates.
 
 Gemini gives function calls no id (or not always): calls without one get a
 stable synthetic id (``gemini_call_<n>_<hash>``), which is not sent back.
 Thought parts (``thought: true``) are left out of the text. ``finish_reason``:
 ``STOP`` → ``stop`` (``tool_calls`` when the answer has calls), ``MAX_TOKENS`` →
-``length``, the safety reasons → ``content_filter``, others lower-cased.
+``length``, the safety, recitation, blocklist and language reasons →
+``content_filter``, any other (``MALFORMED_FUNCTION_CALL``, ``OTHER``, ...) →
+``stop`` (or ``tool_calls``). A ``thoughtSignature`` (Gemini 3) on a function
+call stays with that call and goes back with it, unchanged, in the next turn.
 A stream has no end marker: it ended normally if a chunk carried a
 ``finishReason``, else it was cut off (``ProviderUnavailable``).
 
@@ -52,6 +69,7 @@ from agentrt.errors import ConfigError, ConfigProblem, ProviderError
 from agentrt.providers._base import HttpProviderClient, estimate_tokens
 from agentrt.providers._errors import ErrorReader, malformed, stream_ended_early
 from agentrt.providers._google_wire import (
+    CONTROLLED,
     THOUGHT_SIGNATURE,
     finish_reason,
     generate_body,
@@ -59,6 +77,7 @@ from agentrt.providers._google_wire import (
     synthetic_id,
     usage_of,
 )
+from agentrt.providers._params import ParamGuard, read_drop_params
 from agentrt.providers._toolcalls import ToolCallAssembler
 from agentrt.types import (
     ChatRequest,
@@ -94,6 +113,7 @@ class GoogleClient(HttpProviderClient):
                 [ConfigProblem(f"providers.{name}.options.api_version", "expected a version such as v1beta")]
             )
         self._version = version
+        self._guard = ParamGuard(name, drop_params=read_drop_params(name, self.options), controlled=CONTROLLED)
 
     def _auth_headers(self, api_key: str | None) -> Mapping[str, str]:
         return {"x-goog-api-key": api_key} if api_key else {}
@@ -110,7 +130,7 @@ class GoogleClient(HttpProviderClient):
 
     async def complete(self, request: ChatRequest) -> ProviderResponse:
         """One answer (``POST .../models/<model>:generateContent``)."""
-        body = generate_body(request, provider=self.name)
+        body = generate_body(request, provider=self.name, guard=self._guard)
         path = self._path(request.model, "generateContent")
         data = await self._http.request_json("POST", path, model=request.model, body=body)
         if not isinstance(data, dict):
@@ -129,7 +149,7 @@ class GoogleClient(HttpProviderClient):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderStreamEvent]:
         """Stream one answer (``:streamGenerateContent?alt=sse``); the last event is one ``StreamFinish``."""
-        body = generate_body(request, provider=self.name)
+        body = generate_body(request, provider=self.name, guard=self._guard)
         path = self._path(request.model, "streamGenerateContent") + "?alt=sse"
         model = request.model
         answered_model = model

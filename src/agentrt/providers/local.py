@@ -31,7 +31,11 @@ What it answers, given a request:
 4. Otherwise it echoes: ``"echo: <last user text>"``.
 
 Usage counts a token per four characters (rounded up) of the conversation and
-of the answer. Streaming yields the text in word-sized deltas, then each tool
+of the answer. The output cap holds as on a real API: a text longer than
+``max_output_tokens`` (or a smaller cap in ``params``: ``max_tokens``,
+``max_completion_tokens``, ...) is cut to that many tokens, with finish reason
+``length``; as with the HTTP kinds, ``params`` may not set the model, the
+messages or ``stream``, and ``n`` above 1 is refused. Streaming yields the text in word-sized deltas, then each tool
 call in one delta, then the ``StreamFinish``. Embeddings are unit vectors of
 ``embedding_dim`` floats derived from a hash of each text: equal texts, equal
 vectors.
@@ -55,6 +59,7 @@ from agentrt.config._paths import format_path
 from agentrt.config._types import Duration
 from agentrt.errors import ConfigError, ConfigProblem, RuntimeStateError
 from agentrt.providers._base import estimate_tokens
+from agentrt.providers._params import ParamGuard
 from agentrt.types import (
     ChatRequest,
     EmbeddingRequest,
@@ -136,6 +141,7 @@ class LocalClient:
                 ]
             ) from None
         self._patterns = [re.compile(rule.match) for rule in self._options.rules]
+        self._guard = ParamGuard(name, drop_params=True, controlled=("model", "messages", "stream"))
         self._closed = False
 
     def __repr__(self) -> str:
@@ -146,13 +152,13 @@ class LocalClient:
     async def complete(self, request: ChatRequest) -> ProviderResponse:
         """The deterministic answer to ``request`` (after the configured latency)."""
         self._check_open()
-        text, calls = self._answer(request)
+        text, calls, reason = self._capped_answer(request)
         if self._options.latency:
             await asyncio.sleep(self._options.latency)
         return ProviderResponse(
             text=text,
             tool_calls=calls,
-            finish_reason="tool_calls" if calls else "stop",
+            finish_reason=reason,
             usage=_usage(request, text, calls),
             model=request.model,
             raw={"text": text, "tool_calls": [[c.name, c.arguments] for c in calls]},
@@ -161,7 +167,7 @@ class LocalClient:
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderStreamEvent]:
         """The same answer as :meth:`complete`, in word-sized text deltas, then one ``StreamFinish``."""
         self._check_open()
-        text, calls = self._answer(request)
+        text, calls, reason = self._capped_answer(request)
         if self._options.latency:
             await asyncio.sleep(self._options.latency)
         for word in _WORDS.findall(text):
@@ -169,11 +175,19 @@ class LocalClient:
         for index, call in enumerate(calls):
             yield ToolCallDelta(index, call.id, call.name, orjson.dumps(call.arguments).decode())
         yield StreamFinish(
-            finish_reason="tool_calls" if calls else "stop",
+            finish_reason=reason,
             usage=_usage(request, text, calls),
             tool_calls=calls,
             model=request.model,
         )
+
+    def _capped_answer(self, request: ChatRequest) -> tuple[str, list[ToolCall], str]:
+        """The answer, its text cut to the output cap, and the finish reason."""
+        _, cap = self._guard.split(request.params, request.max_output_tokens, model=request.model)
+        text, calls = self._answer(request)
+        if cap is not None and estimate_tokens(text) > cap:
+            return text[: cap * 4], calls, "length"
+        return text, calls, "tool_calls" if calls else "stop"
 
     def _answer(self, request: ChatRequest) -> tuple[str, list[ToolCall]]:
         messages = request.messages

@@ -7,20 +7,33 @@ expect.
 
 How a :class:`~agentrt.types.ChatRequest` maps to the wire:
 
-- messages as they are; images as ``image_url`` parts (bytes become ``data:`` URLs);
+- messages as they are; images as ``image_url`` parts (bytes become ``data:`` URLs,
+  ``ImagePart.detail`` is kept);
   assistant tool calls as ``tool_calls`` with JSON-text arguments; tool results
   as ``role: tool`` messages with their ``tool_call_id``;
-- ``tools`` as function tools; ``tool_choice`` ``"auto"``, ``"none"``,
+- ``tools`` as function tools (``ToolSpec.strict`` as ``function.strict``); ``tool_choice`` ``"auto"``, ``"none"``,
   ``"required"``, a tool's name (forces that tool) or a dict sent as given;
 - ``response_format`` with a schema as ``json_schema`` (``strict`` as asked),
   without one as ``json_object`` (OpenAI then wants the word "JSON" in the prompt);
-- ``max_output_tokens`` as ``max_completion_tokens``; ``stop``, ``temperature``,
-  ``top_p`` as named; ``params`` merged into the body last, unchanged;
+- ``max_output_tokens`` as ``max_completion_tokens``, never also ``max_tokens``
+  (OpenAI refuses both at once); an endpoint that knows only ``max_tokens``
+  (some OpenAI-compatible servers refuse ``max_completion_tokens`` as an unknown
+  field) gets that name with the provider option
+  ``max_tokens_field: max_tokens``;
+- ``stop``, ``temperature``, ``top_p`` as named; ``params`` merged into the body
+  last, after the checks of :mod:`agentrt.providers._params` (no override of the
+  model, the messages, ``stream`` or the output cap; ``n`` above 1 refused, as
+  one call returns one answer);
 - streaming adds ``stream_options: {include_usage: true}`` so the last chunk
-  carries the usage.
+  carries the usage; a plain call drops a ``stream_options`` param, which
+  OpenAI only takes with ``stream``.
 
 ``finish_reason`` is OpenAI's own vocabulary (``stop``, ``length``,
-``tool_calls``, ``content_filter``), which the other clients map to as well.
+``tool_calls``, ``content_filter``), which the other clients map to as well,
+plus ``refusal`` when the model refused: ``message.refusal`` (streamed as
+``delta.refusal``, reported as ``RefusalDelta`` events) is the refusal, not
+text. Tool calls cut off by the output cap (``length``) come back unparsed, as
+:class:`~agentrt.types.ToolCall` documents, rather than as an error.
 """
 
 from __future__ import annotations
@@ -31,15 +44,16 @@ import re
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from agentrt.errors import ProviderError
+from agentrt.errors import ConfigError, ConfigProblem, ProviderError
 from agentrt.providers._base import HttpProviderClient
 from agentrt.providers._errors import ErrorInfo, ErrorReader, malformed, parse_duration_hint, stream_ended_early
 from agentrt.providers._media import data_url
-from agentrt.providers._toolcalls import ToolCallAssembler, parse_arguments
+from agentrt.providers._params import ParamGuard, read_drop_params
+from agentrt.providers._toolcalls import ToolCallAssembler, read_tool_call
 from agentrt.types import (
     ChatRequest,
     EmbeddingRequest,
@@ -48,13 +62,19 @@ from agentrt.types import (
     ProviderEmbeddings,
     ProviderResponse,
     ProviderStreamEvent,
+    RefusalDelta,
     StreamFinish,
     TextDelta,
-    ToolCall,
+    ToolSpec,
     Usage,
 )
 
+if TYPE_CHECKING:
+    from agentrt.config import ProviderSection
+
 __all__ = ["OpenAIClient"]
+
+_CAP_FIELDS = ("max_completion_tokens", "max_tokens")
 
 _TOOL_CHOICES = frozenset({"auto", "none", "required"})
 _RETRY_HINT = re.compile(r"try again in\s+(\S+)", re.IGNORECASE)
@@ -77,6 +97,30 @@ class OpenAIClient(HttpProviderClient):
     kind = "openai"
     default_base_url = "https://api.openai.com/v1"
 
+    def __init__(self, name: str, section: ProviderSection) -> None:
+        super().__init__(name, section)
+        field = self.options.get("max_tokens_field", "max_completion_tokens")
+        if field not in _CAP_FIELDS:
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        f"providers.{name}.options.max_tokens_field",
+                        f"expected max_completion_tokens (OpenAI) or max_tokens (servers that know only that "
+                        f"name), got {field!r}",
+                    )
+                ]
+            )
+        self._cap_field: str = field
+        self._guard = ParamGuard(
+            name, drop_params=read_drop_params(name, self.options), controlled=("model", "messages", "stream")
+        )
+
+    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        params, cap = self._guard.split(request.params, request.max_output_tokens, model=request.model)
+        if not stream:
+            self._guard.drop(params, ("stream_options",), model=request.model, why=" without stream")
+        return chat_body(request, params=params, max_output_tokens=cap, cap_field=self._cap_field)
+
     def _auth_headers(self, api_key: str | None) -> Mapping[str, str]:
         return {"authorization": f"Bearer {api_key}"} if api_key else {}
 
@@ -87,12 +131,13 @@ class OpenAIClient(HttpProviderClient):
 
     async def complete(self, request: ChatRequest) -> ProviderResponse:
         """One chat completion (``POST /chat/completions``)."""
-        data = await self._http.request_json("POST", "/chat/completions", model=request.model, body=chat_body(request))
+        body = self._body(request, stream=False)
+        data = await self._http.request_json("POST", "/chat/completions", model=request.model, body=body)
         return self._response(data, request.model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderStreamEvent]:
         """Stream one chat completion; the last event is one ``StreamFinish``."""
-        body = chat_body(request)
+        body = self._body(request, stream=True)
         body["stream"] = True
         options = body.get("stream_options")
         body["stream_options"] = {"include_usage": True, **(options if isinstance(options, dict) else {})}
@@ -101,6 +146,7 @@ class OpenAIClient(HttpProviderClient):
         tool_calls = ToolCallAssembler(provider=self.name, model=model)
         usage = Usage()
         finish_reason: str | None = None
+        refusal: list[str] = []
         done = False
         async with aclosing(self._http.stream_events("/chat/completions", model=model, body=body)) as events:
             async for event in events:
@@ -120,6 +166,10 @@ class OpenAIClient(HttpProviderClient):
                     content = delta.get("content")
                     if content:
                         yield TextDelta(content)
+                    refused = delta.get("refusal")
+                    if refused:
+                        refusal.append(refused)
+                        yield RefusalDelta(refused)
                     for call in delta.get("tool_calls") or ():
                         function = call.get("function") or {}
                         yield tool_calls.add(
@@ -133,7 +183,11 @@ class OpenAIClient(HttpProviderClient):
         if not done:
             raise stream_ended_early(self.name, model)
         yield StreamFinish(
-            finish_reason=finish_reason, usage=usage, tool_calls=tool_calls.finish(), model=answered_model
+            finish_reason="refusal" if refusal else finish_reason,
+            usage=usage,
+            tool_calls=tool_calls.finish(cut_off=finish_reason == "length"),
+            model=answered_model,
+            refusal="".join(refusal) if refusal else None,
         )
 
     def _stream_error(self, chunk: dict[str, Any], raw: bytes, model: str) -> ProviderError:
@@ -152,21 +206,27 @@ class OpenAIClient(HttpProviderClient):
             names = [str(function["name"]) for _, function in wire_calls]
         except (KeyError, IndexError, TypeError, AttributeError):
             raise malformed(self.name, model, "no choices[0].message in the answer") from None
+        reason = _finish_reason(choice.get("finish_reason"))
         calls = [
-            ToolCall(
+            read_tool_call(
+                function.get("arguments") or "",
                 id=call_id or f"call_{index}",
                 name=name,
-                arguments=parse_arguments(function.get("arguments") or "", provider=self.name, model=model, tool=name),
+                provider=self.name,
+                model=model,
+                cut_off=reason == "length",
             )
             for index, ((call_id, function), name) in enumerate(zip(wire_calls, names, strict=True))
         ]
+        refusal = message.get("refusal") or None
         return ProviderResponse(
             text=message.get("content") or "",
             tool_calls=calls,
-            finish_reason=_finish_reason(choice.get("finish_reason")),
+            finish_reason="refusal" if refusal else reason,
             usage=_usage(data.get("usage") or {}),
             model=data.get("model") or model,
             raw=data,
+            refusal=refusal,
         )
 
     # --- embeddings and check ---------------------------------------------------------
@@ -203,17 +263,23 @@ class OpenAIClient(HttpProviderClient):
 # --- the request body ------------------------------------------------------------------
 
 
-def chat_body(request: ChatRequest) -> dict[str, Any]:
-    """The Chat Completions body for ``request`` (``params`` merged last)."""
+def chat_body(
+    request: ChatRequest,
+    *,
+    params: Mapping[str, Any] | None = None,
+    max_output_tokens: int | None = None,
+    cap_field: str = "max_completion_tokens",
+) -> dict[str, Any]:
+    """The Chat Completions body for ``request``; ``params`` (checked ones) merged last.
+
+    Without ``params`` the request's own are merged as they are, and its
+    ``max_output_tokens`` is the cap.
+    """
+    if params is None:
+        params, max_output_tokens = request.params, request.max_output_tokens
     body: dict[str, Any] = {"model": request.model, "messages": [_message(m) for m in request.messages]}
     if request.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-            }
-            for t in request.tools
-        ]
+        body["tools"] = [{"type": "function", "function": _function(t)} for t in request.tools]
     if request.tool_choice is not None:
         choice = request.tool_choice
         if isinstance(choice, str) and choice not in _TOOL_CHOICES:
@@ -229,16 +295,23 @@ def chat_body(request: ChatRequest) -> dict[str, Any]:
             }
         else:
             body["response_format"] = {"type": "json_object"}
-    if request.max_output_tokens is not None:
-        body["max_completion_tokens"] = request.max_output_tokens
+    if max_output_tokens is not None:
+        body[cap_field] = max_output_tokens
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.top_p is not None:
         body["top_p"] = request.top_p
     if request.stop:
         body["stop"] = request.stop
-    body.update(request.params)
+    body.update(params)
     return body
+
+
+def _function(tool: ToolSpec) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return function
 
 
 def _message(message: Message) -> dict[str, Any]:
@@ -261,7 +334,10 @@ def _message(message: Message) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     for part in message.content:
         if isinstance(part, ImagePart):
-            parts.append({"type": "image_url", "image_url": {"url": data_url(part)}})
+            image: dict[str, Any] = {"url": data_url(part)}
+            if part.detail is not None:
+                image["detail"] = part.detail
+            parts.append({"type": "image_url", "image_url": image})
         else:
             parts.append({"type": "text", "text": part.text})
     return {"role": message.role, "content": parts}
