@@ -7,19 +7,35 @@
 ``POST /v1/agents/{agent_id}/tell``        queue ``{payload, priority, type}``: 202 once queued
 ``POST /v1/agents/{agent_id}/ask``         queue it and wait for the handler's result (``timeout``)
 ``DELETE /v1/agents/{agent_id}``           terminate (``?drain=false`` drops what is queued)
+``POST /v1/agents/{agent_id}/resume``      bring back a ``failed`` agent, with the work it kept
 ``GET /v1/agents/{agent_id}/events``       server-sent events: ``event: <kind>``, ``data: {...}``
 =========================================  ============================================================
+
+Tenants: an agent spawned through a key belongs to the key's tenant (to its
+user when the key has no tenant). Every other key is answered 404 for it on
+every route, exactly as for an agent that does not exist, and the list shows
+only the key's own agents; admin keys see and act on all. Agents spawned in
+Python without an ``owner`` are admin-only here. Agent ids are one namespace:
+a spawn of an id another tenant holds is a 404 too, so pick ids that other
+tenants will not (a uuid). Reads need the ``agents:read`` scope, the rest
+``agents:write``. ``max_agents`` of a key, else ``server.max_agents_per_tenant``,
+caps a tenant's live (not terminated) agents (403 ``max_agents_reached``).
+Activities told or asked through a key run their model calls as the key's
+principal (its policies and budgets), unless the agent type names its own.
 
 Errors: an unknown agent is 404, a terminated one 409, a full mailbox that
 rejects 429 (``Retry-After``), an ask without an answer in time 504. A
 handler that raises makes the ask a 500 naming the error's type (its message
-stays in the server's log: it is the agent's code, and may hold anything).
+stays in the server's log: it is the agent's code, and may hold anything);
+an ``error`` event says the same, with a stable message and a code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+from collections import Counter
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
@@ -27,15 +43,17 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentrt.errors import AgentRTError
-from agentrt.server.errors import HttpError
+from agentrt.errors import AgentError, AgentRTError
+from agentrt.server.auth import ApiKey
+from agentrt.server.errors import HttpError, describe_error
 from agentrt.server.openai_models import by_kind, tag
-from agentrt.server.routing import Route, ServerContext
+from agentrt.server.routing import API_KEY, Route, ServerContext
 from agentrt.server.sse import ClientGone, EventStream, format_event
 from agentrt.server.validation import error_path, parse_body
 
 if TYPE_CHECKING:
     from agentrt.agents import AgentRuntime
+    from agentrt.calls import Principal
 
 __all__ = ["AgentRoutes", "agent_runtime"]
 
@@ -90,10 +108,13 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+AgentStatusOut = Literal["idle", "processing", "error", "terminated", "failed"]
+
+
 class AgentOut(_Out):
     id: str
     type: str
-    status: Literal["idle", "processing", "error", "terminated"]
+    status: AgentStatusOut
     depth: int
     durable: bool
 
@@ -117,7 +138,7 @@ class MailboxOut(_Out):
 class AgentDetail(_Out):
     id: str
     type: str
-    status: Literal["idle", "processing", "error", "terminated"]
+    status: AgentStatusOut
     restarts: int
     mailbox: MailboxOut
     state: Any
@@ -168,9 +189,12 @@ class AgentRoutes:
 
     def __init__(self, ctx: ServerContext) -> None:
         self._ctx = ctx
+        # Spawns under way per owner: counted with the live agents, so concurrent spawns cannot pass the cap.
+        self._spawning: Counter[tuple[str | None, str | None]] = Counter()
 
     def routes(self) -> list[Route]:
-        errors = (401, 404, 409, 429)
+        errors = (401, 403, 404, 409, 429)
+        read, write = "agents:read", "agents:write"
         return [
             Route(
                 "POST",
@@ -179,9 +203,10 @@ class AgentRoutes:
                 "spawnAgent",
                 "Spawn an agent",
                 "agents",
+                scope=write,
                 body=SpawnAgent,
                 responses={201: AgentOut},
-                errors=(401, 409),
+                errors=(401, 403, 404, 409),
             ),
             Route(
                 "GET",
@@ -190,8 +215,9 @@ class AgentRoutes:
                 "listAgents",
                 "List the agents",
                 "agents",
+                scope=read,
                 responses={200: AgentList},
-                errors=(401,),
+                errors=(401, 403),
             ),
             Route(
                 "GET",
@@ -200,8 +226,9 @@ class AgentRoutes:
                 "getAgent",
                 "An agent's status, mailbox and state",
                 "agents",
+                scope=read,
                 responses={200: AgentDetail},
-                errors=(401, 404),
+                errors=(401, 403, 404),
             ),
             Route(
                 "POST",
@@ -210,6 +237,7 @@ class AgentRoutes:
                 "tellAgent",
                 "Queue an activity",
                 "agents",
+                scope=write,
                 body=TellAgent,
                 responses={202: Told},
                 errors=errors,
@@ -221,6 +249,7 @@ class AgentRoutes:
                 "askAgent",
                 "Queue an activity and wait for its result",
                 "agents",
+                scope=write,
                 body=AskAgent,
                 responses={200: Answer},
                 errors=(*errors, 500, 504),
@@ -232,8 +261,22 @@ class AgentRoutes:
                 "terminateAgent",
                 "Terminate an agent",
                 "agents",
+                scope=write,
                 responses={200: Terminated},
-                errors=(401, 404),
+                errors=(401, 403, 404),
+            ),
+            Route(
+                "POST",
+                "/v1/agents/{agent_id}/resume",
+                self.resume,
+                "resumeAgent",
+                "Resume a failed agent",
+                "agents",
+                scope=write,
+                responses={200: AgentOut},
+                errors=(401, 403, 404, 409),
+                description="A `failed` agent (its restarts used up) processes the mailbox it kept again, "
+                "the activity it failed on first.",
             ),
             Route(
                 "GET",
@@ -242,17 +285,31 @@ class AgentRoutes:
                 "agentEvents",
                 "Follow an agent's events (server-sent events)",
                 "agents",
+                scope=read,
                 responses={200: "text/event-stream"},
-                errors=(401, 404, 409),
+                errors=(401, 403, 404, 409),
                 description="Each event is `event: <kind>` and `data: {json}` (AgentEventOut). The stream ends "
                 "when the agent terminates or the server shuts down (a last `end` event says which).",
             ),
         ]
 
+    # --- who may see which agent -------------------------------------------------------------
+
+    def _agent(self, request: web.Request) -> tuple[AgentRuntime, str]:
+        """The agents and the path's agent id, when the request's key may see that agent; 404 otherwise."""
+        agents = agent_runtime(self._ctx)
+        agent_id = request.match_info["agent_id"]
+        if agent_id not in agents or not _sees(request[API_KEY], agents.owner(agent_id)):
+            raise _not_found(agent_id)
+        return agents, agent_id
+
     async def spawn(self, request: web.Request) -> web.StreamResponse:
         body = parse_body(SpawnAgent, await request.read())
+        key = request[API_KEY]
         agents = agent_runtime(self._ctx)
         if body.id in agents and agents.status(body.id).value != "terminated":
+            if not _sees(key, agents.owner(body.id)):
+                raise _not_found(body.id)
             raise HttpError(
                 409,
                 f"agent {body.id!r} already exists: terminate it first or pick another id",
@@ -268,27 +325,63 @@ class AgentRoutes:
                 code="unknown_agent_type",
                 param="type",
             )
+        owner = key.owner
+        slot = (owner.user, owner.tenant)
+        self._check_agent_cap(key, agents, owner, slot)
+        self._spawning[slot] += 1
         try:
-            await agents.spawn(body.type, body.id, state=body.state)
+            await agents.spawn(body.type, body.id, state=body.state, owner=owner)
         except ValidationError as err:
             first = err.errors(include_url=False, include_input=False)[0]
             path = ".".join(p for p in ("state", error_path(first)) if p)
             raise HttpError(400, f"{path}: {first['msg']}", code="invalid_state", param=path) from None
+        except AgentError as err:
+            if "already exists" in err.message:  # spawned meanwhile by another request
+                raise HttpError(
+                    409, f"agent {body.id!r} already exists", type="conflict_error", code="agent_exists", param="id"
+                ) from None
+            raise
         except ValueError as err:  # a state type that cannot be built without arguments
             raise HttpError(400, f"state: {err}", code="invalid_state", param="state") from None
+        finally:
+            self._spawning[slot] -= 1
+            if not self._spawning[slot]:
+                del self._spawning[slot]
         return _json(_agent_out(agents, body.id), status=201)
+
+    def _check_agent_cap(
+        self, key: ApiKey, agents: AgentRuntime, owner: Principal, slot: tuple[str | None, str | None]
+    ) -> None:
+        limit = key.max_agents if key.max_agents is not None else self._ctx.rt.config.server.max_agents_per_tenant
+        if limit is None:
+            return
+        live = sum(
+            1
+            for info in agents.list()
+            if info.status.value != "terminated" and (info.owner_user, info.owner_tenant) == slot
+        )
+        if live + self._spawning[slot] >= limit:
+            whose = f"tenant {owner.tenant!r}" if owner.tenant else f"user {owner.user!r}"
+            raise HttpError(
+                403,
+                f"{whose} has {limit} live agents, its limit: terminate one first (the limit is the key's "
+                "max_agents, else server.max_agents_per_tenant)",
+                type="permission_error",
+                code="max_agents_reached",
+            )
 
     async def list_agents(self, request: web.Request) -> web.StreamResponse:
         agents = agent_runtime(self._ctx)
+        key = request[API_KEY]
         data = [
             {"id": i.id, "type": i.type, "status": i.status.value, "depth": i.depth, "durable": i.durable}
             for i in agents.list()
+            if key.admin or _owned_by(key, i.owner_user, i.owner_tenant)
         ]
         return _json({"object": "list", "data": data})
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        agents = agent_runtime(self._ctx)
-        agent_id = request.match_info["agent_id"]
+        agents, agent_id = self._agent(request)
         stats = agents.stats(agent_id)  # AgentNotFound: 404
         codec = agents.types()[stats.type].codec
         m = stats.mailbox
@@ -315,16 +408,23 @@ class AgentRoutes:
 
     async def tell(self, request: web.Request) -> web.StreamResponse:
         body = parse_body(TellAgent, await request.read())
-        agent_id = request.match_info["agent_id"]
-        activity = await agent_runtime(self._ctx).tell(agent_id, body.payload, priority=body.priority, type=body.type)
+        agents, agent_id = self._agent(request)
+        activity = await agents.tell(
+            agent_id, body.payload, priority=body.priority, type=body.type, sender=request[API_KEY].principal
+        )
         return _json({"agent": agent_id, "activity_id": activity.id, "priority": activity.priority}, status=202)
 
     async def ask(self, request: web.Request) -> web.StreamResponse:
         body = parse_body(AskAgent, await request.read())
-        agent_id = request.match_info["agent_id"]
+        agents, agent_id = self._agent(request)
         try:
-            result = await agent_runtime(self._ctx).ask(
-                agent_id, body.payload, timeout=body.timeout, priority=body.priority, type=body.type
+            result = await agents.ask(
+                agent_id,
+                body.payload,
+                timeout=body.timeout,
+                priority=body.priority,
+                type=body.type,
+                sender=request[API_KEY].principal,
             )
         except AgentRTError:
             raise
@@ -339,14 +439,27 @@ class AgentRoutes:
         return _json({"agent": agent_id, "result": result})
 
     async def terminate(self, request: web.Request) -> web.StreamResponse:
-        agent_id = request.match_info["agent_id"]
+        agents, agent_id = self._agent(request)
         drain = request.query.get("drain", "true").lower() not in ("false", "0", "no")
-        dropped = await agent_runtime(self._ctx).terminate(agent_id, drain=drain)
+        dropped = await agents.terminate(agent_id, drain=drain)
         return _json({"id": agent_id, "status": "terminated", "dropped": dropped})
 
+    async def resume(self, request: web.Request) -> web.StreamResponse:
+        agents, agent_id = self._agent(request)
+        status = agents.status(agent_id).value
+        if status != "failed":
+            raise HttpError(
+                409,
+                f"agent {agent_id!r} is {status}, not failed: only a failed agent is resumed",
+                type="conflict_error",
+                code="agent_not_failed",
+            )
+        await agents.resume(agent_id)
+        return _json(_agent_out(agents, agent_id))
+
     async def events(self, request: web.Request) -> web.StreamResponse:
-        agent_id = request.match_info["agent_id"]
-        subscription = agent_runtime(self._ctx).subscribe(agent_id)  # 404 / 409 as JSON: nothing sent yet
+        agents, agent_id = self._agent(request)
+        subscription = agents.subscribe(agent_id)  # 404 / 409 as JSON: nothing sent yet
         stream = EventStream(request)
         stopping = asyncio.ensure_future(self._ctx.stopping.wait())
         reason = "terminated"
@@ -371,7 +484,7 @@ class AgentRoutes:
                     event = following.result()
                 except StopAsyncIteration:
                     break
-                await stream.write(format_event(_dumps(event.as_dict()), event=event.kind))
+                await stream.write(format_event(_dumps(_public_event(event)), event=event.kind))
             await stream.write(format_event(_dumps({"kind": "end", "agent": agent_id, "reason": reason}), event="end"))
         except ClientGone:
             pass
@@ -379,6 +492,54 @@ class AgentRoutes:
             stopping.cancel()
             await subscription.aclose()
         return await stream.close()
+
+
+def _not_found(agent_id: str) -> HttpError:
+    # The same answer whether the agent does not exist or belongs to someone else.
+    return HttpError(
+        404,
+        f"no agent {agent_id!r}: spawn it first (POST /v1/agents)",
+        type="not_found_error",
+        code="agent_not_found",
+    )
+
+
+def _owned_by(key: ApiKey, user: str | None, tenant: str | None) -> bool:
+    owner = key.owner
+    if owner.tenant is not None:
+        return tenant == owner.tenant
+    return tenant is None and user is not None and user == owner.user
+
+
+def _sees(key: ApiKey, owner: Principal | None) -> bool:
+    if key.admin:
+        return True
+    return owner is not None and _owned_by(key, owner.user, owner.tenant)
+
+
+# "ValueError: db password=hunter2" -> "ValueError": what follows an exception's name is its message.
+_EXCEPTION_TEXT = re.compile(r"\b([A-Z][\w.]*): [^)]*")
+
+
+def _public_event(event: Any) -> dict[str, Any]:
+    """An event as clients see it: an error's type and a stable message and code, never its text
+    (the agent's own code raised it, and it may say anything; the server's log has it)."""
+    data: dict[str, Any] = event.as_dict()
+    if event.kind == "error":
+        error = event.error
+        if isinstance(error, AgentRTError):
+            info = describe_error(error)
+            data["error"] = {"type": type(error).__name__, "message": info.message, "code": info.code}
+        else:
+            data["error"] = {
+                "type": type(error).__name__,
+                "message": f"the handler raised {type(error).__name__} (details in the server's log)",
+                "code": "agent_failed",
+            }
+    reason = data.get("reason")
+    if isinstance(reason, str):
+        data["reason"] = _EXCEPTION_TEXT.sub(r"\1", reason)
+    return data
 
 
 def _agent_out(agents: AgentRuntime, agent_id: str) -> dict[str, Any]:

@@ -37,6 +37,7 @@ _log = structlog.get_logger("agentrt.server")
 # connections and for the runtime's own stop, which Runtime.run starts once main returns.
 _DRAIN_SHARE = 0.85
 _MAX_FINAL_GRACE = 1.0
+_LINGER = 1.0
 
 
 class HttpServer:
@@ -92,6 +93,9 @@ class HttpServer:
             access_log=None,  # metrics count every request; the call log has a line per model call
             shutdown_timeout=min(_MAX_FINAL_GRACE, timeout * 0.05),
             keepalive_timeout=float(settings.idle_timeout),
+            # After an early answer (a 401, a 408) aiohttp reads what is left of the body for up to this
+            # long before closing; its default of 10 s would let a slow sender hold the connection on.
+            lingering_time=_LINGER,
         )
         await runner.setup()
         try:
