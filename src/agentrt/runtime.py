@@ -17,19 +17,18 @@ import asyncio
 import contextlib
 import contextvars
 import enum
-import inspect
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
 from agentrt._preflight import check_startable
-from agentrt.config import Config, ConfigChange, LoadedConfig, diff_configs, load_config
-from agentrt.errors import ConfigError, ConfigProblem, NoRuntimeError, RuntimeStateError, ServiceStopError
+from agentrt._reload import ReloadResult, apply_sections, live_config
+from agentrt.config import Config, LoadedConfig, diff_configs, load_config
+from agentrt.errors import ConfigError, NoRuntimeError, RuntimeStateError, ServiceStopError
 from agentrt.logging import LoggingHandle, configure_logging
 from agentrt.services import ServiceContainer, ServiceDefinition, discover_services
 
@@ -56,11 +55,6 @@ ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Config | None
 _log = structlog.get_logger("agentrt.runtime")
 _current: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar("agentrt_runtime", default=None)
 
-# Sections the runtime applies itself on reload, whatever services are registered.
-_RUNTIME_OWNED_SECTIONS = frozenset({"runtime", "logging"})
-# A change here is already folded into the other sections by the overlay; it needs nothing of its own.
-_OVERLAY_SECTIONS = frozenset({"environments"})
-
 
 class RuntimeState(enum.Enum):
     NEW = "new"
@@ -68,19 +62,6 @@ class RuntimeState(enum.Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class ReloadResult:
-    """What one reload did. ``applied`` is False when the new configuration was rejected."""
-
-    applied: bool
-    version: int
-    changes: tuple[ConfigChange, ...] = ()
-    reconfigured: tuple[str, ...] = ()
-    restart_required: tuple[str, ...] = ()
-    problems: tuple[ConfigProblem, ...] = ()
-    failures: dict[str, str] = field(default_factory=dict)
 
 
 class Runtime:
@@ -114,6 +95,8 @@ class Runtime:
         self._shutdown_requested = asyncio.Event()
         self._calls: CallPipeline | None = None
         self._import_path = contextlib.ExitStack()
+        self._live: Config | None = None  # set while part of the file's configuration awaits a restart
+        self._pending: tuple[str, ...] = ()
 
     # --- construction and lookup -----------------------------------------------------
 
@@ -170,13 +153,23 @@ class Runtime:
 
     @property
     def config(self) -> Config:
-        """The configuration in force (the latest applied reload)."""
-        return self._require_loaded().config
+        """The configuration in force: what the services run with.
+
+        After a reload whose changes are partly pending (a setting only a restart
+        applies), those paths show their running values, not the file's; see
+        :attr:`pending_restart`.
+        """
+        return self._live if self._live is not None else self._require_loaded().config
 
     @property
     def loaded_config(self) -> LoadedConfig:
-        """The configuration in force with where it came from (files, environment)."""
+        """The configuration as last read from its files (environment applied), pending parts included."""
         return self._require_loaded()
+
+    @property
+    def pending_restart(self) -> tuple[str, ...]:
+        """The changed paths that the file has and the running services do not: a restart applies them."""
+        return self._pending
 
     @property
     def config_version(self) -> int:
@@ -396,7 +389,7 @@ class Runtime:
             return await self._reload_locked()
 
     async def _reload_locked(self) -> ReloadResult:
-        old = self._require_loaded()
+        running = self.config
         try:
             new = self._load()
         except ConfigError as err:
@@ -406,62 +399,48 @@ class Runtime:
                 problems=[str(p) for p in err.problems],
             )
             return ReloadResult(applied=False, version=self._config_version, problems=err.problems)
-        changes = tuple(diff_configs(old.config, new.config))
+        # Against what runs, not what the file said last time: a change still pending is reported again.
+        changes = tuple(diff_configs(running, new.config))
         self._loaded = new
         if self._watcher is not None:
             self._watcher.update_files(new.files)
         if not changes:
+            self._live, self._pending = None, ()
             _log.info("config_reload_unchanged", config_version=self._config_version)
             return ReloadResult(applied=True, version=self._config_version)
 
-        reconfigured: list[str] = []
-        restart_required: list[str] = []
-        failures: dict[str, str] = {}
-        for section in _sections_in_order(changes):
-            if section in _OVERLAY_SECTIONS:
-                continue
-            if section in _RUNTIME_OWNED_SECTIONS:
-                await self._apply_runtime_section(section, new.config)
-                reconfigured.append(section)
-                continue
-            targets = self._services.reconfigurable(section)
-            if not targets:
-                restart_required.extend(c.path for c in changes if c.section == section)
-                continue
-            new_section = getattr(new.config, section)
-            for definition, instance in targets:
-                try:
-                    result = cast(Any, instance).reconfigure(new_section)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception as err:  # reported, never silent; the other services still get theirs
-                    failures[definition.name] = f"{type(err).__name__}: {err}"
-                    _log.error(
-                        "service_reconfigure_failed", service=definition.name, section=section, exc_info=err
-                    )
-            reconfigured.append(section)
-
-        self._config_version += 1
-        _log.info(
-            "config_reloaded",
-            config_version=self._config_version,
-            changed=[c.path for c in changes],
-            reconfigured=reconfigured,
-        )
-        if restart_required:
+        outcome = await apply_sections(changes, new.config, self._services, self._apply_runtime_section)
+        live = live_config(new.config, running, outcome.not_live)
+        if live is None:
+            _log.warning(
+                "config_partly_pending",
+                paths=outcome.not_live,
+                hint="rt.config shows the file's values; these paths are not live until a restart",
+            )
+        self._live = live if live is not new.config else None
+        self._pending = tuple(outcome.restart_required)
+        if outcome.reconfigured:
+            self._config_version += 1
+            _log.info(
+                "config_reloaded",
+                config_version=self._config_version,
+                changed=[c.path for c in changes],
+                reconfigured=outcome.reconfigured,
+            )
+        if outcome.restart_required:
             _log.warning(
                 "config_change_needs_restart",
                 config_version=self._config_version,
-                paths=restart_required,
+                paths=outcome.restart_required,
                 hint="these settings take effect when the runtime is restarted",
             )
         return ReloadResult(
             applied=True,
             version=self._config_version,
             changes=changes,
-            reconfigured=tuple(reconfigured),
-            restart_required=tuple(restart_required),
-            failures=failures,
+            reconfigured=tuple(outcome.reconfigured),
+            restart_required=tuple(outcome.restart_required),
+            failures=outcome.failures,
         )
 
     async def _apply_runtime_section(self, section: str, config: Config) -> None:
@@ -505,13 +484,6 @@ def _fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
-
-
-def _sections_in_order(changes: tuple[ConfigChange, ...]) -> list[str]:
-    seen: dict[str, None] = {}
-    for change in changes:
-        seen.setdefault(change.section, None)
-    return list(seen)
 
 
 def config_base_dir(loaded: LoadedConfig) -> Path:

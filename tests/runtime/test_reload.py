@@ -160,3 +160,52 @@ async def test_the_watcher_survives_an_invalid_edit_and_applies_the_fix(tmp_path
         path.write_text(good.replace("level: info", "level: error"), encoding="utf-8")
         await wait_for(lambda: rt.config.logging.level == "error")
         assert rt.config_version == 2
+
+
+async def test_an_edit_to_provider_options_is_reported_as_pending_and_never_shown_as_applied(
+    tmp_path: Path,
+) -> None:
+    path = write_project(tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace("offline: {kind: local}", "offline: {kind: local, options: {latency: 0}}"))
+    async with Runtime.open(path, plugins=False) as rt:
+        path.write_text(text.replace("offline: {kind: local}", "offline: {kind: local, options: {latency: 5ms}}"))
+        (tmp_path / "models.yaml").write_text(MODELS.format(window=2000), encoding="utf-8")
+        result = await rt.reload()
+        assert result.applied
+        assert result.restart_required == ("providers.offline.options.latency",)
+        assert "providers" not in result.reconfigured  # nothing of it was applied
+        assert "models" in result.reconfigured
+        # rt.config is what runs: the old options, the new model window; the rest is named as pending.
+        assert rt.config.providers["offline"].options == {"latency": 0}
+        assert rt.config.models["small"].context_window == 2000
+        assert rt.pending_restart == ("providers.offline.options.latency",)
+        assert rt.config_version == 2
+
+        again = await rt.reload()  # still pending until a restart; nothing new applied
+        assert again.restart_required == ("providers.offline.options.latency",)
+        assert again.reconfigured == ()
+        assert rt.config_version == 2
+        assert rt.config.providers["offline"].options == {"latency": 0}
+
+
+async def test_a_provider_guard_setting_applies_and_shows_in_the_config(tmp_path: Path) -> None:
+    path = write_project(tmp_path)
+    async with Runtime.open(path, plugins=False) as rt:
+        path.write_text(path.read_text().replace("offline: {kind: local}", "offline: {kind: local, timeout: 5s}"))
+        result = await rt.reload()
+        assert result.restart_required == ()
+        assert result.reconfigured == ("providers",)
+        assert rt.config.providers["offline"].timeout == 5.0
+        assert rt.pending_restart == ()
+
+
+async def test_a_section_no_service_takes_stays_at_its_running_value(tmp_path: Path) -> None:
+    path = write_project(tmp_path)
+    async with Runtime.open(path, plugins=False) as rt:
+        before = rt.config.store.url
+        write_project(tmp_path, db="two.db")
+        result = await rt.reload()
+        assert result.restart_required == ("store.url",)
+        assert rt.config.store.url == before
+        assert rt.loaded_config.config.store.url.endswith("two.db")  # the file's value, pending

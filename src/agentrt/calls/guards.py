@@ -38,7 +38,8 @@ class ProviderGuards:
     def items(self) -> ItemsView[str, ProviderGuard]:
         return self._guards.items()
 
-    def reconfigure(self, sections: Mapping[str, ProviderSection]) -> None:
+    def reconfigure(self, sections: Mapping[str, ProviderSection]) -> list[str]:
+        """Apply the guard settings; return the paths of the other changes, which wait for a restart."""
         needs_restart: list[str] = []
         for name in sorted(set(sections) ^ set(self._sections)):
             needs_restart.append(f"providers.{name}")
@@ -54,10 +55,12 @@ class ProviderGuards:
             ]
             needs_restart.extend(f"providers.{name}.{key}" for key in other_changes)
             guard.reconfigure(section)
-            self._sections[name] = section
+            # Remember only what was applied: the rest is still pending, and is reported again next time.
+            self._sections[name] = old.model_copy(update={key: getattr(section, key) for key in _GUARD_FIELDS})
         if needs_restart:
             structlog.get_logger("agentrt.calls").warning(
                 "config_change_needs_restart",
                 paths=needs_restart,
                 hint="provider clients are created at start; these settings take effect after a restart",
             )
+        return needs_restart
