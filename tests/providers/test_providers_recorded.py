@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from agentrt.testing import FakeUpstream, Recorded
+from agentrt.testing import FakeUpstream, Recorded, Reply
 from agentrt.testing._recorded import read_httprr
 from agentrt.types import (
     ChatRequest,
@@ -149,9 +149,6 @@ async def test_anthropic_tool_use_stream(up: FakeUpstream, make_client, sizes: t
     assert usage_of(finish) == (377, 65)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="H2 fixing: Anthropic stop_reason 'refusal' is reported as 'content_filter', not 'refusal'"
-)
 async def test_anthropic_refusal_stream(up: FakeUpstream, make_client) -> None:
     up.script(recorded_sse("anthropic/refusal_stream.sse", (6, 1, 40)))
     text, _, finish = await stream_of(make_client("anthropic"), CLAUDE)
@@ -160,9 +157,6 @@ async def test_anthropic_refusal_stream(up: FakeUpstream, make_client) -> None:
     assert usage_of(finish) == (20, 0)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="H2 fixing: Anthropic stop_reason 'refusal' is reported as 'content_filter', not 'refusal'"
-)
 async def test_anthropic_thinking_is_not_text(up: FakeUpstream, make_client) -> None:
     # A thinking block (with its signature), then text, then a refusal; the JSON lines carry trailing spaces.
     up.script(recorded("anthropic/thinking_refusal_stream.sse", (2, 33)))
@@ -246,3 +240,69 @@ async def test_gemini3_function_calls_keep_their_signature_and_go_back_with_it(u
     assert sent[0]["thoughtSignature"] == signature
     assert last.finish_reason == "stop"
     assert text == "The sum of 2 and 3 is 5, the sum of 4 and 5 is 9, and the sum of 6 and 7 is 13."
+
+
+# --- Signed reasoning, issued by the strict fake, must come back unchanged on the next turn -----------
+
+WEATHER = ToolSpec(
+    name="get_weather",
+    description="The weather in a city",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_anthropic_thinking_goes_back_unchanged_in_a_tool_loop(
+    up: FakeUpstream, make_client, stream: bool
+) -> None:
+    client = make_client("anthropic")
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+    up.script(Reply(tool_calls=[("get_weather", {"city": "Oslo"})], thinking="Oslo: ask the tool."))
+    up.script(Reply(text="Sunny"))
+    first = ChatRequest(
+        model="claude-sonnet-4-5", messages=[Message.user("Weather?")], tools=[WEATHER], max_output_tokens=2048,
+        params=thinking,
+    )
+    if stream:
+        _, _, answer = await stream_of(client, first)
+        calls = answer.tool_calls
+    else:
+        calls = (await client.complete(first)).tool_calls
+    assert [(c.name, c.arguments) for c in calls] == [("get_weather", {"city": "Oslo"})]
+    follow_up = ChatRequest(
+        model="claude-sonnet-4-5",
+        messages=[*first.messages, Message.assistant("", tool_calls=calls), Message.tool(calls[0].id, "sunny")],
+        tools=[WEATHER],
+        max_output_tokens=2048,
+        params=thinking,
+    )
+    response = await client.complete(follow_up)
+    assert up.rejected == []
+    assert response.text == "Sunny"
+    assert up.requests[-1].body["messages"][1]["content"][0]["thinking"] == "Oslo: ask the tool."
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_gemini3_signature_goes_back_unchanged_in_a_tool_loop(
+    up: FakeUpstream, make_client, stream: bool
+) -> None:
+    client = make_client("google")
+    up.script(Reply(tool_calls=[("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})]))
+    up.script(Reply(text="Sunny in both"))
+    first = ChatRequest(model="gemini-3-pro-preview", messages=[Message.user("Weather?")], tools=[WEATHER])
+    if stream:
+        _, _, answer = await stream_of(client, first)
+        calls = answer.tool_calls
+    else:
+        calls = (await client.complete(first)).tool_calls
+    assert calls[0].provider_data is not None
+    assert "thoughtSignature" in calls[0].provider_data
+    results = [Message.tool(c.id, "sunny", name=c.name) for c in calls]
+    follow_up = ChatRequest(
+        model="gemini-3-pro-preview",
+        messages=[*first.messages, Message.assistant("", tool_calls=calls), *results],
+        tools=[WEATHER],
+    )
+    response = await client.complete(follow_up)
+    assert up.rejected == []
+    assert response.text == "Sunny in both"
