@@ -68,11 +68,13 @@ TARGETS = [
 TARGET_IDS = [t.id for t in TARGETS]
 
 _RETRY = {"attempts": 1, "backoff": "1ms", "max_backoff": "5ms"}
+# Generous: these tests are not about timeouts, and a loaded test machine can be slow.
+_TIMEOUT = "30s"
 
 
 def gateway_config(up: FakeUpstream, tmp_path: Path) -> dict[str, Any]:
     def provider(kind: str, base_url: str) -> dict[str, Any]:
-        return {"kind": kind, "api_key": UPSTREAM_KEY, "base_url": base_url, "timeout": "5s", "retry": _RETRY}
+        return {"kind": kind, "api_key": UPSTREAM_KEY, "base_url": base_url, "timeout": _TIMEOUT, "retry": _RETRY}
 
     capabilities = ["chat", "tools", "json", "streaming"]
     pricing = {"input": 1.0, "output": 2.0}

@@ -78,3 +78,22 @@ async def test_tool_loop(chat: ChatOpenAI, gateway: Gateway, target: Target) -> 
     second = await with_tools.ainvoke(messages)
     assert second.content == FINAL_TEXT
     assert_tool_loop_reached_upstream(gateway, target)
+
+
+async def test_streamed_tool_loop(chat: ChatOpenAI, gateway: Gateway, target: Target) -> None:
+    """Both turns streamed; the chunks merged into one AIMessageChunk, as LangChain's docs do."""
+    script_tool_loop(gateway)
+    weather_tool = tool(get_weather)
+    with_tools = chat.bind_tools([weather_tool])
+    messages: list[BaseMessage] = [HumanMessage("What is the weather in Paris?")]
+    chunks = [chunk async for chunk in with_tools.astream(messages)]
+    first = chunks[0]
+    for chunk in chunks[1:]:
+        first += chunk
+    assert [(c["name"], c["args"]) for c in first.tool_calls] == [(TOOL_NAME, TOOL_ARGUMENTS)]
+    messages.append(first)
+    for call in first.tool_calls:
+        messages.append(ToolMessage(content=await weather_tool.ainvoke(call["args"]), tool_call_id=call["id"]))
+    text = "".join([str(chunk.content) async for chunk in with_tools.astream(messages)])
+    assert text == FINAL_TEXT
+    assert_tool_loop_reached_upstream(gateway, target)

@@ -85,3 +85,22 @@ async def test_tool_loop(gateway: Gateway, target: Target) -> None:
     second = await litellm.acompletion(messages=messages, tools=OPENAI_TOOLS, **call_options(gateway, target))
     assert second.choices[0].message.content == FINAL_TEXT
     assert_tool_loop_reached_upstream(gateway, target)
+
+
+async def test_streamed_tool_loop(gateway: Gateway, target: Target) -> None:
+    """Both turns streamed; the response rebuilt with ``litellm.stream_chunk_builder``, as LiteLLM's docs do."""
+    script_tool_loop(gateway)
+    messages: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    options = {**call_options(gateway, target), "tools": OPENAI_TOOLS, "stream": True}
+    stream = await litellm.acompletion(messages=messages, **options)
+    chunks = [chunk async for chunk in stream]
+    first = litellm.stream_chunk_builder(chunks, messages=messages)
+    (call,) = first.choices[0].message.tool_calls
+    arguments = json.loads(call.function.arguments)
+    assert (call.function.name, arguments) == (TOOL_NAME, TOOL_ARGUMENTS)
+    messages.append(first.choices[0].message)
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": get_weather(**arguments)})
+    second = await litellm.acompletion(messages=messages, **options)
+    text = "".join([choice.delta.content or "" async for chunk in second for choice in chunk.choices])
+    assert text == FINAL_TEXT
+    assert_tool_loop_reached_upstream(gateway, target)

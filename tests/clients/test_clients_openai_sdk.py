@@ -83,3 +83,35 @@ async def test_tool_loop(client: openai.AsyncOpenAI, gateway: Gateway, target: T
     assert second.choices[0].message.content == FINAL_TEXT
     assert second.choices[0].finish_reason == "stop"
     assert_tool_loop_reached_upstream(gateway, target)
+
+
+async def test_streamed_tool_loop(client: openai.AsyncOpenAI, gateway: Gateway, target: Target) -> None:
+    """Both turns streamed; the assistant message is rebuilt from the deltas, as streaming code does."""
+    script_tool_loop(gateway)
+    messages: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    stream = await client.chat.completions.create(
+        model=target.model, messages=messages, tools=OPENAI_TOOLS, stream=True
+    )
+    calls: dict[int, dict[str, Any]] = {}
+    finishes = []
+    async for chunk in stream:
+        for choice in chunk.choices:
+            finishes.append(choice.finish_reason)
+            for delta in choice.delta.tool_calls or ():
+                call = calls.setdefault(delta.index, {"type": "function", "function": {"name": "", "arguments": ""}})
+                call["id"] = delta.id or call.get("id")
+                if delta.function is not None:
+                    call["function"]["name"] += delta.function.name or ""
+                    call["function"]["arguments"] += delta.function.arguments or ""
+    assert [f for f in finishes if f] == ["tool_calls"]
+    (call,) = calls.values()
+    arguments = json.loads(call["function"]["arguments"])
+    assert (call["function"]["name"], arguments) == (TOOL_NAME, TOOL_ARGUMENTS)
+    messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+    messages.append({"role": "tool", "tool_call_id": call["id"], "content": get_weather(**arguments)})
+    second = await client.chat.completions.create(
+        model=target.model, messages=messages, tools=OPENAI_TOOLS, stream=True
+    )
+    text = "".join([choice.delta.content or "" async for chunk in second for choice in chunk.choices])
+    assert text == FINAL_TEXT
+    assert_tool_loop_reached_upstream(gateway, target)

@@ -77,3 +77,12 @@ async def test_tool_loop(model: OpenAIChatModel, gateway: Gateway, target: Targe
     assert len(returns) == 1
     assert returns[0].tool_call_id == calls[0].tool_call_id
     assert_tool_loop_reached_upstream(gateway, target)
+
+
+async def test_streamed_tool_loop(model: OpenAIChatModel, gateway: Gateway, target: Target) -> None:
+    script_tool_loop(gateway)
+    agent = Agent(model, tools=[get_weather])
+    async with agent.run_stream("What is the weather in Paris?") as result:
+        output = await result.get_output()
+    assert output == FINAL_TEXT
+    assert_tool_loop_reached_upstream(gateway, target)
