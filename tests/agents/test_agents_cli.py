@@ -116,3 +116,51 @@ def test_agents_list_and_state_read_the_store_without_starting_agents(config: Pa
     code, _, err = invoke("agents", "state", "ghost", "-c", str(config))
     assert code == 1
     assert "no durable agent 'ghost'" in err
+
+
+def test_agents_list_json_keeps_log_lines_off_stdout(tmp_path: Path) -> None:
+    """A program reads `--json` from stdout: the store's debug lines must not land there (a fresh process,
+    logging configured as by default)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "agentrt.yaml"
+    path.write_text(yaml.safe_dump({"logging": {"level": "debug"}, "store": {"url": "sqlite:///agents.db"}}))
+    command = "from agentrt.cli._app import app; app()"
+    for args in (["agents", "list", "--json"], ["agents", "state", "nobody", "--json"]):
+        done = subprocess.run(
+            [sys.executable, "-c", command, *args, "-c", str(path)], capture_output=True, text=True, timeout=60
+        )
+        if args[1] == "list":
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout) == []
+        else:
+            assert done.stdout == ""
+        assert "store_opened" in done.stderr  # the log lines went to stderr
+
+
+def test_agents_resume_marks_a_failed_agent_active(config: Path) -> None:
+    import asyncio
+
+    from agentrt.store import open_store
+
+    invoke("run", "support", "--id", "t-4", "-i", "hello", "-c", str(config))
+
+    async def mark_failed() -> None:
+        async with open_store(f"sqlite:///{config.parent / 'agents.db'}") as store:
+            await store.execute("UPDATE agentrt_agents SET status = 'failed', reason = 'restarts used up'")
+
+    asyncio.run(mark_failed())
+    code, out, _ = invoke("agents", "list", "--json", "-c", str(config))
+    assert (json.loads(out)[0]["status"], json.loads(out)[0]["reason"]) == ("failed", "restarts used up")
+    code, out, err = invoke("agents", "resume", "t-4", "-c", str(config))
+    assert code == 0, err
+    assert "agent 't-4' resumed" in out
+    code, out, _ = invoke("agents", "list", "--json", "-c", str(config))
+    assert json.loads(out)[0]["status"] == "active"
+    code, _, err = invoke("agents", "resume", "t-4", "-c", str(config))
+    assert code == 1
+    assert "is active, not failed" in err
+    code, _, err = invoke("agents", "resume", "ghost", "-c", str(config))
+    assert code == 1
+    assert "no durable agent 'ghost'" in err

@@ -213,3 +213,36 @@ async def test_many_concurrent_tells_are_journaled_and_processed(agent_store: St
         stored = await store.get("busy")
         assert stored is not None
         assert (stored.pending, stored.processed) == ([], 200)
+
+
+async def test_an_activity_keeps_its_id_when_it_is_redelivered(agent_store: StoreFactory) -> None:
+    """``activity.id`` is the idempotency key handlers use for side effects: it must survive a crash."""
+    async with agent_store() as store:
+        crashed = AgentRuntime(store=store)
+        cls = gated(crashed, "books", durable=True)
+        await crashed.start()
+        await crashed.spawn("books", "acme")
+        interrupted = await crashed.tell("acme", "charge card", correlation_id="order-7")
+        waiting = await crashed.tell("acme", "send receipt")
+        assert cls.started is not None
+        assert await cls.started.get() == "charge card"
+        await crashed.close(timeout=0)  # the process dies mid-activity
+    async with agent_store() as store:
+        restored = AgentRuntime(store=store)
+        cls2 = gated(restored, "books", durable=True)
+        assert cls2.gate is not None
+        seen: list[Activity] = []
+        original_handle = cls2.handle
+
+        async def spy(self: Any, activity: Activity, ctx: Any) -> Any:
+            seen.append(activity)
+            return await original_handle(self, activity, ctx)
+
+        cls2.handle = spy  # type: ignore[method-assign]
+        cls2.gate.release()
+        cls2.gate.release()
+        await restored.start()
+        await restored.wait_idle()
+        assert [(a.id, a.redelivered) for a in seen] == [(interrupted.id, True), (waiting.id, False)]
+        assert seen[0].correlation_id == "order-7"
+        await restored.close()

@@ -136,3 +136,34 @@ async def test_a_lapsed_owner_s_save_is_refused_and_the_new_owner_redoes_the_act
     stored = await b.store.get("shared")  # type: ignore[union-attr]
     assert stored is not None
     assert stored.state == '{"entries":["one","slow"]}'
+
+
+class Fragile(Agent[Book]):
+    """Fails while the class is broken: a cause someone fixes, then resumes the agent."""
+
+    broken: ClassVar[bool] = True
+
+    async def handle(self, activity: Activity, ctx: AgentContext[Book]) -> None:
+        if Fragile.broken:
+            raise RuntimeError("the ledger service is down for maintenance")
+        ctx.state.entries.append(activity.payload)
+
+
+async def test_an_agent_resumed_from_elsewhere_is_resumed_by_the_process_that_holds_it(shared_url: str) -> None:
+    from agentrt.agents import AgentStatus
+
+    Fragile.broken = True
+    async with open_store(shared_url) as store, open_store(shared_url) as other:
+        rt = AgentRuntime(store=StoreAgentStore(store, lease_ttl=TTL, owner_id="host-a:1:a"))
+        rt.register("fragile", Fragile, durable=True, restart={"max_restarts": 0})
+        await rt.start()
+        await rt.spawn("fragile", "f")
+        await rt.tell("f", "entry")
+        await until(lambda: rt.status("f") is AgentStatus.FAILED)
+        Fragile.broken = False
+        cli = StoreAgentStore(other)  # what `agentrt agents resume f` does, from another process
+        assert await cli.resume("f")
+        await until(lambda: rt.status("f") is not AgentStatus.FAILED)
+        await rt.wait_idle()
+        assert rt.state("f") == Book(entries=["entry"])  # the kept activity, done after the resume
+        await rt.close()

@@ -13,6 +13,36 @@
     rt.agents.register("support", Support, model="default", durable=True)
     await rt.agents.spawn("support", "ticket-42", state={"customer": "acme"})
     await rt.agents.tell("ticket-42", {"text": "my invoice is wrong"}, priority="high")
+
+Delivery semantics of a durable agent
+-------------------------------------
+
+- **Accepted means kept.** ``tell`` returns once the activity is journaled;
+  a crash after that never loses it.
+- **State: exactly once.** An activity's completion and the state it left are
+  saved in one transaction, so the saved state reflects each activity once,
+  never half, never twice. A state that does not validate as the agent's state
+  type is refused before it is saved: the activity fails, the agent goes on
+  from its last saved state.
+- **Side effects: at least once.** A handler's effects outside the state (an
+  e-mail, a payment, a call to another service) may happen twice: the process
+  can die after the effect and before the save, and the activity is then
+  delivered again. Only that one is: ``activity.redelivered`` is True for the
+  activity that was being processed when the process stopped, not for those
+  still waiting. Make such effects idempotent with ``activity.id`` as the key:
+  it is the same on every delivery of the activity (pass it as the
+  idempotency key of a payment API, or record the ids you have acted on).
+- **One process at a time.** Processes sharing a store (PostgreSQL, a SQLite
+  file) each run the agents they hold a lease on; a process that stalls past
+  its lease loses the agent to another, which redelivers the interrupted
+  activity, and the stalled one's late saves are refused.
+
+Failures: transient errors (a rate limit, a budget period, a provider down or
+slow) retry the activity after the wait they name, with backoff, without
+counting as crashes. Other errors apply the restart policy; restarts back off.
+An agent that used up its restarts is ``failed``: listed with the reason, its
+mailbox (and journal) kept, until it is resumed (``rt.agents.resume(id)``,
+``agentrt agents resume ID``) or terminated.
 """
 
 from agentrt.agents.activity import Activity, Priority, PriorityLike, priority_value
@@ -30,7 +60,7 @@ from agentrt.agents.events import (
 )
 from agentrt.agents.instance import AgentInfo, AgentStats, AgentStatus
 from agentrt.agents.mailbox import MailboxStats
-from agentrt.agents.persistence import AgentStore, MemoryAgentStore, StoredActivity, StoredAgent
+from agentrt.agents.persistence import AgentStore, LeaseLost, MemoryAgentStore, StoredActivity, StoredAgent
 from agentrt.agents.registry import AgentType
 from agentrt.agents.runtime import AgentRuntime
 
@@ -49,6 +79,7 @@ __all__ = [
     "AgentStore",
     "AgentType",
     "EventsDropped",
+    "LeaseLost",
     "MailboxStats",
     "MemoryAgentStore",
     "Priority",

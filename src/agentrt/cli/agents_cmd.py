@@ -1,20 +1,35 @@
-"""``agentrt run TYPE`` and ``agentrt agents list|state``: agents from the shell.
+"""``agentrt run TYPE`` and ``agentrt agents list|state|resume``: agents from the shell.
 
 ``run`` boots the whole runtime (so policies, the store and logs apply),
 spawns one agent, asks it once and prints its events as they come, then the
 result. ``agents list`` and ``agents state`` only read the store: they show
-durable agents without starting them.
+durable agents without starting them (standard output carries the data only;
+log lines go to standard error). ``agents resume`` marks a failed durable
+agent active again: the process that holds it resumes it at its next lease
+renewal, or the next process to start does.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentrt.cli._common import ConfigOption, EnvOption, fail, load, reported_errors, run_async, stderr, stdout
+from agentrt.cli._common import (
+    ConfigOption,
+    EnvOption,
+    fail,
+    load,
+    logging_to_stderr,
+    reported_errors,
+    run_async,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from agentrt.agents import AgentEvent
@@ -197,19 +212,62 @@ def agent_state(
         )
 
 
-async def _read(config: Path | None, env: str | None, agent_id: str | None) -> list[StoredAgent]:
-    from agentrt.store import current_version, open_store
+@app.command("resume")
+def resume_agent(
+    agent_id: Annotated[str, typer.Argument(help="The failed agent's id.")],
+    config: ConfigOption = None,
+    env: EnvOption = None,
+) -> None:
+    """Resume a failed durable agent (one that used up its restarts, or whose state could not be restored):
+    the process running it takes it up again within a few seconds, or the next one to start does."""
+    with reported_errors():
+        found = run_async(_resume(config, env, agent_id))
+    if found is None:
+        fail(f"no durable agent {agent_id!r} in the store: `agentrt agents list` shows those there are")
+    if found.status != "failed":
+        fail(f"agent {agent_id!r} is {found.status}, not failed: only a failed agent is resumed")
+    stdout().print(
+        f"agent {agent_id!r} resumed: the process running it takes it up again within a few seconds "
+        "(or the next one to start)",
+        markup=False,
+    )
 
-    loaded = load(config, env)
-    base = loaded.path.parent if loaded.path is not None else None
-    async with open_store(loaded.config.store.url, base_dir=base) as store:
-        if await current_version(store, "agents") == 0:
+
+async def _resume(config: Path | None, env: str | None, agent_id: str) -> StoredAgent | None:
+    async with _agent_store_of(config, env) as agent_store:
+        if agent_store is None:
+            return None
+        found = await agent_store.get(agent_id)
+        if found is not None and found.status == "failed":
+            await agent_store.resume(agent_id)
+        return found
+
+
+async def _read(config: Path | None, env: str | None, agent_id: str | None) -> list[StoredAgent]:
+    async with _agent_store_of(config, env) as agent_store:
+        if agent_store is None:
             return []  # no durable agent ever ran on this store
-        agent_store = _agent_store(store)
         if agent_id is None:
             return await agent_store.list_agents()
         found = await agent_store.get(agent_id)
         return [found] if found is not None else []
+
+
+@asynccontextmanager
+async def _agent_store_of(config: Path | None, env: str | None) -> AsyncIterator[StoreAgentStore | None]:
+    """The configured store's durable agents (None when no agent ever ran on it), logging to stderr."""
+    from agentrt.store import current_version, open_store
+
+    loaded = load(config, env)
+    base = loaded.path.parent if loaded.path is not None else None
+    with logging_to_stderr(loaded.config):  # stdout is for the data: `--json` output is read by programs
+        async with open_store(loaded.config.store.url, base_dir=base) as store:
+            if await current_version(store, "agents") == 0:
+                yield None
+            else:
+                agent_store = _agent_store(store)
+                await agent_store.open()  # a store written by an older version gets the columns read here
+                yield agent_store
 
 
 def _agent_store(store: Store) -> StoreAgentStore:
