@@ -116,3 +116,22 @@ def test_a_mapping_source_keeps_includes_inside_the_working_directory(
     monkeypatch.chdir(tmp_path / "w")
     [problem] = _problems({"providers": {"include": "../x.yaml"}})
     assert "outside the project folder" in problem.message
+
+
+def test_a_file_that_is_no_configuration_never_has_its_lines_printed(write: Write) -> None:
+    # Inside the folder, by mistake: a password file included where models belong.
+    write("project/shadow.yaml", "root:$6$saltsalt$hashhashhash:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n")
+    main = write("project/agentrt.yaml", "models: !include shadow.yaml\n")
+    problems = _problems(main)
+    assert [problem.source for problem in problems] == ["shadow.yaml:1", "shadow.yaml:2"]
+    for problem in problems:
+        text = str(problem)
+        assert "hashhash" not in text
+        assert "19000" not in text
+        assert "not shown" in problem.path
+
+
+def test_ordinary_model_names_are_still_shown_in_problems() -> None:
+    models = {"llama3:8b": {"provider": "nobody"}, "meta/llama-3.1": {"provider": "p", "x": 1}}
+    problems = _problems(_with_models(models))
+    assert {problem.path for problem in problems} == {'models["llama3:8b"].provider', 'models["meta/llama-3.1"].x'}

@@ -9,6 +9,7 @@ with its dotted path and where it came from (``agentrt.yaml:12``).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, TypeAlias
 from pydantic import ValidationError
 
 from agentrt.config._layers import apply_env_vars, apply_overlay, interpolate, plain_copy
-from agentrt.config._paths import parse_path, url_password, walk_secrets, walk_strings
+from agentrt.config._paths import format_path, parse_path, url_password, walk_secrets, walk_strings
 from agentrt.config._problems import problems_from_validation, scrub
 from agentrt.config._source import SCHEMA_KEY, Origins, Reader
 from agentrt.config.schema import Config
@@ -124,7 +125,7 @@ def load_config(
         problems.extend(problems_from_validation(exc, Config, origins, skip=unset))
     if problems or config is None:
         problems.sort(key=_in_file_order(reader.files, reader.display))
-        raise ConfigError(scrub(problems, _secrets(data)), source=label)
+        raise ConfigError(scrub(_hide_foreign_keys(problems), _secrets(data)), source=label)
     base_dir = path.parent if path else Path.cwd()
     return LoadedConfig(
         config=config.resolve_paths(base_dir), path=path, files=tuple(reader.files), env=env_name, origins=origins
@@ -187,6 +188,32 @@ def _in_file_order(
         return len(rank), 0
 
     return key
+
+
+# No configuration key looks like this; a line of a password, env or data file included by mistake does.
+_FOREIGN_KEY = re.compile(r"[\s$*!\\\"'`;{}<>|]|^.{65,}$")
+_HIDDEN_KEY = "<key not shown>"
+
+
+def _hide_foreign_keys(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    """The problems with keys that cannot be configuration replaced: their file and line point at them.
+
+    A file included by mistake (``/etc/shadow``, a ``.env``) becomes keys whose text is
+    its content; a problem must name where it is, never repeat it.
+    """
+    out: list[ConfigProblem] = []
+    for problem in problems:
+        loc = parse_path(problem.path)
+        foreign = [key for key in loc if isinstance(key, str) and _FOREIGN_KEY.search(key)]
+        if not foreign:
+            out.append(problem)
+            continue
+        message = problem.message
+        for key in foreign:
+            message = message.replace(key, _HIDDEN_KEY)
+        path = format_path(tuple(_HIDDEN_KEY if key in foreign else key for key in loc))
+        out.append(ConfigProblem(path, message, problem.source))
+    return out
 
 
 def _secrets(data: dict[str, Any]) -> list[str]:
