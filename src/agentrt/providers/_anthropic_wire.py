@@ -203,15 +203,16 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
                 blocks.append({"type": "image", "source": _image_source(part)})
             elif part.text:  # the API refuses empty text blocks
                 blocks.append({"type": "text", "text": part.text})
-    if message.tool_calls:
-        # With extended thinking, the thinking that led to the calls must come back first.
-        thinking = (message.tool_calls[0].provider_data or {}).get(THINKING_BLOCKS)
+    for index, call in enumerate(message.tool_calls):
+        # With extended thinking, the thinking that led to the calls must come back unchanged, in its
+        # place: the first call's opens the turn, an interleaved one goes just before its call.
+        thinking = (call.provider_data or {}).get(THINKING_BLOCKS)
         if isinstance(thinking, list):
-            blocks[:0] = thinking
-        blocks.extend(
-            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
-            for call in message.tool_calls
-        )
+            if index == 0:
+                blocks[:0] = thinking
+            else:
+                blocks.extend(thinking)
+        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments})
     return blocks
 
 

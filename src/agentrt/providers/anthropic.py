@@ -60,8 +60,10 @@ cache reads.
 
 Extended thinking (``params={"thinking": {...}}``): thinking is not part of the
 text, but the thinking blocks (with their signatures) that led to tool calls are
-kept in the first call's ``ToolCall.provider_data`` and sent back, unchanged,
-before the ``tool_use`` blocks in the next turn, as the API requires.
+kept in ``ToolCall.provider_data`` of the call each came before, and sent back,
+unchanged and in their places, in the next turn, as the API requires: the first
+call's at the start of the turn, the others' (interleaved thinking) just before
+their ``tool_use`` blocks.
 
 Anthropic has no embeddings API: :meth:`AnthropicClient.embed` raises
 ``ProviderBadRequest``.
@@ -69,7 +71,7 @@ Anthropic has no embeddings API: :meth:`AnthropicClient.embed` raises
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -114,10 +116,25 @@ _THINKING_TYPES = ("thinking", "redacted_thinking")
 _REFUSED = "Anthropic's safety classifier stopped the answer (stop_reason: refusal)"
 
 
-def _keep_thinking(calls: list[ToolCall], blocks: list[dict[str, Any]]) -> None:
-    """Keep the thinking behind tool calls on the first call: the next turn must send it back first."""
-    if calls and blocks:
-        calls[0].provider_data = {**(calls[0].provider_data or {}), THINKING_BLOCKS: blocks}
+def _keep_thinking(calls: list[ToolCall], sequence: Iterable[dict[str, Any] | None]) -> None:
+    """Keep the thinking behind tool calls with the call each block came before: the next turn sends
+    it back, unchanged and in its place, as the API requires.
+
+    ``sequence`` is the answer's thinking blocks in order, with None where each tool call came.
+    """
+    if not calls:
+        return
+    groups: list[list[dict[str, Any]]] = [[]]
+    for item in sequence:
+        if item is None:
+            groups.append([])
+        else:
+            groups[-1].append(item)
+    trailing = groups.pop()  # thinking after the last call: keep it, with that call
+    groups[-1].extend(trailing)
+    for call, blocks in zip(calls, groups, strict=False):
+        if blocks:
+            call.provider_data = {**(call.provider_data or {}), THINKING_BLOCKS: blocks}
 
 
 class AnthropicClient(HttpProviderClient):
@@ -239,7 +256,7 @@ class AnthropicClient(HttpProviderClient):
         if output_blocks and not call_of_block:
             reason = "stop"  # the forced tool was the answer, not a call for the caller to make
         calls = tool_calls.finish(cut_off=reason == "length")
-        _keep_thinking(calls, [thinking[i] for i in sorted(thinking)])
+        _keep_thinking(calls, [thinking.get(i) for i in sorted({*thinking, *call_of_block})])
         yield StreamFinish(
             finish_reason=reason,
             usage=usage_of(counts),
@@ -272,9 +289,12 @@ class AnthropicClient(HttpProviderClient):
         texts: list[str] = []
         answer: str | None = None
         calls: list[ToolCall] = []
+        thinking_and_calls: list[dict[str, Any] | None] = []  # in order; None where a call came
         for block in blocks:
             kind = block.get("type")
-            if kind == "text":
+            if kind in _THINKING_TYPES:
+                thinking_and_calls.append(block)
+            elif kind == "text":
                 texts.append(str(block.get("text") or ""))
             elif kind == "tool_use":
                 arguments = block.get("input")
@@ -287,7 +307,8 @@ class AnthropicClient(HttpProviderClient):
                     calls.append(
                         ToolCall(id=str(block.get("id") or f"call_{len(calls)}"), name=name, arguments=arguments)
                     )
-        _keep_thinking(calls, [block for block in blocks if block.get("type") in _THINKING_TYPES])
+                    thinking_and_calls.append(None)
+        _keep_thinking(calls, thinking_and_calls)
         reason = finish_reason(data.get("stop_reason"))
         if answer is not None and not calls:
             reason = "stop"
