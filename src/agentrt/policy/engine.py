@@ -195,6 +195,10 @@ class PolicyEngine:
             model.name,
             max_output if _counts_output(policy, route) else None,
             request_id=admission.request_id or hold_id,
+            principal=principal,
+            operation=operation,
+            provider=model.provider,
+            input_tokens=max(admission.input_tokens, 0),
         )
         if route.windows or route.budgets:
             try:
@@ -264,6 +268,7 @@ class PolicyEngine:
         held.state = "settled"
         if not (held.windows or held.budgets):
             return
+        held.usage = usage
         tokens = max(usage.input_tokens, 0) + max(usage.output_tokens, 0)
         if cost is not None:
             units = cost_units_nearest(cost)

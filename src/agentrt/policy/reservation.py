@@ -18,7 +18,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from agentrt.calls.principal import Principal
 from agentrt.models import Price
+from agentrt.types import Usage
 
 __all__ = [
     "COST_UNITS_PER_USD",
@@ -135,6 +137,13 @@ class Reservation:
     pipeline sends it as the call's maximum output so the provider cannot produce more."""
     request_id: str | None = None
     """The call's request id (the ledger's and the audit trail's), shared by the holds of its fallbacks."""
+    principal: Principal | None = None
+    operation: str = ""
+    provider: str = ""
+    input_tokens: int = 0
+    """Who, how, where and the input estimate: what a journal needs to write the call's ledger row."""
+    usage: Usage | None = None
+    """What the call used, set by ``settle`` before the backend writes it."""
     state: Literal["held", "settled", "released"] = field(default="held")
     handle: object = field(default=None, repr=False)
     """Whatever the backend that holds the reservation keeps with it (the memory backend: its log entries)."""

@@ -53,6 +53,7 @@ class BatchWriter(Generic[T]):
         name: str,
         insert_sql: str,
         to_row: Callable[[T], Sequence[Any]],
+        also: tuple[str, Callable[[T], Sequence[Any] | None]] | None = None,
         batch_size: int = 500,
         flush_interval: float = 0.5,
         max_pending: int = 1_000_000,
@@ -78,6 +79,7 @@ class BatchWriter(Generic[T]):
         """Batches whose write failed (each was kept and tried again)."""
         self._insert_sql = insert_sql
         self._to_row = to_row
+        self._also = also
         self._pending: list[T] = []
         self._wake = asyncio.Event()  # set when batch_size records wait, or when stopping
         self._stop = asyncio.Event()
@@ -189,7 +191,7 @@ class BatchWriter(Generic[T]):
             rows = self._rows(batch)
             if rows:
                 try:
-                    await self.store.executemany(self._insert_sql, rows)
+                    await self._commit(batch, rows)
                 except Exception as err:
                     self.write_failures += 1
                     _log.error(
@@ -207,6 +209,17 @@ class BatchWriter(Generic[T]):
             written += len(rows)
             self.written += len(rows)
         return written
+
+    async def _commit(self, batch: list[T], rows: list[Sequence[Any]]) -> None:
+        if self._also is None:
+            await self.store.executemany(self._insert_sql, rows)
+            return
+        sql, to_params = self._also
+        extra = [params for params in map(to_params, batch) if params is not None]
+        async with self.store.transaction() as tx:
+            await tx.executemany(self._insert_sql, rows)
+            if extra:
+                await tx.executemany(sql, extra)
 
     def _rows(self, batch: list[T]) -> list[Sequence[Any]]:
         rows: list[Sequence[Any]] = []
@@ -250,6 +263,8 @@ class BatchedTable(Generic[T]):
     component: ClassVar[str]
     migrations: ClassVar[Sequence[str | Mapping[str, str]]]
     insert_sql: ClassVar[str]
+    also_sql: ClassVar[str | None] = None
+    """A statement run once per record (``also_row``) in the transaction of its batch's INSERT."""
 
     def __init__(
         self,
@@ -265,6 +280,7 @@ class BatchedTable(Generic[T]):
             name=self.component,
             insert_sql=self.insert_sql,
             to_row=self.to_row,
+            also=None if self.also_sql is None else (self.also_sql, self.also_row),
             batch_size=batch_size,
             flush_interval=flush_interval,
             max_pending=max_pending,
@@ -274,6 +290,11 @@ class BatchedTable(Generic[T]):
     def to_row(record: T) -> Sequence[Any]:
         """The INSERT's parameters for ``record``; ``TypeError``/``ValueError`` rejects it."""
         raise NotImplementedError
+
+    @staticmethod
+    def also_row(record: T) -> Sequence[Any] | None:
+        """The parameters of ``also_sql`` for ``record``; None runs nothing for it."""
+        return None
 
     @property
     def writer(self) -> BatchWriter[T]:

@@ -3,7 +3,11 @@
 The call pipeline calls ``ledger.record(UsageRecord(...))`` once per call; that
 is an append to a list. A background task writes the rows in batches (see
 ``agentrt.store._batch``); ``close()`` writes the rest, so a clean stop loses
-nothing. ``query()`` sums what has been written, grouped by user, tenant,
+nothing. A process killed with SIGKILL loses the rows still queued: at most
+those of the last ``flush_interval`` (0.5 s). With the ``sqlite`` policy
+backend they are not lost: its counters journal each call in the same store
+(``PENDING_TABLE``), and the next start writes the lost rows, outcome
+``recovered``. ``query()`` sums what has been written, grouped by user, tenant,
 model, provider or UTC day: rows still queued are not in it until the next
 flush (``await ledger.flush()`` first when that matters).
 """
@@ -18,7 +22,7 @@ from typing import Any, Final, Literal
 from agentrt.store._base import Store
 from agentrt.store._batch import BatchedTable
 
-__all__ = ["USAGE_MIGRATIONS", "UsageBy", "UsageLedger", "UsageRecord", "UsageSummary"]
+__all__ = ["PENDING_TABLE", "USAGE_MIGRATIONS", "UsageBy", "UsageLedger", "UsageRecord", "UsageSummary"]
 
 UsageBy = Literal["user", "tenant", "model", "provider", "day"]
 
@@ -46,6 +50,16 @@ CREATE INDEX agentrt_usage_tenant ON agentrt_usage (tenant, ts);
 CREATE INDEX agentrt_usage_model ON agentrt_usage (model, ts)
 """
 
+PENDING_TABLE: Final = "agentrt_usage_pending"
+"""The journal of calls charged on the policy counters and not yet in the ledger.
+
+The ``sqlite`` policy backend writes a row in the same transaction as its
+counters (``held`` at admit, ``settled`` with the usage); the ledger deletes
+the rows of a request in the same transaction as it writes the request's row.
+So a crash between the two leaves the call here, and the next start writes its
+ledger row, marked ``recovered`` (``agentrt.policy.backends._recovery``).
+"""
+
 USAGE_MIGRATIONS: Final[list[str | dict[str, str]]] = [
     {
         "sqlite": f"CREATE TABLE agentrt_usage (id INTEGER PRIMARY KEY, {_COLUMNS})" + _INDEXES,
@@ -54,6 +68,24 @@ USAGE_MIGRATIONS: Final[list[str | dict[str, str]]] = [
     },
     # 2: a call's ledger row is found by its request id (joined to its audit row; crash reconciliation).
     "CREATE INDEX agentrt_usage_request ON agentrt_usage (request_id)",
+    # 3: calls the policy counters charged whose ledger row is not written yet (see PENDING_TABLE).
+    f"""CREATE TABLE {PENDING_TABLE} (
+        rid TEXT PRIMARY KEY,
+        request_id TEXT,
+        owner TEXT NOT NULL,
+        ts DOUBLE PRECISION NOT NULL,
+        state TEXT NOT NULL,
+        user_name TEXT,
+        tenant TEXT,
+        api_key TEXT,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        cost BIGINT NOT NULL
+    );
+    CREATE INDEX {PENDING_TABLE}_request ON {PENDING_TABLE} (request_id)""",
 ]
 """The ``usage`` component's schema versions (``store.migrate("usage", USAGE_MIGRATIONS)``)."""
 
@@ -81,8 +113,9 @@ class UsageRecord:
 
     ``ts`` is epoch seconds (UTC); ``api_key`` is the key's configured name,
     never the key; ``cost`` is USD, None when the model has no price;
-    ``latency`` is seconds; ``outcome`` is ``"ok"`` or the error's class name
-    (``ProviderTimeout``); ``attempts`` counts every try, fallbacks included.
+    ``latency`` is seconds; ``outcome`` is ``"ok"``, the error's class name
+    (``ProviderTimeout``), or ``"recovered"`` for a row written at start for a
+    call whose process died before writing it; ``attempts`` counts every try, fallbacks included.
     """
 
     ts: float = field(default_factory=time.time)
@@ -131,6 +164,12 @@ class UsageLedger(BatchedTable[UsageRecord]):
     component = "usage"
     migrations = USAGE_MIGRATIONS
     insert_sql = _INSERT
+    # A call's row is written with the deletion of its journal rows: a crash cannot leave both or neither.
+    also_sql = f"DELETE FROM {PENDING_TABLE} WHERE request_id = ?"
+
+    @staticmethod
+    def also_row(record: UsageRecord) -> tuple[Any, ...] | None:
+        return None if record.request_id is None else (str(record.request_id),)
 
     @staticmethod
     def to_row(record: UsageRecord) -> tuple[Any, ...]:

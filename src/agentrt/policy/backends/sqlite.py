@@ -16,6 +16,11 @@ Tables (component ``policy`` of the store's migrations):
 
 Entries that leave a window and holds that lapse are removed when their
 counter is next touched, and idle counters by a sweep every minute.
+
+Each call is also journaled in ``agentrt_usage_pending`` in the same
+transaction as its counters, until its ledger row is written: at start the
+backend writes the ledger and audit rows that a crashed process lost (see
+``_recovery``), so the ledger, the audit trail and the counters agree.
 """
 
 from __future__ import annotations
@@ -24,11 +29,15 @@ import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from agentrt.errors import ConfigError, ConfigProblem, RuntimeStateError
 from agentrt.policy.backends._batching import Batcher, Op
+from agentrt.policy.backends._recovery import Recovered, process_owner, recover
 from agentrt.policy.backends.base import BudgetCounter, Snapshot, WindowCounter
 from agentrt.policy.limits import WINDOW_SECONDS, window_retry_after
 from agentrt.policy.reservation import BudgetLevel, Denial, Reservation
+from agentrt.store.ledger import PENDING_TABLE
 
 if TYPE_CHECKING:
     from agentrt.store import Store
@@ -73,6 +82,7 @@ MIGRATIONS = [
 """The policy's tables, as store migrations (append-only)."""
 
 _SWEEP_EVERY = 60.0
+_log = structlog.get_logger("agentrt.policy")
 _WORK = "policy counters: check, hold and settle"  # how the store's errors name this work
 
 
@@ -91,6 +101,10 @@ class SqliteBackend:
         self._batcher: Batcher[Any] = Batcher("sqlite", self._write, _undo)
         self._next_sweep = float("-inf")
         self._state = "new"
+        self.owner = process_owner()
+        """This backend's tag on its journal rows (host, process id, nonce)."""
+        self.recovered = Recovered()
+        """What the start wrote for the calls of crashed processes."""
 
     async def open(self) -> None:
         if self._state != "new":
@@ -111,7 +125,24 @@ class SqliteBackend:
                 f"the sqlite policy backend needs agentrt's SQLite store (got {type(self._store).__name__}); "
                 "open the store with agentrt.store.open_store"
             )
+        from agentrt.store.audit import AUDIT_MIGRATIONS
+        from agentrt.store.ledger import USAGE_MIGRATIONS
+
         await self._store.migrate("policy", MIGRATIONS)
+        await self._store.migrate("usage", USAGE_MIGRATIONS)  # the journal is the ledger's table
+        await self._store.migrate("audit", AUDIT_MIGRATIONS)
+        store: Any = self._store
+        async with self._store.transaction():
+            self.recovered = await store.call(_recover, "recover the calls of crashed processes", self.owner)
+        if self.recovered.calls:
+            _log.warning(
+                "policy_calls_recovered",
+                settled=self.recovered.settled,
+                in_flight=self.recovered.in_flight,
+                audit_rows=self.recovered.audit_rows,
+                outcome="recovered",
+                reason="a process died before writing these calls' ledger rows; the counters had charged them",
+            )
         self._state = "open"
 
     async def close(self) -> None:
@@ -154,7 +185,7 @@ class SqliteBackend:
             sweep_at = now
         store: Any = self._store
         async with self._store.transaction():
-            results: Sequence[Any] = await store.call(_apply, _WORK, ops, sweep_at)
+            results: Sequence[Any] = await store.call(_apply, _WORK, ops, sweep_at, self.owner)
         return results
 
 
@@ -168,25 +199,67 @@ def _undo(op: Op, result: Any) -> Op | None:
 # --- run on the store's worker thread, inside its BEGIN IMMEDIATE transaction ------------------
 
 
-def _apply(conn: sqlite3.Connection, _sql: str, ops: Sequence[Op], sweep_at: float | None) -> list[Any]:
+def _apply(conn: sqlite3.Connection, _sql: str, ops: Sequence[Op], sweep_at: float | None, owner: str) -> list[Any]:
     if sweep_at is not None:
         _sweep(conn, sweep_at)
     results: list[Any] = []
     for op in ops:
         if op.kind == "reserve":
-            results.append(_reserve(conn, *op.args))
+            result = _reserve(conn, *op.args)
+            if not isinstance(result, Denial):
+                _journal_held(conn, op.args[0], op.args[1], owner)
+            results.append(result)
         elif op.kind == "settle":
             reservation, tokens, cost = op.args
             _replace(conn, reservation, tokens, cost, settle=True)
+            _journal_settled(conn, reservation, tokens, cost)
             results.append(None)
         elif op.kind == "release":
             _replace(conn, op.args[0], 0, 0, settle=False)
+            conn.execute(f"DELETE FROM {PENDING_TABLE} WHERE rid = ?", (op.args[0].id,))
             results.append(None)
         elif op.kind == "snapshot":
             results.append(_snapshot(conn, *op.args))
         else:
             raise ValueError(f"unknown policy operation {op.kind!r}")
     return results
+
+
+def _recover(conn: sqlite3.Connection, _sql: str, owner: str) -> Recovered:
+    return recover(conn, owner)
+
+
+def _journal_held(conn: sqlite3.Connection, reservation: Reservation, now: float, owner: str) -> None:
+    principal = reservation.principal
+    conn.execute(
+        f"INSERT INTO {PENDING_TABLE} (rid, request_id, owner, ts, state, user_name, tenant, api_key, model, "
+        "provider, operation, input_tokens, output_tokens, cost) "
+        "VALUES (?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            reservation.id,
+            reservation.request_id,
+            owner,
+            now,
+            None if principal is None else principal.user,
+            None if principal is None else principal.tenant,
+            None if principal is None else principal.api_key,
+            reservation.model,
+            reservation.provider,
+            reservation.operation,
+            reservation.input_tokens,
+            reservation.tokens - reservation.input_tokens,
+            reservation.cost,
+        ),
+    )
+
+
+def _journal_settled(conn: sqlite3.Connection, reservation: Reservation, tokens: int, cost: int) -> None:
+    usage = reservation.usage
+    input_tokens, output_tokens = (tokens, 0) if usage is None else (usage.input_tokens, usage.output_tokens)
+    conn.execute(
+        f"UPDATE {PENDING_TABLE} SET state = 'settled', input_tokens = ?, output_tokens = ?, cost = ? WHERE rid = ?",
+        (input_tokens, output_tokens, cost, reservation.id),
+    )
 
 
 def _marks(count: int) -> str:

@@ -1,0 +1,106 @@
+"""After a SIGKILL, the next start writes the ledger and audit rows the dead process lost: ledger,
+counters and audit trail agree (issue 10, item 6)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from agentrt import Runtime
+
+WORKER = Path(__file__).with_name("crash_worker.py")
+CALLS = 30
+
+
+def write_config(tmp_path: Path) -> Path:
+    config = {
+        "logging": {"level": "warning", "console": {"format": "off"}},
+        "store": {"url": f"sqlite:///{tmp_path / 'agentrt.db'}"},
+        "providers": {"offline": {"kind": "local"}},
+        "models": {"m": {"provider": "offline", "max_output_tokens": 20, "pricing": {"input": 1.0, "output": 2.0}}},
+        "policies": {
+            "backend": "sqlite",
+            "limits": [{"scope": "user", "rpm": 1000}],
+            "budgets": [{"scope": "user", "period": "total", "max_tokens": 1_000_000}],
+        },
+        "observability": {"monitor": {"enabled": False}},
+    }
+    path = tmp_path / "agentrt.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def run_and_kill(config: Path) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, str(WORKER), str(config), str(CALLS)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None
+        line = worker.stdout.readline().strip()
+        errors = worker.stderr.read() if worker.stderr and line != "done" else ""
+        assert line == "done", f"the worker did not finish its calls: {line!r} {errors}"
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == -signal.SIGKILL
+
+
+def counts(db: Path) -> dict[str, object]:
+    with sqlite3.connect(db) as conn:
+        ledger = conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT request_id), COALESCE(SUM(input_tokens + output_tokens), 0), "
+            "SUM(CASE WHEN outcome = 'recovered' THEN 1 ELSE 0 END) FROM agentrt_usage"
+        ).fetchone()
+        used, reserved = conn.execute(
+            "SELECT COALESCE(SUM(used_tokens), 0), COALESCE(SUM(reserved_tokens), 0) FROM agentrt_policy_budget"
+        ).fetchone()
+        unaudited = conn.execute(
+            "SELECT COUNT(*) FROM agentrt_usage u WHERE NOT EXISTS "
+            "(SELECT 1 FROM agentrt_audit a WHERE a.request_id = u.request_id AND a.decision = 'allow')"
+        ).fetchone()[0]
+        pending = conn.execute("SELECT COUNT(*) FROM agentrt_usage_pending").fetchone()[0]
+    rows, distinct, tokens, recovered = ledger
+    return {
+        "rows": rows,
+        "distinct": distinct,
+        "tokens": tokens,
+        "recovered": recovered or 0,
+        "used": used,
+        "reserved": reserved,
+        "unaudited": unaudited,
+        "pending": pending,
+    }
+
+
+async def test_a_restart_after_sigkill_writes_the_lost_rows_and_everything_agrees(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    run_and_kill(config)
+    before = counts(tmp_path / "agentrt.db")
+    assert before["rows"] < CALLS  # the kill lost ledger rows: what this test is about
+    assert before["pending"] == CALLS - before["rows"]  # ... and the journal has each of them
+
+    async with Runtime.open(config, plugins=False):
+        pass
+    after = counts(tmp_path / "agentrt.db")
+    assert after["rows"] == after["distinct"] == CALLS  # one row per call, none twice
+    assert after["recovered"] == CALLS - before["rows"]
+    assert after["used"] == after["tokens"]  # the counters hold exactly what the ledger says
+    assert after["reserved"] == 0  # a call in flight at the kill no longer holds budget
+    assert after["unaudited"] == 0  # every call has its audit row
+    assert after["pending"] == 0
+
+    async with Runtime.open(config, plugins=False):  # a second start finds nothing more to do
+        pass
+    assert counts(tmp_path / "agentrt.db") == after
