@@ -185,3 +185,15 @@ async def test_recorded_bytes_arrive_unchanged(upstream: FakeUpstream, session: 
         assert response.content_type == "application/json"
     assert b"".join(pieces) == raw
     assert len(pieces) > 1  # written in pieces, not at once
+
+
+async def test_embeddings_are_checked_too(upstream: FakeUpstream, session: aiohttp.ClientSession) -> None:
+    url = f"{upstream.url}/v1beta/models/gemini-embedding-001:batchEmbedContents"
+    request = {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "a"}]}, "taskType": "QUERY"}
+    ok, _ = await post_json(session, url, {"requests": [request]}, GOOGLE_HEADERS)
+    status, answer = await post_json(session, url, {"requests": [{**request, "temperature": 0.3}]}, GOOGLE_HEADERS)
+    assert ok == 200
+    assert (status, answer) == (
+        400,
+        bad_request('Invalid JSON payload received. Unknown name "temperature" at \'requests[0]\': Cannot find field.'),
+    )

@@ -84,7 +84,9 @@ def build_app(state: UpstreamState) -> web.Application:
 
     async def openai_embeddings(request: web.Request) -> web.StreamResponse:
         incoming = await _read(request, openai)
-        return await _embeddings(state, incoming, lambda: openai.parse_embed(incoming.body), openai.render_embeddings)
+        return await _embeddings(
+            state, incoming, "embeddings", lambda: openai.parse_embed(incoming.body), openai.render_embeddings
+        )
 
     async def list_models(request: web.Request) -> web.StreamResponse:
         # The three formats share this path (Gemini's SDK defaults to /v1 too): tell them apart
@@ -119,6 +121,7 @@ def build_app(state: UpstreamState) -> web.Application:
             return await _embeddings(
                 state,
                 incoming,
+                "batch-embeddings" if batch else "embeddings",
                 lambda: google.parse_embed(incoming.body, incoming.path_model or "", batch),
                 lambda call, dim, tokens: google.render_embeddings(call, dim, batch),
             )
@@ -214,11 +217,11 @@ def _strict_problem(state: UpstreamState, incoming: _Incoming, kind: str) -> Inv
         from agentrt.testing._strict_anthropic import check_anthropic_messages
 
         return check_anthropic_messages(body, state.ledger)
-    if kind == "chat":
-        from agentrt.testing._strict_google import check_generate_content
+    from agentrt.testing._strict_google import check_embed_content, check_generate_content
 
+    if kind == "chat":
         return check_generate_content(body, incoming.path_model or "", state.ledger)
-    return None
+    return check_embed_content(body, batch=kind == "batch-embeddings")
 
 
 def _invalid(state: UpstreamState, incoming: _Incoming, problem: Invalid) -> web.Response:
@@ -267,6 +270,7 @@ async def _chat(state: UpstreamState, incoming: _Incoming) -> web.StreamResponse
 async def _embeddings(
     state: UpstreamState,
     incoming: _Incoming,
+    kind: str,
     parse: Callable[[], EmbedCall | Rejection],
     render: Callable[[EmbedCall, int, int | None], dict[str, Any]],
 ) -> web.StreamResponse:
@@ -276,7 +280,7 @@ async def _embeddings(
     dialect = incoming.dialect
     if not incoming.body_is_json:
         return _refuse(incoming, 400, dialect.error(400, _NOT_JSON, None))
-    problem = _strict_problem(state, incoming, "embeddings")
+    problem = _strict_problem(state, incoming, kind)
     if problem is not None:
         return _invalid(state, incoming, problem)
     call = parse()

@@ -15,7 +15,7 @@ from typing import Any
 from agentrt.testing._reasoning import ReasoningLedger
 from agentrt.testing._strict import Invalid, error_location, first_problem, strict_validator
 
-__all__ = ["check_generate_content"]
+__all__ = ["check_embed_content", "check_generate_content"]
 
 _CAMEL_HUMP = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -38,6 +38,38 @@ def _request_type() -> Any:
         cached_content=(str | None, None),
         labels=(dict[str, str] | None, None),
     )
+
+
+@functools.cache
+def _embed_request_type() -> Any:
+    """One embedContent request (also each item of batchEmbedContents' ``requests``)."""
+    from google.genai import _common, types
+    from pydantic import create_model
+
+    return create_model(
+        "EmbedContentRequest",
+        __base__=_common.BaseModel,
+        model=(str | None, None),
+        content=(types.Content, ...),
+        task_type=(str | None, None),
+        title=(str | None, None),
+        output_dimensionality=(int | None, None),
+    )
+
+
+@functools.cache
+def _batch_embed_request_type() -> Any:
+    from google.genai import _common
+    from pydantic import create_model
+
+    requests: Any = list.__class_getitem__(_embed_request_type())  # list[EmbedContentRequest], built at run time
+    return create_model("BatchEmbedContentsRequest", __base__=_common.BaseModel, requests=(requests, ...))
+
+
+def check_embed_content(body: dict[str, Any], batch: bool) -> Invalid | None:
+    """Why Gemini would refuse this embedContent (or batchEmbedContents) request; None when it would accept it."""
+    errors = strict_validator(_batch_embed_request_type if batch else _embed_request_type).errors(body)
+    return _type_problem(first_problem(errors)) if errors else None
 
 
 def check_generate_content(body: dict[str, Any], model: str, ledger: ReasoningLedger) -> Invalid | None:
