@@ -331,8 +331,9 @@ class CallPipeline:
         self, model: str, messages: list[Message], call: _Call
     ) -> AsyncGenerator[StreamEvent, None]:
         if self._tracing is None:
-            async for event in self._stream_step_untraced(model, messages, call):
-                yield event
+            async with aclosing(self._stream_step_untraced(model, messages, call)) as untraced:
+                async for event in untraced:
+                    yield event
             return
         # The span is not made current: a context attached in an async generator would be
         # detached in another context when the consumer stops early.
