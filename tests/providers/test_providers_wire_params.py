@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 import structlog
-from providers_support import WEATHER
+from providers_support import WEATHER, canned_client, sse
 
+from agentrt.config import ProviderSection
 from agentrt.errors import ConfigError, ProviderBadRequest
 from agentrt.providers import builtin_kinds
 from agentrt.testing import FakeUpstream, Reply
-from agentrt.types import ChatRequest, ImagePart, Message, StreamFinish, TextPart, ToolSpec
+from agentrt.types import ChatRequest, ImagePart, Message, StreamFinish, TextDelta, TextPart, ToolSpec
 
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "google": "gemini-2.5-flash", "local": "m"}
 HTTP_KINDS = ["openai", "anthropic", "google"]
@@ -33,8 +34,6 @@ def request(kind: str, *, params: dict[str, Any], max_output_tokens: int | None 
 
 def client_of(kind: str, make_client: Any, **options: Any) -> Any:
     if kind == "local":
-        from agentrt.config import ProviderSection
-
         return builtin_kinds()["local"]("my-local", ProviderSection(kind="local", options=options))
     return make_client(kind, options=options) if options else make_client(kind)
 
@@ -313,3 +312,30 @@ async def test_openai_plain_calls_drop_stream_options(up: FakeUpstream, make_cli
     up.script(Reply(text="hi"))
     await make_client("openai").complete(request("openai", params={"stream_options": {"include_usage": True}}))
     assert "stream_options" not in sent(up)
+
+
+@pytest.mark.parametrize(
+    ("kind", "typo"), [("openai", "drop_param"), ("anthropic", "max_token"), ("google", "apiVersion")]
+)
+def test_an_unknown_option_is_a_config_error_that_names_it(make_client: Any, kind: str, typo: str) -> None:
+    with pytest.raises(ConfigError, match=f"options.{typo}") as caught:
+        client_of(kind, make_client, **{typo: False})
+    assert "did you mean" in str(caught.value)
+
+
+async def test_an_openai_stream_never_interleaves_a_second_choice(canned: tuple[Any, str]) -> None:
+    state, url = canned
+
+    def chunk(index: int, text: str | None, finish: str | None = None) -> dict[str, Any]:
+        delta = {"content": text} if text is not None else {}
+        return {"id": "c", "model": "m", "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
+
+    state.answer_events(
+        sse(chunk(0, "Hel"), chunk(1, "Bon"), chunk(0, "lo"), chunk(1, "jour"), chunk(0, None, "stop"), b"[DONE]")
+    )
+    client = canned_client("openai", url)
+    try:
+        events = [event async for event in client.stream(ChatRequest(model="m", messages=[Message.user("hi")]))]
+    finally:
+        await client.aclose()
+    assert "".join(event.text for event in events if isinstance(event, TextDelta)) == "Hello"

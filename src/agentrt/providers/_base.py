@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
+from agentrt.errors import ConfigError, ConfigProblem
 from agentrt.providers._errors import ErrorReader, Redactor, malformed
 from agentrt.providers._http import HttpTransport
 
@@ -25,17 +27,20 @@ def estimate_tokens(text: str) -> int:
 class HttpProviderClient:
     """Base of the clients that speak a provider's HTTP API.
 
-    Subclasses set ``kind`` and ``default_base_url`` and implement the protocol
-    methods; ``_auth_headers`` gives the credential headers and ``_read_error``
-    the provider's error shape.
+    Subclasses set ``kind``, ``default_base_url`` and ``option_names`` (the
+    ``options`` they take: any other is a typo, refused as a ``ConfigError``) and
+    implement the protocol methods; ``_auth_headers`` gives the credential
+    headers and ``_read_error`` the provider's error shape.
     """
 
     kind: ClassVar[str]
     default_base_url: ClassVar[str]
+    option_names: ClassVar[frozenset[str]] = frozenset({"drop_params"})
 
     def __init__(self, name: str, section: ProviderSection) -> None:
         self.name = name
         self.section = section
+        _check_option_names(name, section.options, self.option_names)
         api_key = section.api_key.get_secret_value() if section.api_key is not None else None
         self._api_key = api_key
         extra = {key.lower(): value.get_secret_value() for key, value in section.headers.items()}
@@ -79,3 +84,20 @@ class HttpProviderClient:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, base_url={self._http.display_url!r})"
+
+
+def _check_option_names(provider: str, options: Mapping[str, Any], known: frozenset[str]) -> None:
+    problems = []
+    for key in options:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        problems.append(
+            ConfigProblem(
+                f"providers.{provider}.options.{key}",
+                f"unknown option; {hint}this kind takes: {', '.join(sorted(known))}",
+            )
+        )
+    if problems:
+        raise ConfigError(problems)

@@ -112,6 +112,8 @@ class ParamGuard:
         Raises ``ProviderBadRequest`` for a controlled field, ``n`` above 1, or a
         cap that is not a whole number.
         """
+        if not params:  # the usual case: nothing to check
+            return {}, cap
         rest = dict(params)
         refused = self._controlled.intersection(rest)
         if refused:

@@ -142,6 +142,7 @@ class AnthropicClient(HttpProviderClient):
 
     kind = "anthropic"
     default_base_url = "https://api.anthropic.com"
+    option_names = frozenset({"drop_params", "json_output", "max_tokens"})
 
     def __init__(self, name: str, section: ProviderSection) -> None:
         super().__init__(name, section)

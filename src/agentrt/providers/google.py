@@ -104,6 +104,7 @@ class GoogleClient(HttpProviderClient):
 
     kind = "google"
     default_base_url = "https://generativelanguage.googleapis.com"
+    option_names = frozenset({"api_version", "drop_params"})
 
     def __init__(self, name: str, section: ProviderSection) -> None:
         super().__init__(name, section)

@@ -28,6 +28,9 @@ How a :class:`~agentrt.types.ChatRequest` maps to the wire:
   carries the usage; a plain call drops a ``stream_options`` param, which
   OpenAI only takes with ``stream``.
 
+Provider options: ``max_tokens_field`` (above) and ``drop_params`` (see
+:mod:`agentrt.providers._params`); any other is refused as a typo.
+
 ``finish_reason`` is OpenAI's own vocabulary (``stop``, ``length``,
 ``tool_calls``, ``content_filter``), which the other clients map to as well,
 plus ``refusal`` when the model refused: ``message.refusal`` (streamed as
@@ -96,6 +99,7 @@ class OpenAIClient(HttpProviderClient):
 
     kind = "openai"
     default_base_url = "https://api.openai.com/v1"
+    option_names = frozenset({"drop_params", "max_tokens_field"})
 
     def __init__(self, name: str, section: ProviderSection) -> None:
         super().__init__(name, section)
@@ -162,6 +166,8 @@ class OpenAIClient(HttpProviderClient):
                 if chunk.get("usage"):
                     usage = _usage(chunk["usage"])
                 for choice in chunk.get("choices") or ():
+                    if choice.get("index", 0) != 0:
+                        continue  # one answer per call (n > 1 is refused): never interleave another choice
                     delta = choice.get("delta") or {}
                     content = delta.get("content")
                     if content:
