@@ -245,3 +245,16 @@ async def test_every_call_gets_a_ledger_row_failures_included(up: FakeUpstream, 
     assert raw[0][0] == "req-1"
     assert [r[1] for r in raw] == ["ok", "ProviderBadRequest"]
     assert raw[0][3] == pytest.approx((10 * 1.0 + 20 * 2.0) / 1e6)
+
+
+async def test_context_length_exceeded_is_raised_as_itself_and_never_retried(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    from agentrt.errors import ContextLengthExceeded
+
+    up.script(Fault(error_code="context_length_exceeded", times=5))
+    async with open_runtime(up, tmp_path) as rt:
+        with pytest.raises(ContextLengthExceeded) as caught:
+            await rt.generate("primary", "hi", fallbacks=[])
+    assert len(up.requests) == 1
+    assert [a.error_type for a in caught.value.attempts] == ["ContextLengthExceeded"]

@@ -249,3 +249,25 @@ async def test_every_call_has_a_request_id_in_completion_ledger_log_and_admissio
     assert [r[0] for r in rows] == ids
     assert [line["request_id"] for line in lines] == ids
     assert [a.request_id for a in policy.admitted] == ids
+
+
+async def test_the_call_span_carries_the_request_id(up: FakeUpstream, tmp_path: Path) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentrt.config import TracingSection
+    from agentrt.observability import Tracing
+
+    exporter = InMemorySpanExporter()
+    rt = open_runtime(up, tmp_path)
+    rt.override(Tracing, Tracing(TracingSection(enabled=True), span_processor=SimpleSpanProcessor(exporter)))
+    async with rt:
+        completion = await rt.generate("primary", "hi")
+        streamed = [e async for e in rt.stream("primary", "hi")][-1]
+    assert isinstance(streamed, Completed)
+    spans = [s for s in exporter.get_finished_spans() if s.name == "chat primary"]
+    assert completion.request_id
+    assert [(s.attributes or {}).get("agentrt.request_id") for s in spans] == [
+        completion.request_id,
+        streamed.completion.request_id,
+    ]
