@@ -28,9 +28,11 @@ from agentrt.server.openai_models import (
     NamedToolChoice,
     SystemMessage,
     TextPart,
+    ToolCallParam,
     ToolMessage,
     UserMessage,
 )
+from agentrt.server.reasoning import THINKING_BLOCKS, decode_call_id, encode_call_id, thinking_blocks
 from agentrt.types import (
     Completion,
     ContentPart,
@@ -110,6 +112,22 @@ def chat_call(request: ChatCompletionRequest) -> ChatCall:
         options["top_p"] = request.top_p  # the pipeline takes top_p and stop from the model parameters
     if request.stop is not None:
         options["stop"] = [request.stop] if isinstance(request.stop, str) else list(request.stop)
+    if request.stream_options is not None and not request.stream:
+        raise HttpError(
+            400,
+            "stream_options: only allowed with stream: true",
+            code="invalid_request",
+            param="stream_options",
+        )
+    both = request.max_tokens is not None and request.max_completion_tokens is not None
+    if both and request.max_tokens != request.max_completion_tokens:
+        raise HttpError(
+            400,
+            "max_tokens and max_completion_tokens are two names of one limit: send one of them "
+            "(max_completion_tokens is OpenAI's current name)",
+            code="invalid_request",
+            param="max_tokens",
+        )
     include_usage = request.stream_options is not None and request.stream_options.include_usage
     return ChatCall(request.model, messages, options, request.stream, include_usage)
 
@@ -121,12 +139,12 @@ def _message(index: int, item: SystemMessage | UserMessage | AssistantMessage | 
     if isinstance(item, SystemMessage):
         return Message("system", _text(item.content))
     if isinstance(item, ToolMessage):
-        return Message("tool", _text(item.content), tool_call_id=item.tool_call_id)
+        return Message("tool", _text(item.content), tool_call_id=decode_call_id(item.tool_call_id)[0])
     text = "" if item.content is None else _text(item.content)
-    calls = [
-        _tool_call(index, n, call.id, call.function.name, call.function.arguments)
-        for n, call in enumerate(item.tool_calls or ())
-    ]
+    calls = [_tool_call(index, n, call) for n, call in enumerate(item.tool_calls or ())]
+    if calls and item.thinking_blocks and not (calls[0].provider_data or {}).get(THINKING_BLOCKS):
+        # LiteLLM's place for Anthropic's thinking: back on the first call, where the provider looks.
+        calls[0].provider_data = {**(calls[0].provider_data or {}), THINKING_BLOCKS: item.thinking_blocks}
     return Message("assistant", text, tool_calls=calls)
 
 
@@ -169,7 +187,11 @@ def _image(index: int, n: int, url: str) -> ImagePart:
     return ImagePart(data=data, media_type=media_type)
 
 
-def _tool_call(index: int, n: int, call_id: str, name: str, arguments: str) -> ToolCall:
+def _tool_call(index: int, n: int, call: ToolCallParam) -> ToolCall:
+    call_id, provider_data = decode_call_id(call.id)
+    if call.provider_specific_fields:
+        provider_data = {**(provider_data or {}), **call.provider_specific_fields}
+    arguments = call.function.arguments
     path = f"messages.{index}.tool_calls.{n}.function.arguments"
     try:
         parsed = orjson.loads(arguments) if arguments.strip() else {}
@@ -177,7 +199,7 @@ def _tool_call(index: int, n: int, call_id: str, name: str, arguments: str) -> T
         raise HttpError(400, f"{path}: not valid JSON (the arguments are a JSON object, as text)", param=path) from None
     if not isinstance(parsed, dict):
         raise HttpError(400, f"{path}: the arguments must be a JSON object", param=path)
-    return ToolCall(call_id, name, parsed)
+    return ToolCall(call_id, call.function.name, parsed, provider_data or None)
 
 
 def _tool_choice(choice: str | NamedToolChoice) -> str | dict[str, Any]:
@@ -213,28 +235,60 @@ def usage_body(usage: Usage) -> dict[str, Any]:
 
 
 def _tool_call_body(call: ToolCall) -> dict[str, Any]:
-    return {
-        "id": call.id,
+    body: dict[str, Any] = {
+        "id": encode_call_id(call.id, call.provider_data),
         "type": "function",
         "function": {"name": call.name, "arguments": orjson.dumps(call.arguments).decode()},
     }
+    if call.provider_data:
+        body["provider_specific_fields"] = call.provider_data
+    return body
+
+
+# OpenAI's finish reasons; whatever else a provider or agentrt says is mapped onto them.
+_OPENAI_FINISH = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+_FINISH_MAP = {
+    "refusal": "stop",  # as OpenAI: a refusal ends with "stop", and message.refusal says it
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "safety": "content_filter",
+    "recitation": "content_filter",
+    "blocklist": "content_filter",
+    "prohibited_content": "content_filter",
+    "spii": "content_filter",
+    "image_safety": "content_filter",
+}
 
 
 def finish_reason(completion: Completion) -> str:
-    if completion.finish_reason:
-        return completion.finish_reason
+    """The completion's finish reason in OpenAI's vocabulary (stop, length, tool_calls, content_filter)."""
+    reason = completion.finish_reason
+    if reason in _OPENAI_FINISH:
+        return reason
+    if reason:
+        mapped = _FINISH_MAP.get(reason.lower())
+        if mapped is not None:
+            return mapped
     return "tool_calls" if completion.tool_calls else "stop"
 
 
 def completion_body(completion: Completion, completion_id: str) -> dict[str, Any]:
     """OpenAI's ``chat.completion`` object for ``completion``."""
+    refusal = completion.refusal
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": completion.text if completion.text or not completion.tool_calls else None,
-        "refusal": None,
+        "content": completion.text if (completion.text or not completion.tool_calls) and not refusal else None,
+        "refusal": refusal,
     }
     if completion.tool_calls:
         message["tool_calls"] = [_tool_call_body(call) for call in completion.tool_calls]
+        blocks = thinking_blocks(completion.tool_calls[0].provider_data)
+        if blocks is not None:
+            message["thinking_blocks"] = blocks
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -249,10 +303,11 @@ def completion_body(completion: Completion, completion_id: str) -> dict[str, Any
 class ChunkWriter:
     """Builds the ``chat.completion.chunk`` events of one streamed completion, as SSE ``data:`` bytes."""
 
-    __slots__ = ("_head", "_include_usage", "_sent_calls")
+    __slots__ = ("_head", "_hold_calls", "_include_usage", "_sent_calls")
 
-    def __init__(self, completion_id: str, model: str, *, include_usage: bool) -> None:
+    def __init__(self, completion_id: str, model: str, *, include_usage: bool, hold_tool_calls: bool = False) -> None:
         self._include_usage = include_usage
+        self._hold_calls = hold_tool_calls
         self._sent_calls: set[int] = set()
         self._head: dict[str, Any] = {
             "id": completion_id,
@@ -278,7 +333,12 @@ class ChunkWriter:
     def text(self, text: str) -> bytes:
         return self._chunk({"content": text})
 
+    def refusal(self, text: str) -> bytes:
+        return self._chunk({"refusal": text})
+
     def tool_call(self, delta: ToolCallDelta) -> bytes:
+        if self._hold_calls:
+            return b""  # sent whole by finish(), with the ids that carry the provider data
         self._sent_calls.add(delta.index)
         item: dict[str, Any] = {"index": delta.index}
         if delta.id is not None:
@@ -295,8 +355,15 @@ class ChunkWriter:
         out = b""
         for index, call in enumerate(completion.tool_calls):
             if index not in self._sent_calls:
-                body = _tool_call_body(call)
-                out += self._chunk({"tool_calls": [{"index": index, **body}]})
+                delta: dict[str, Any] = {"tool_calls": [{"index": index, **_tool_call_body(call)}]}
+                blocks = thinking_blocks(call.provider_data) if index == 0 else None
+                if blocks is not None:
+                    delta["thinking_blocks"] = blocks
+                out += self._chunk(delta)
+            elif call.provider_data:
+                # Streamed already, id and all: the provider data can only follow (LiteLLM's field).
+                item = {"index": index, "provider_specific_fields": call.provider_data}
+                out += self._chunk({"tool_calls": [item]})
         out += self._chunk({}, finish_reason(completion))
         if self._include_usage:
             usage_chunk = {

@@ -181,6 +181,9 @@ class ToolCallParam(_Part):
     id: str = Field(min_length=1)
     type: Literal["function"] = "function"
     function: FunctionCall
+    provider_specific_fields: dict[str, Any] | None = Field(
+        default=None, description="The provider's data for this call, as the gateway returned it (LiteLLM's field)."
+    )
 
 
 class AssistantMessage(_Part):
@@ -188,6 +191,9 @@ class AssistantMessage(_Part):
     content: AssistantContent | None = None
     tool_calls: list[ToolCallParam] | None = None
     name: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = Field(
+        default=None, description="Anthropic's thinking blocks, as the gateway returned them (LiteLLM's field)."
+    )
 
 
 class ToolMessage(_Part):
@@ -359,9 +365,11 @@ class FunctionCallOut(_Out):
 
 
 class ToolCallOut(_Out):
-    id: str
+    id: str = Field(description="The provider's id; with provider data (Gemini's thoughtSignature, Anthropic's "
+    "thinking) appended, so that it comes back with the id.")
     type: Literal["function"]
     function: FunctionCallOut
+    provider_specific_fields: dict[str, Any] | None = None
 
 
 class AssistantMessageOut(_Out):
@@ -369,13 +377,17 @@ class AssistantMessageOut(_Out):
     content: str | None
     refusal: str | None
     tool_calls: list[ToolCallOut] | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
+
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
 
 class Choice(_Out):
     index: int
     message: AssistantMessageOut
     logprobs: None
-    finish_reason: str
+    finish_reason: FinishReason
 
 
 class PromptTokensDetails(_Out):
@@ -410,20 +422,23 @@ class ToolCallDeltaOut(_Out):
     index: int
     id: str | None = None
     type: Literal["function"] | None = None
-    function: FunctionCallDelta
+    function: FunctionCallDelta | None = None
+    provider_specific_fields: dict[str, Any] | None = None
 
 
 class Delta(_Out):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    refusal: str | None = None
     tool_calls: list[ToolCallDeltaOut] | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class ChunkChoice(_Out):
     index: int
     delta: Delta
     logprobs: None
-    finish_reason: str | None
+    finish_reason: FinishReason | None
 
 
 class ChatCompletionChunk(_Out):

@@ -22,6 +22,7 @@ import structlog
 from aiohttp import web
 
 from agentrt.calls.principal import Principal
+from agentrt.errors import AgentRTError
 from agentrt.server.errors import describe_error, error_body
 from agentrt.server.openai_convert import (
     ChatCall,
@@ -41,10 +42,11 @@ from agentrt.server.openai_models import (
     Model,
     ModelList,
 )
+from agentrt.server.requests import REQUEST_ID
 from agentrt.server.routing import Route, ServerContext, principal_of
 from agentrt.server.sse import ClientGone, EventStream
 from agentrt.server.validation import parse_body
-from agentrt.types import Completed, Completion, TextDelta, ToolCallDelta
+from agentrt.types import Completed, Completion, RefusalDelta, TextDelta, ToolCallDelta
 
 __all__ = ["OpenAIRoutes"]
 
@@ -52,15 +54,17 @@ _log = structlog.get_logger("agentrt.server")
 
 _JSON = "application/json"
 
+# Provider kinds that keep reasoning state in ToolCall.provider_data (see agentrt.server.reasoning).
+_REASONING_KINDS = frozenset({"anthropic", "google"})
+
 
 def _json(body: Any, *, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=orjson.dumps(body), content_type=_JSON, headers=headers)
 
 
-def _call_headers(completion_id: str, completion: Completion) -> dict[str, str]:
+def _call_headers(completion: Completion) -> dict[str, str]:
     # Which model and provider answered (after fallbacks), and the cost: what a gateway's user asks first.
     headers = {
-        "x-request-id": completion_id,
         "x-agentrt-model": completion.model,
         "x-agentrt-provider": completion.provider,
     }
@@ -74,6 +78,23 @@ class OpenAIRoutes:
 
     def __init__(self, ctx: ServerContext) -> None:
         self._ctx = ctx
+        # Per model name, and for one configuration version: whether its provider keeps reasoning
+        # state in tool calls (then streamed tool calls are held back until their ids are complete).
+        self._reasoning: dict[str, bool] = {}
+        self._reasoning_version = -1
+
+    def _keeps_reasoning(self, model: str) -> bool:
+        rt = self._ctx.rt
+        if self._reasoning_version != rt.config_version:
+            self._reasoning, self._reasoning_version = {}, rt.config_version
+        found = self._reasoning.get(model)
+        if found is None:
+            try:
+                provider = rt.config.providers.get(rt.models.resolve(model).provider)
+            except AgentRTError:
+                return False  # an unknown model: the call itself says so
+            found = self._reasoning[model] = provider is not None and provider.kind in _REASONING_KINDS
+        return found
 
     def routes(self) -> list[Route]:
         return [
@@ -135,16 +156,20 @@ class OpenAIRoutes:
         if call.stream:
             return await self._stream(request, call, principal)
         completion = await self._ctx.rt.calls.generate(call.model, call.messages, principal=principal, **call.options)
-        completion_id = new_completion_id()
-        return _json(completion_body(completion, completion_id), headers=_call_headers(completion_id, completion))
+        return _json(completion_body(completion, new_completion_id()), headers=_call_headers(completion))
 
     async def _stream(self, request: web.Request, call: ChatCall, principal: Principal) -> web.StreamResponse:
         events = self._ctx.rt.calls.stream(call.model, call.messages, principal=principal, **call.options)
         # The first event decides between a JSON error (nothing sent yet) and a stream.
         first = await anext(events)
         completion_id = new_completion_id()
-        writer = ChunkWriter(completion_id, call.model, include_usage=call.include_usage)
-        stream = EventStream(request, headers={"x-request-id": completion_id})
+        writer = ChunkWriter(
+            completion_id,
+            call.model,
+            include_usage=call.include_usage,
+            hold_tool_calls=self._keeps_reasoning(call.model),
+        )
+        stream = EventStream(request)
         try:
             await stream.open()
             pending = writer.role()
@@ -153,7 +178,11 @@ class OpenAIRoutes:
                 if isinstance(event, TextDelta):
                     await stream.write(pending + writer.text(event.text))
                 elif isinstance(event, ToolCallDelta):
-                    await stream.write(pending + writer.tool_call(event))
+                    out = pending + writer.tool_call(event)  # nothing while the calls are held back
+                    if out:
+                        await stream.write(out)
+                elif isinstance(event, RefusalDelta):
+                    await stream.write(pending + writer.refusal(event.text))
                 elif isinstance(event, Completed):
                     await stream.write(pending + writer.finish(event.completion))
                     break
@@ -165,7 +194,7 @@ class OpenAIRoutes:
             info = describe_error(exc)
             if stream.opened:
                 with contextlib.suppress(ClientGone):
-                    await stream.write(b"data: " + error_body(info) + b"\n\n")
+                    await stream.write(b"data: " + error_body(info, request.get(REQUEST_ID)) + b"\n\n")
             else:
                 raise
         finally:
