@@ -120,7 +120,29 @@ def store_kind(url: str) -> str:
 class StoreSection(Section):
     """Where state lives: SQLite by default, PostgreSQL when several machines share it."""
 
+    class Retention(Section):
+        """How long the ledger and the audit trail keep their rows; unset keeps them for ever.
+
+        Ledger rows older than ``ledger`` are first added to the daily rollup (calls, tokens
+        and cost per day, tenant, user, model, provider; what ``agentrt usage`` reads for that
+        range), then deleted. Pruning runs in the background every ``every``, ``batch_size``
+        rows per statement, so it never holds the store for long.
+        """
+
+        ledger: Duration | None = None
+        audit: Duration | None = None
+        every: Duration = 3600.0
+        batch_size: int = Field(default=1000, ge=1, le=100_000)
+
+        @field_validator("ledger", "audit", "every")
+        @classmethod
+        def _positive(cls, value: float | None) -> float | None:
+            if value is not None and value <= 0:
+                raise ValueError("must be longer than 0s: use e.g. 90d, or leave it out to keep every row")
+            return value
+
     url: str = "sqlite:///agentrt.db"
+    retention: Retention = Field(default_factory=Retention)
 
     @field_validator("url")
     @classmethod

@@ -28,6 +28,7 @@ import structlog
 
 from agentrt.errors import RuntimeStateError
 from agentrt.store._base import Store
+from agentrt.store.retention import Pruner
 
 __all__ = ["BatchWriter", "BatchedTable"]
 
@@ -263,6 +264,8 @@ class BatchedTable(Generic[T]):
     component: ClassVar[str]
     migrations: ClassVar[Sequence[str | Mapping[str, str]]]
     insert_sql: ClassVar[str]
+    pruner: Pruner | None = None
+    """The background retention of this table, when ``store.retention`` sets an age for it."""
     also_sql: ClassVar[str | None] = None
     """A statement run once per record (``also_row``) in the transaction of its batch's INSERT."""
 

@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 
 from agentrt.store._base import Store
 from agentrt.store._batch import BatchedTable
+from agentrt.store.retention import DAY_OF_TS, ROLLUP_MIGRATION, ROLLUP_TABLE
 
 __all__ = ["PENDING_TABLE", "USAGE_MIGRATIONS", "UsageBy", "UsageLedger", "UsageRecord", "UsageSummary"]
 
@@ -86,6 +87,8 @@ USAGE_MIGRATIONS: Final[list[str | dict[str, str]]] = [
         cost BIGINT NOT NULL
     );
     CREATE INDEX {PENDING_TABLE}_request ON {PENDING_TABLE} (request_id)""",
+    # 4: the daily rollup of the rows that retention pruned (see agentrt.store.retention).
+    ROLLUP_MIGRATION,
 ]
 """The ``usage`` component's schema versions (``store.migrate("usage", USAGE_MIGRATIONS)``)."""
 
@@ -100,10 +103,15 @@ _GROUP_KEYS: Final[dict[str, dict[str, str]]] = {
     "tenant": {"sqlite": "tenant", "postgresql": "tenant"},
     "model": {"sqlite": "model", "postgresql": "model"},
     "provider": {"sqlite": "provider", "postgresql": "provider"},
-    "day": {
-        "sqlite": "strftime('%Y-%m-%d', ts, 'unixepoch')",
-        "postgresql": "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-    },
+    "day": DAY_OF_TS,
+}
+# The same keys on the rollup, where a missing tenant or user is ''.
+_ROLLUP_KEYS: Final[dict[str, str]] = {
+    "user": "NULLIF(user_name, '')",
+    "tenant": "NULLIF(tenant, '')",
+    "model": "model",
+    "provider": "provider",
+    "day": "day",
 }
 
 
@@ -208,30 +216,55 @@ async def summarize_usage(
         raise ValueError(f"cannot group usage by {by!r}: use one of {', '.join(_GROUP_KEYS)} or None")
     where: list[str] = []
     params: list[Any] = []
-    for clause, value in (
-        ("ts >= ?", since),
-        ("ts < ?", until),
-        ("user_name = ?", user),
-        ("tenant = ?", tenant),
-        ("model = ?", model),
+    rollup_where: list[str] = []
+    rollup_params: list[Any] = []
+    for clause, value, rollup_clause, rollup_value in (
+        ("ts >= ?", since, "day >= ?", None if since is None else _day(since)),
+        ("ts < ?", until, "day <= ?", None if until is None else _day(until - 1e-6)),
+        ("user_name = ?", user, "user_name = ?", user),
+        ("tenant = ?", tenant, "tenant = ?", tenant),
+        ("model = ?", model, "model = ?", model),
     ):
         if value is not None:
             where.append(clause)
             params.append(value)
+            rollup_where.append(rollup_clause)
+            rollup_params.append(rollup_value)
     key = _GROUP_KEYS[by][store.dialect] if by is not None else "NULL"
-    sql = (
-        f"SELECT {key} AS k, COUNT(*), "
-        "SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END), "
-        "CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), "
-        "CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), "
-        "COALESCE(SUM(cost), 0), "
-        "SUM(CASE WHEN cost IS NULL AND input_tokens + output_tokens > 0 THEN 1 ELSE 0 END) "
+    rollup_key = _ROLLUP_KEYS[by] if by is not None else "NULL"
+    # The rows still in the ledger, and the days of the rollup (pruned rows) in the range: a day at
+    # either end of the range counts whole in the rollup, which holds no finer time than the day.
+    rows_sql = (
+        f"SELECT {key} AS k, COUNT(*) AS calls, "
+        "SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END) AS failures, "
+        "CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS input_tokens, "
+        "CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, "
+        "COALESCE(SUM(cost), 0) AS cost, "
+        "SUM(CASE WHEN cost IS NULL AND input_tokens + output_tokens > 0 THEN 1 ELSE 0 END) AS unpriced "
         "FROM agentrt_usage"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + (f" GROUP BY {key}" if by is not None else "")
     )
-    rows = await store.fetchall(f"SELECT * FROM ({sql}) AS usage_groups ORDER BY k IS NULL, k", params)
+    rollup_sql = (
+        f"SELECT {rollup_key} AS k, SUM(calls), SUM(failures), SUM(input_tokens), SUM(output_tokens), "
+        f"SUM(cost), SUM(unpriced) FROM {ROLLUP_TABLE}"
+        + (f" WHERE {' AND '.join(rollup_where)}" if rollup_where else "")
+        + (f" GROUP BY {rollup_key}" if by is not None else "")
+    )
+    sql = (
+        "SELECT k, SUM(calls), SUM(failures), CAST(SUM(input_tokens) AS BIGINT), "
+        "CAST(SUM(output_tokens) AS BIGINT), SUM(cost), SUM(unpriced) "
+        f"FROM ({rows_sql} UNION ALL {rollup_sql}) AS usage_parts WHERE calls > 0 GROUP BY k "
+        "ORDER BY k IS NULL, k"
+    )
+    rows = await store.fetchall(sql, [*params, *rollup_params])
     return [_summary(row) for row in rows if row[1]]
+
+
+def _day(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
 def _summary(row: Sequence[Any]) -> UsageSummary:
