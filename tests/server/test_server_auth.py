@@ -225,6 +225,43 @@ def test_keys_create_prints_a_key_once_and_a_line_that_admits_it() -> None:
     assert found.principal.user == "bob"
 
 
+def test_keys_create_takes_scopes_and_a_max_agents() -> None:
+    result = CliRunner().invoke(
+        keys_app, ["create", "--tenant", "acme", "--scope", "agents:read", "--scope", "chat", "--max-agents", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    key = next(word for word in result.output.split() if word.startswith("sk-agentrt-"))
+    line = next(line.strip() for line in result.output.splitlines() if line.strip().startswith("- {"))
+    entry = ApiKeySection.model_validate(yaml.safe_load(line)[0])
+    assert (entry.scopes, entry.max_agents) == (["agents:read", "chat"], 5)
+    found = ApiKeys(ServerSection(api_keys=[entry])).authenticate(f"Bearer {key}")
+    assert found.allows("chat")
+    assert found.allows("agents:read")
+    assert not found.allows("agents:write")
+    assert not found.admin
+    refused = CliRunner().invoke(keys_app, ["create", "--scope", "agents:everything"])
+    assert refused.exit_code != 0
+    assert "unknown scope agents:everything" in refused.output
+
+
+def test_a_key_without_scopes_keeps_every_scope_but_admin_and_admin_true_adds_it() -> None:
+    plain, admin, listed = new_api_key(), new_api_key(), new_api_key()
+    keys = ApiKeys(
+        ServerSection(
+            api_keys=[
+                ApiKeySection(key_sha256=hash_key(plain)),
+                ApiKeySection(key_sha256=hash_key(admin), admin=True),
+                ApiKeySection(key_sha256=hash_key(listed), scopes=["admin"]),
+            ]
+        )
+    )
+    default = keys.authenticate(f"Bearer {plain}")
+    assert all(default.allows(s) for s in ("chat", "embeddings", "agents:read", "agents:write"))
+    assert not default.allows("admin")
+    assert keys.authenticate(f"Bearer {admin}", admin=True).allows("admin")
+    assert keys.authenticate(f"Bearer {listed}", admin=True).allows("agents:write")  # admin covers the rest
+
+
 def test_every_new_key_is_different() -> None:
     keys = {new_api_key() for _ in range(100)}
     assert len(keys) == 100

@@ -9,9 +9,11 @@ import hashlib
 import json
 import secrets
 
-__all__ = ["KEY_PREFIX", "config_line", "hash_key", "new_api_key"]
+__all__ = ["KEY_PREFIX", "SCOPES", "config_line", "hash_key", "new_api_key"]
 
 KEY_PREFIX = "sk-agentrt-"
+SCOPES = ("chat", "embeddings", "agents:read", "agents:write", "admin")
+"""The scopes a key may list (``server.api_keys[].scopes``)."""
 
 
 def new_api_key() -> str:
@@ -32,6 +34,8 @@ def config_line(
     tenant: str | None = None,
     tags: list[str] | None = None,
     admin: bool = False,
+    scopes: list[str] | None = None,
+    max_agents: int | None = None,
 ) -> str:
     """The YAML list item for ``server.api_keys`` that admits ``key`` (which it does not contain)."""
     fields: dict[str, object] = {"key_sha256": hash_key(key)}
@@ -42,6 +46,10 @@ def config_line(
         fields["tags"] = list(tags)
     if admin:
         fields["admin"] = True
+    if scopes:
+        fields["scopes"] = list(dict.fromkeys(scopes))
+    if max_agents is not None:
+        fields["max_agents"] = max_agents
     # JSON scalars and lists are valid YAML flow values, and quoting them this way is always safe.
     items = ", ".join(f"{label}: {json.dumps(value)}" for label, value in fields.items())
     return f"- {{{items}}}"
