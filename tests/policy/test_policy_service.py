@@ -85,8 +85,16 @@ async def test_a_budget_settles_what_the_provider_reported(up: FakeUpstream, tmp
         assert len(up.requests) == 1
 
 
-async def test_backend_sqlite_with_a_postgresql_store_fails_at_start(postgres_url: str, tmp_path: Path) -> None:
-    config = Config.model_validate({"store": {"url": postgres_url}, "policies": {"backend": "sqlite"}})
+async def test_backend_sqlite_with_a_postgresql_store_fails_at_validation_and_at_start(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="sqlite policy backend"):
+        Config.model_validate({"store": {"url": postgres_url}, "policies": {"backend": "sqlite"}})
+    # A config put together without validation is still refused when the policy starts.
+    config = Config.model_validate({"store": {"url": postgres_url}, "policies": {"backend": "memory"}})
+    config = config.model_copy(update={"policies": policies(backend="sqlite")})
     from agentrt.observability import Metrics
 
     async with open_store(postgres_url) as store:

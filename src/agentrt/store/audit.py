@@ -3,6 +3,12 @@
 The policy service calls ``audit.record(AuditRecord(...))`` for each decision;
 rows are written in batches by the same writer as the usage ledger, so a
 decision costs the caller an append. ``query()`` reads them back, newest first.
+
+A process killed with SIGKILL loses the decisions still queued: at most those
+of the last ``flush_interval`` (0.5 s). With the ``sqlite`` policy backend,
+the next start writes an ``allow`` row (reason ``recovered ...``) for every
+admitted call it recovers into the ledger; refusals of that last half second
+stay lost, and so do all of them with the ``memory`` or ``redis`` backends.
 """
 
 from __future__ import annotations

@@ -18,6 +18,11 @@ first; so a call costs about one round trip. ``close`` sends what is queued.
 
 The clock is the engine's (this process's); keep the machines' clocks in sync
 (NTP): a skew of s seconds moves a window's edge by s seconds.
+
+Counters in Redis outlive a process that is killed; its ledger and audit rows
+still queued do not: a SIGKILL loses at most the last ``flush_interval``
+(0.5 s) of them, while the counters keep what those calls used. Only the
+``sqlite`` backend journals calls for the next start to recover.
 """
 
 from __future__ import annotations
