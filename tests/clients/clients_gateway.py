@@ -41,9 +41,12 @@ OPENAI_TOOLS: list[Any] = [
 ]
 """The tool as OpenAI's ``tools`` field declares it, for the clients that take that format."""
 TOOL_ARGUMENTS = {"city": "Paris"}
-TOOL_RESULT = "sunny, 21 C"
+WEATHER = {"Paris": "sunny, 21 C", "London": "rain, 14 C"}
 PLAIN_TEXT = "Paris is the capital of France."
 FINAL_TEXT = "It is sunny in Paris."
+# What extended thinking writes before the tool calls: real thinking runs to kilobytes, and is not
+# all ASCII. Anthropic refuses the next turn unless it comes back byte for byte (FakeUpstream checks).
+THINKING = ("Le client veut la météo à Paris 🌤: I should call get_weather with the city. " * 40).strip()
 
 
 @dataclass(frozen=True)
@@ -142,24 +145,26 @@ def script_plain(gateway: Gateway) -> None:
     gateway.up.script(Reply(text=PLAIN_TEXT, usage=(12, 7), chunk_size=5))
 
 
-def script_tool_loop(gateway: Gateway) -> None:
-    gateway.up.script(Reply(tool_calls=[(TOOL_NAME, TOOL_ARGUMENTS)], usage=(20, 9)), Reply(text=FINAL_TEXT))
+def script_tool_loop(gateway: Gateway, *cities: str) -> None:
+    """The model calls the tool once per city (Paris when none is named) in one turn, then answers."""
+    calls = [(TOOL_NAME, {"city": city}) for city in cities or (TOOL_ARGUMENTS["city"],)]
+    gateway.up.script(Reply(tool_calls=calls, usage=(20, 9), thinking=THINKING), Reply(text=FINAL_TEXT))
 
 
 def get_weather(city: str) -> str:
-    """The tool the clients run: the same answer for any city."""
-    assert city == TOOL_ARGUMENTS["city"], city
-    return TOOL_RESULT
+    """The tool the clients run."""
+    return WEATHER[city]
 
 
-def assert_tool_loop_reached_upstream(gateway: Gateway, target: Target) -> None:
-    """Two chat requests upstream; the second carries the call, its result and what the model must get back."""
+def assert_tool_loop_reached_upstream(gateway: Gateway, target: Target, *cities: str) -> None:
+    """Two chat requests upstream; the second carries the calls, their results and what the model must get back."""
     requests = gateway.chat_requests()
     assert len(requests) == 2, [r.body for r in requests]
     first, second = requests
     assert all(r.api == target.api for r in requests)
     sent = json.dumps(second.body)
-    assert TOOL_RESULT in sent, sent
+    for city in cities or (TOOL_ARGUMENTS["city"],):
+        assert WEATHER[city] in sent, sent
     if target.reasoning == "thoughtSignature":
         # FakeUpstream checks that it is the very signature it issued; here: that one came back at all.
         assert "thoughtSignature" in sent or "thought_signature" in sent, f"no thoughtSignature came back: {sent}"

@@ -26,10 +26,9 @@ _LOST_REASONING = (
 
 # (client module, test, target) -> why it fails today; "*" matches any client module.
 KNOWN_DEFECTS: dict[tuple[str, str, str], str] = {
-    ("*", "test_tool_loop", "gemini3"): _LOST_REASONING,
-    ("*", "test_tool_loop", "anthropic-thinking"): _LOST_REASONING,
-    ("*", "test_streamed_tool_loop", "gemini3"): _LOST_REASONING,
-    ("*", "test_streamed_tool_loop", "anthropic-thinking"): _LOST_REASONING,
+    ("*", test, target): _LOST_REASONING
+    for test in ("test_tool_loop", "test_streamed_tool_loop", "test_two_tool_calls_in_one_turn")
+    for target in ("gemini3", "anthropic-thinking")
 }
 
 

@@ -97,3 +97,19 @@ async def test_streamed_tool_loop(chat: ChatOpenAI, gateway: Gateway, target: Ta
     text = "".join([str(chunk.content) async for chunk in with_tools.astream(messages)])
     assert text == FINAL_TEXT
     assert_tool_loop_reached_upstream(gateway, target)
+
+
+async def test_two_tool_calls_in_one_turn(chat: ChatOpenAI, gateway: Gateway, target: Target) -> None:
+    script_tool_loop(gateway, "Paris", "London")
+    weather_tool = tool(get_weather)
+    with_tools = chat.bind_tools([weather_tool])
+    messages: list[BaseMessage] = [HumanMessage("Weather in Paris and London?")]
+    first = await with_tools.ainvoke(messages)
+    assert isinstance(first, AIMessage)
+    assert [c["args"] for c in first.tool_calls] == [{"city": "Paris"}, {"city": "London"}]
+    messages.append(first)
+    for call in first.tool_calls:
+        messages.append(ToolMessage(content=await weather_tool.ainvoke(call["args"]), tool_call_id=call["id"]))
+    second = await with_tools.ainvoke(messages)
+    assert second.content == FINAL_TEXT
+    assert_tool_loop_reached_upstream(gateway, target, "Paris", "London")

@@ -104,3 +104,18 @@ async def test_streamed_tool_loop(gateway: Gateway, target: Target) -> None:
     text = "".join([choice.delta.content or "" async for chunk in second for choice in chunk.choices])
     assert text == FINAL_TEXT
     assert_tool_loop_reached_upstream(gateway, target)
+
+
+async def test_two_tool_calls_in_one_turn(gateway: Gateway, target: Target) -> None:
+    script_tool_loop(gateway, "Paris", "London")
+    messages: list[Any] = [{"role": "user", "content": "Weather in Paris and London?"}]
+    first = await litellm.acompletion(messages=messages, tools=OPENAI_TOOLS, **call_options(gateway, target))
+    message = first.choices[0].message
+    assert [json.loads(c.function.arguments) for c in message.tool_calls] == [{"city": "Paris"}, {"city": "London"}]
+    messages.append(message)
+    for call in message.tool_calls:
+        result = get_weather(**json.loads(call.function.arguments))
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+    second = await litellm.acompletion(messages=messages, tools=OPENAI_TOOLS, **call_options(gateway, target))
+    assert second.choices[0].message.content == FINAL_TEXT
+    assert_tool_loop_reached_upstream(gateway, target, "Paris", "London")

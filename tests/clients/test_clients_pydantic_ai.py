@@ -86,3 +86,10 @@ async def test_streamed_tool_loop(model: OpenAIChatModel, gateway: Gateway, targ
         output = await result.get_output()
     assert output == FINAL_TEXT
     assert_tool_loop_reached_upstream(gateway, target)
+
+
+async def test_two_tool_calls_in_one_turn(model: OpenAIChatModel, gateway: Gateway, target: Target) -> None:
+    script_tool_loop(gateway, "Paris", "London")
+    result = await Agent(model, tools=[get_weather]).run("Weather in Paris and London?")
+    assert result.output == FINAL_TEXT
+    assert_tool_loop_reached_upstream(gateway, target, "Paris", "London")
