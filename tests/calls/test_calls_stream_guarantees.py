@@ -175,9 +175,9 @@ async def test_a_trickling_stream_ends_at_the_calls_timeout(up: FakeUpstream, tm
 async def test_without_a_timeout_a_default_deadline_bounds_streams_and_slot_waits(
     up: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentrt.calls import pipeline
+    from agentrt.calls import _deadline
 
-    monkeypatch.setattr(pipeline, "DEFAULT_CALL_TIMEOUT", 0.3)
+    monkeypatch.setattr(_deadline, "DEFAULT_CALL_TIMEOUT", 0.3)
     client = ScriptedClient(events=[TextDelta("first")], endless=TextDelta("."), pause=0.02)
     providers = {
         "oai": {

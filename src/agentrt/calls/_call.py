@@ -57,6 +57,8 @@ def call_settings(
 
     The request id is the one the server set (``agentrt.calls.request_id``), else a new one.
     """
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be more than 0 seconds (math.inf for none), got {timeout}")
     merged = _merged(params, model_params)
     if "stream" in merged:
         _check_stream_flag(operation, merged.pop("stream"))

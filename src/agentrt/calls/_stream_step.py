@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentrt.calls._call import _Call
 from agentrt.calls._candidates import CallHolds
+from agentrt.calls._deadline import call_timeout
 from agentrt.errors import ProviderTimeout
 from agentrt.resilience.stream import close_quietly
 from agentrt.types import (
@@ -35,7 +36,8 @@ from agentrt.types import (
 )
 
 if TYPE_CHECKING:
-    from agentrt.calls.pipeline import CallPipeline
+    from agentrt.calls._records import CallRecords
+    from agentrt.models import ModelCatalog
 
 __all__ = ["MAX_BYTES_PER_TOKEN", "read_stream"]
 
@@ -64,7 +66,9 @@ class _Delivered:
 
 
 async def read_stream(
-    pipeline: CallPipeline,
+    catalog: ModelCatalog,
+    records: CallRecords,
+    log: Any,
     holds: CallHolds,
     index: int,
     events: AsyncIterator[ProviderStreamEvent],
@@ -90,8 +94,6 @@ async def read_stream(
             except StopAsyncIteration:
                 break
             except TimeoutError as err:
-                from agentrt.calls.pipeline import call_timeout
-
                 raise call_timeout(requested, call.timeout) from err
             if isinstance(event, StreamFinish):
                 finish = event
@@ -99,7 +101,7 @@ async def read_stream(
             if isinstance(event, TextDelta):
                 delivered.count(event.text)
                 if delivered.over:
-                    kept = _cut(pipeline, served.name, cap, delivered, event.text)
+                    kept = _cut(log, served.name, cap, delivered, event.text)
                     if kept:
                         yield TextDelta(kept)
                     finish = StreamFinish("length", Usage(), [], served.name)
@@ -108,7 +110,7 @@ async def read_stream(
             elif isinstance(event, ToolCallDelta):
                 delivered.count(event.arguments)
                 if delivered.over:
-                    _cut(pipeline, served.name, cap, delivered, "")
+                    _cut(log, served.name, cap, delivered, "")
                     finish = StreamFinish("length", Usage(), [], served.name)
                     break
             elif isinstance(event, RefusalDelta):
@@ -122,11 +124,11 @@ async def read_stream(
         usage = finish.usage
         if finish.finish_reason == "length" and delivered.over:
             usage = Usage(holds.input_bound(index), cap or 0)
-        cost = pipeline.catalog.cost(served, usage)
+        cost = catalog.cost(served, usage)
         settled = True
         await holds.settle(index, usage, cost)
         latency = perf_counter() - started
-        pipeline._records.success(requested, served, call, usage, cost, latency, attempts)
+        records.success(requested, served, call, usage, cost, latency, attempts)
         refusal = finish.refusal if finish.refusal is not None else ("".join(delivered.refusal) or None)
         yield Completed(
             Completion(
@@ -149,27 +151,27 @@ async def read_stream(
         if not settled:
             settled = True
             usage = Usage(holds.input_bound(index), _output_bound(delivered.output_bytes, cap))
-            cost = pipeline.catalog.cost(served, usage)
+            cost = catalog.cost(served, usage)
             await holds.settle(index, usage, cost)
-            pipeline._records.abandoned(requested, served, call, usage, cost, perf_counter() - started, attempts)
+            records.abandoned(requested, served, call, usage, cost, perf_counter() - started, attempts)
         raise
     except BaseException as err:
         if not settled:
             settled = True
             await holds.release_all()
-            pipeline._records.failure(requested, call, err, perf_counter() - started, len(attempts))
+            records.failure(requested, call, err, perf_counter() - started, len(attempts))
         raise
     finally:
         await close_quietly(events)
 
 
-def _cut(pipeline: CallPipeline, model: str, cap: int | None, delivered: _Delivered, text: str) -> str:
+def _cut(log: Any, model: str, cap: int | None, delivered: _Delivered, text: str) -> str:
     """The upstream wrote past the cap: log it, and return the part of ``text`` that fits the limit."""
     assert delivered.limit is not None  # only a stream with a cap can pass it
     before = delivered.output_bytes - len(text.encode("utf-8", "surrogatepass"))
     kept = text[: max(delivered.limit - before, 0)]
     delivered.text.append(kept)
-    pipeline._log.warning(
+    log.warning(
         "stream_cut_at_output_cap",
         model=model,
         output_cap=cap,

@@ -30,7 +30,6 @@ the provider's own count, which may pass the hold.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from functools import partial
@@ -41,6 +40,7 @@ import structlog
 
 from agentrt.calls._call import _Call, call_settings
 from agentrt.calls._candidates import DEFAULT_MAX_OUTPUT_RESERVATION, CallHolds
+from agentrt.calls._deadline import DEFAULT_CALL_TIMEOUT, call_timeout, deadline_seconds
 from agentrt.calls._messages import Prompt, to_messages
 from agentrt.calls._records import CallRecords
 from agentrt.calls._span_attributes import attempt_attributes, request_attributes, response_attributes
@@ -48,7 +48,7 @@ from agentrt.calls._stream_step import read_stream
 from agentrt.calls._tooling import ToolsArg, resolve_tools, run_tool_calls
 from agentrt.calls.policy_hook import Admission, PolicyHook
 from agentrt.calls.principal import Principal
-from agentrt.errors import ProviderTimeout, ToolError
+from agentrt.errors import ToolError
 from agentrt.models import ModelCatalog, ModelSpec, check_request, estimate_tokens, input_token_bound
 from agentrt.resilience import Candidate, StreamCandidate, run_plan, stream_plan
 from agentrt.types import (
@@ -74,11 +74,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_CALL_TIMEOUT", "DEFAULT_MAX_OUTPUT_RESERVATION", "CallPipeline"]
 
 T = TypeVar("T")
-
-DEFAULT_CALL_TIMEOUT = 600.0
-"""Seconds a model call may take when it names no ``timeout``: slot wait, retries, fallbacks and the
-whole stream included. Long enough for any ordinary answer; a stream of a very long answer needs its own."""
-
 
 class CallPipeline:
     """Model calls with policy, resilience, cost and records: what ``rt.generate`` and friends use."""
@@ -351,7 +346,7 @@ class CallPipeline:
         spec = holds.specs[0]
         attempts: list[Attempt] = []
         started = perf_counter()
-        timeout = _deadline_seconds(call.timeout)
+        timeout = deadline_seconds(call.timeout)
         deadline = asyncio.get_running_loop().time() + timeout if timeout is not None else None
         try:
             candidates = [self._stream_candidate(holds, index) for index in range(len(holds.specs))]
@@ -361,7 +356,7 @@ class CallPipeline:
             self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
             raise
         async with aclosing(
-            read_stream(self, holds, index, events, call, attempts, started, deadline)
+            read_stream(self.catalog, self._records, self._log, holds, index, events, call, attempts, started, deadline)
         ) as delivered:
             async for event in delivered:
                 yield event
@@ -489,7 +484,7 @@ class CallPipeline:
         )
 
     async def _within(self, timeout: float | None, spec: ModelSpec, awaitable: Any) -> Any:
-        seconds = _deadline_seconds(timeout)
+        seconds = deadline_seconds(timeout)
         if seconds is None:
             return await awaitable
         try:
@@ -497,28 +492,6 @@ class CallPipeline:
                 return await awaitable
         except TimeoutError as err:
             raise call_timeout(spec, timeout) from err
-
-
-def call_timeout(spec: ModelSpec, timeout: float | None) -> ProviderTimeout:
-    """The error of a call that passed its deadline (its own ``timeout``, or the default)."""
-    if timeout is None:
-        limit = f"the default deadline of {DEFAULT_CALL_TIMEOUT:g}s (no timeout= was given)"
-    else:
-        limit = f"its timeout of {timeout:g}s"
-    return ProviderTimeout(
-        f"the call to model {spec.name!r} did not finish within {limit}, slot wait, retries, fallbacks "
-        "and the whole stream included; pass a larger timeout= or check the provider",
-        provider=spec.provider,
-        model=spec.name,
-    )
-
-
-def _deadline_seconds(timeout: float | None) -> float | None:
-    if timeout is None:
-        return DEFAULT_CALL_TIMEOUT
-    if timeout <= 0:
-        raise ValueError(f"timeout must be more than 0 seconds (math.inf for none), got {timeout}")
-    return None if math.isinf(timeout) else timeout
 
 
 def _merged(params: Mapping[str, Any] | None, model_params: dict[str, Any]) -> dict[str, Any]:
