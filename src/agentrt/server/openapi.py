@@ -26,8 +26,9 @@ _PATH_PARAM = re.compile(r"{([^}/]+)}")
 _ERROR_TEXT = {
     400: "Invalid request: the message names the path of each problem",
     401: "Missing or unknown API key",
-    403: "Refused by a policy, or an admin route with a non-admin key",
-    404: "Unknown model, agent or route",
+    403: "Refused by a policy, a key without the route's scope, or an admin route with a non-admin key",
+    404: "Unknown model, agent or route (another tenant's agent is unknown here too)",
+    408: "The request body did not arrive within server.body_timeout",
     409: "The agent was terminated",
     413: "Request body larger than server.max_body",
     429: "A rate limit or budget (see Retry-After)",
@@ -84,6 +85,8 @@ def _operation(route: Route, keys: dict[Any, Any]) -> dict[str, Any]:
     if route.description:
         operation["description"] = route.description
     operation["security"] = [] if route.auth == "none" else [{"apiKey": []}]
+    if route.scope is not None:
+        operation["x-agentrt-scope"] = route.scope  # the API key needs this scope (server.api_keys[].scopes)
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
         for name in _PATH_PARAM.findall(route.path)
@@ -110,10 +113,10 @@ def _operation(route: Route, keys: dict[Any, Any]) -> dict[str, Any]:
     errors = set(route.errors) | {500}
     if route.auth != "none":
         errors |= {401}
-    if route.auth == "admin":
+    if route.auth == "admin" or route.scope is not None:
         errors |= {403}
     if route.body is not None:
-        errors |= {400, 413}
+        errors |= {400, 408, 413}
     error_schema = _json_content(keys[(ErrorResponse, "serialization")])
     for status in sorted(errors):
         responses.setdefault(str(status), {"description": _ERROR_TEXT.get(status, "Error"), "content": error_schema})
