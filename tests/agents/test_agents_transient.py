@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from agents_support import agents_of, local_config, with_agents
+from structlog.testing import capture_logs
 
+from agentrt import Runtime
 from agentrt.agents import Activity, Agent, AgentContext, AgentRuntime, AgentStatus, MemoryAgentStore
 from agentrt.errors import (
     BudgetExceeded,
@@ -118,3 +122,47 @@ async def test_closing_cuts_a_retry_wait_short_and_a_durable_activity_stays_jour
     stored = await store.get("f")
     assert stored is not None
     assert [s.activity.payload for s in stored.pending] == ["kept"]
+
+
+class Asker(Agent[list[str]]):
+    """Calls the model once per activity."""
+
+    async def handle(self, activity: Activity, ctx: AgentContext[list[str]]) -> str:
+        reply = (await ctx.generate(str(activity.payload))).text
+        ctx.state.append(reply)
+        return reply
+
+
+async def test_the_pipeline_s_rate_limit_is_retried_after_its_retry_after_not_counted_as_a_crash(
+    tmp_path: Path,
+) -> None:
+    """The issue's case: `rpm: 1`, a durable agent. The second call is refused with a retry_after of about a
+    minute; the agent waits (cut to max_retry_delay here) and tries again instead of restarting."""
+    config = local_config(
+        tmp_path,
+        policies={"limits": [{"scope": "global", "rpm": 1}]},
+        agents={
+            "asker": {
+                "class": "test_agents_transient:Asker",
+                "model": "default",
+                "durable": True,
+                "restart": {"max_restarts": 0, "transient_retries": 2, "max_retry_delay": 0.02},
+            }
+        },
+    )
+    async with with_agents(Runtime.open(config, plugins=False)) as rt:
+        agents = agents_of(rt)
+        await agents.spawn("asker", "a", state=[])
+        assert await agents.ask("a", "first") == "echo: first"
+        with capture_logs() as logs, pytest.raises(RateLimitExceeded) as refused:
+            await agents.ask("a", "second")
+        # Retries used up, then restarts (none allowed here): failed, with the activity kept, not dropped.
+        assert agents.status("a") is AgentStatus.FAILED
+        assert agents.stats("a").mailbox.depth == 1
+    assert refused.value.retry_after is not None
+    assert refused.value.retry_after > 1  # the window's wait, which the agent cut to 0.02 s
+    retries = [e for e in logs if e["event"] == "agent_activity_retry"]
+    assert [(e["attempt"], e["error"], e["delay"]) for e in retries] == [
+        (1, "RateLimitExceeded", 0.02),
+        (2, "RateLimitExceeded", 0.02),
+    ]
