@@ -16,7 +16,7 @@ from agentrt.config import ProviderSection
 from agentrt.errors import ConfigError, ProviderBadRequest
 from agentrt.providers import builtin_kinds
 from agentrt.testing import FakeUpstream, Reply
-from agentrt.types import ChatRequest, ImagePart, Message, StreamFinish, TextDelta, TextPart, ToolSpec
+from agentrt.types import ChatRequest, EmbeddingRequest, ImagePart, Message, StreamFinish, TextDelta, TextPart, ToolSpec
 
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "google": "gemini-2.5-flash", "local": "m"}
 HTTP_KINDS = ["openai", "anthropic", "google"]
@@ -339,3 +339,18 @@ async def test_an_openai_stream_never_interleaves_a_second_choice(canned: tuple[
     finally:
         await client.aclose()
     assert "".join(event.text for event in events if isinstance(event, TextDelta)) == "Hello"
+
+
+@pytest.mark.parametrize("kind", ["openai", "google"])
+async def test_a_models_chat_params_stay_out_of_its_embeddings_requests(
+    up: FakeUpstream, make_client: Any, kind: str
+) -> None:
+    # A model configured with params: {temperature: 0.3} also serves embeddings; the API refuses them there.
+    client = client_of(kind, make_client, drop_params=False)
+    extra = {"dimensions": 4} if kind == "openai" else {"outputDimensionality": 4}
+    params = {"temperature": 0.3, "top_p": 0.9, "max_tokens": 10, **extra}
+    await client.embed(EmbeddingRequest(model="text-embedding-3-small", inputs=["a", "b"], params=params))
+    body = sent(up)
+    sent_params = body if kind == "openai" else body["requests"][0]
+    assert {"temperature", "top_p", "max_tokens"}.isdisjoint(sent_params)
+    assert set(extra) <= set(sent_params)

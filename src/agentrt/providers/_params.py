@@ -29,7 +29,7 @@ import structlog
 
 from agentrt.errors import ConfigError, ConfigProblem, ProviderBadRequest
 
-__all__ = ["CAP_NAMES", "OPENAI_ONLY", "ParamGuard", "read_drop_params"]
+__all__ = ["CAP_NAMES", "CHAT_ONLY", "OPENAI_ONLY", "ParamGuard", "read_drop_params"]
 
 CAP_NAMES = ("max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens")
 """The names an output cap goes by in params, whatever the kind."""
@@ -65,6 +65,31 @@ OPENAI_ONLY = frozenset(
     }
 )
 """Chat Completions parameters the Anthropic and Gemini APIs do not take as they are."""
+
+CHAT_ONLY = frozenset(
+    {
+        *CAP_NAMES,
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "n",
+        "parallel_tool_calls",
+        "presence_penalty",
+        "reasoning_effort",
+        "response_format",
+        "seed",
+        "stop",
+        "temperature",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "top_k",
+        "top_logprobs",
+        "top_p",
+    }
+)
+"""Parameters of a chat answer, which an embeddings request does not take. A model's configured
+``params`` (``temperature: 0.3``) serve its chat calls; its embeddings calls leave them out."""
 
 _ADVICE = {
     "model": "choose the model by its configured name",
@@ -149,12 +174,17 @@ class ParamGuard:
             model,
         )
 
-    def drop(self, params: dict[str, Any], names: Iterable[str], *, model: str, why: str = "") -> None:
-        """Remove ``names`` from ``params`` (a warning), or refuse them when ``drop_params`` is false."""
+    def drop(
+        self, params: dict[str, Any], names: Iterable[str], *, model: str, why: str = "", always: bool = False
+    ) -> None:
+        """Remove ``names`` from ``params`` (a warning), or refuse them when ``drop_params`` is false.
+
+        ``always``: drop them even then (parameters meant for another kind of call).
+        """
         dropped = frozenset(name for name in names if name in params)
         if not dropped:
             return
-        if not self._drop:
+        if not self._drop and not always:
             listed = ", ".join(sorted(dropped))
             raise self._bad_request(
                 f"the API does not take {listed}{why}; remove them, or set providers.{self._provider}"

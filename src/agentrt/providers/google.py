@@ -77,7 +77,7 @@ from agentrt.providers._google_wire import (
     synthetic_id,
     usage_of,
 )
-from agentrt.providers._params import ParamGuard, read_drop_params
+from agentrt.providers._params import CHAT_ONLY, ParamGuard, read_drop_params
 from agentrt.providers._toolcalls import ToolCallAssembler
 from agentrt.types import (
     ChatRequest,
@@ -259,11 +259,11 @@ class GoogleClient(HttpProviderClient):
     async def embed(self, request: EmbeddingRequest) -> ProviderEmbeddings:
         """Embed ``request.inputs`` with ``:batchEmbedContents``; one vector per input, in order."""
         resource = request.model if "/" in request.model else f"models/{request.model}"
-        body = {
-            "requests": [
-                {"model": resource, "content": {"parts": [{"text": text}]}, **request.params} for text in request.inputs
-            ]
-        }
+        params = dict(request.params)
+        if params:
+            self._guard.drop(params, CHAT_ONLY, model=request.model, why=" in an embeddings request", always=True)
+        requests = [{"model": resource, "content": {"parts": [{"text": text}]}, **params} for text in request.inputs]
+        body = {"requests": requests}
         data = await self._http.request_json(
             "POST", self._path(request.model, "batchEmbedContents"), model=request.model, body=body
         )

@@ -55,7 +55,7 @@ from agentrt.errors import ConfigError, ConfigProblem, ProviderError
 from agentrt.providers._base import HttpProviderClient
 from agentrt.providers._errors import ErrorInfo, ErrorReader, malformed, parse_duration_hint, stream_ended_early
 from agentrt.providers._media import data_url
-from agentrt.providers._params import ParamGuard, read_drop_params
+from agentrt.providers._params import CHAT_ONLY, ParamGuard, read_drop_params
 from agentrt.providers._toolcalls import ToolCallAssembler, read_tool_call
 from agentrt.types import (
     ChatRequest,
@@ -240,7 +240,10 @@ class OpenAIClient(HttpProviderClient):
     async def embed(self, request: EmbeddingRequest) -> ProviderEmbeddings:
         """Embed ``request.inputs`` (``POST /embeddings``); one vector per input, in order."""
         body: dict[str, Any] = {"model": request.model, "input": request.inputs, "encoding_format": "float"}
-        body.update(request.params)
+        if request.params:
+            params = dict(request.params)
+            self._guard.drop(params, CHAT_ONLY, model=request.model, why=" in an embeddings request", always=True)
+            body.update(params)
         data = await self._http.request_json("POST", "/embeddings", model=request.model, body=body)
         try:
             items = sorted(data["data"], key=lambda item: item.get("index", 0))
