@@ -246,3 +246,40 @@ async def test_an_activity_keeps_its_id_when_it_is_redelivered(agent_store: Stor
         assert [(a.id, a.redelivered) for a in seen] == [(interrupted.id, True), (waiting.id, False)]
         assert seen[0].correlation_id == "order-7"
         await restored.close()
+
+
+async def test_a_failed_agent_stays_failed_with_its_journal_across_a_restart_until_resumed(
+    agent_store: StoreFactory,
+) -> None:
+    from agentrt.agents import AgentStatus
+
+    async with agent_store() as store:
+        rt = AgentRuntime(store=store)
+        rt.register("recorder", Recorder, durable=True, restart={"max_restarts": 0})
+        await rt.start()
+        await rt.spawn("recorder", "r")
+        await rt.tell("r", {"fail": "poison"})
+        await rt.wait_idle()
+        assert rt.status("r") is AgentStatus.FAILED
+        await rt.close()
+        stored = await store.get("r")
+        assert stored is not None
+        assert stored.status == "failed"
+        assert stored.reason is not None
+        assert "restarts" in stored.reason
+        assert [s.activity.payload for s in stored.pending] == [{"fail": "poison"}]  # kept, not dropped
+    async with agent_store() as store:
+        again = AgentRuntime(store=store)
+        again.register("recorder", Recorder, durable=True, restart={"strategy": "resume"})
+        await again.start()
+        [info] = again.list()
+        assert info.status is AgentStatus.FAILED
+        assert info.reason == stored.reason
+        await again.resume("r")  # the resume strategy now: the poison activity fails once and is done
+        await again.wait_idle()
+        assert again.status("r") is AgentStatus.ERROR
+        assert await again.ask("r", "fine") == 101
+        await again.close()
+        after = await store.get("r")
+        assert after is not None
+        assert (after.status, after.pending) == ("active", [])
