@@ -18,6 +18,11 @@ from agentrt.agents import Activity, Agent, AgentContext, AgentRuntime, AgentSta
 from agentrt.errors import (
     BudgetExceeded,
     CallFailed,
+    CircuitOpen,
+    PolicyDenied,
+    ProviderBadRequest,
+    ProviderRateLimited,
+    ProviderTimeout,
     ProviderUnavailable,
     RateLimitExceeded,
 )
@@ -166,3 +171,24 @@ async def test_the_pipeline_s_rate_limit_is_retried_after_its_retry_after_not_co
         (1, "RateLimitExceeded", 0.02),
         (2, "RateLimitExceeded", 0.02),
     ]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (RateLimitExceeded("rpm", scope="user", limit="rpm", retry_after=3.0), 3.0),
+        (ProviderRateLimited("429", retry_after=2.0), 2.0),
+        (ProviderRateLimited("429 without a wait"), 0.5),  # backoff: base * 2 ** attempt
+        (CircuitOpen("breaker open", provider="oai", retry_after=4.0), 4.0),
+        (ProviderUnavailable("503"), 0.5),
+        (ProviderTimeout("no answer in 30s"), 0.5),
+        (RateLimitExceeded("rpm", scope="user", limit="rpm", retry_after=600.0), 10.0),  # capped
+        (ValueError("a bug"), None),
+        (ProviderBadRequest("400: bad schema"), None),
+        (PolicyDenied("rule says no", rule="no-gpt5"), None),
+    ],
+)
+def test_which_errors_are_transient_and_how_long_they_wait(error: BaseException, expected: float | None) -> None:
+    from agentrt.agents._transient import retry_delay
+
+    assert retry_delay(error, 1, base=0.25, cap=10.0) == expected
