@@ -4,6 +4,7 @@ provider, reloads apply new limits without losing counts, decisions reach the au
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,28 @@ async def test_ledger_and_audit_rows_join_on_the_calls_request_id(up: FakeUpstre
     assert len({c.request_id for c in completions}) == 3
     assert len(denied) == 1
     assert denied[0][0] is not None
+
+
+async def test_every_call_kind_leaves_the_journal_empty_at_a_clean_stop(up: FakeUpstream, tmp_path: Path) -> None:
+    """Each call the sqlite counters journal gets its ledger row, which clears it: nothing left to recover."""
+    from pydantic import BaseModel
+
+    from agentrt.testing import Fault
+
+    class Answer(BaseModel):
+        value: int
+
+    budget = {"scope": "user", "period": "total", "max_tokens": 1_000_000}
+    path = write_config(tmp_path / "agentrt.json", up, tmp_path, budgets=[budget])
+    up.script(Reply(text="ok", usage=(10, 5)), Fault(status=503, times=3), Reply(text="ok"), Reply(text="x" * 200))
+    async with runtime(path) as rt:
+        await rt.generate("primary", "hi", user="alice", fallbacks=[])
+        await rt.generate("primary", "hi", user="alice")  # the primary fails: the fallback serves
+        async for _ in rt.stream("primary", "hi", user="alice", fallbacks=[]):
+            break  # abandoned early
+        up.script(Reply(text='{"value": 3}'))
+        await rt.generate_object("primary", "a number", schema=Answer, user="alice", fallbacks=[])
+    with sqlite3.connect(tmp_path / "agentrt.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM agentrt_usage_pending").fetchone() == (0,)
+        calls = conn.execute("SELECT COUNT(*) FROM agentrt_usage").fetchone()[0]
+    assert calls >= 4
