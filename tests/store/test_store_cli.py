@@ -150,3 +150,21 @@ def test_a_bad_store_url_is_a_configuration_problem(tmp_path: Path) -> None:
     code, _, err = cli("-c", str(tmp_path / "agentrt.yaml"))
     assert code == 1
     assert "store.url" in err
+
+
+def test_the_same_report_after_retention_pruned_the_old_rows(project: Path) -> None:
+    from agentrt.store.retention import prune_ledger
+
+    queries = [
+        ("--by", "tenant", "--json"),
+        ("--since", "2026-01-01", "--until", "2026-02-01", "--by", "user", "--json"),
+        ("--by", "day", "--json"),
+    ]
+    before = [cli(*query, "-c", str(project))[1] for query in queries]
+
+    async def prune() -> int:
+        async with open_store(f"sqlite:///{project.parent / 'var' / 'usage.db'}") as store:
+            return await prune_ledger(store, NOW - 86_400)
+
+    assert asyncio.run(prune()) == 1  # carol's old call now lives in the daily rollup only
+    assert [cli(*query, "-c", str(project))[1] for query in queries] == before
