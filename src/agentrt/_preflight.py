@@ -93,7 +93,7 @@ async def _provider_problems(config: Config) -> list[ConfigProblem]:
         try:
             registry = ProviderRegistry({name: section})
         except ConfigError as err:
-            problems.extend(err.problems)
+            problems.extend(_with_suggestion(problem, section.kind) for problem in err.problems)
         except PluginError as err:
             problems.append(ConfigProblem(f"providers.{name}.kind", _scrubbed(str(err), secrets)))
         except (TypeError, ValueError) as err:
@@ -102,6 +102,20 @@ async def _provider_problems(config: Config) -> list[ConfigProblem]:
         else:
             await registry.aclose()
     return problems
+
+
+def _with_suggestion(problem: ConfigProblem, kind: str) -> ConfigProblem:
+    """An unknown kind's problem, with the built-in kind it is closest to (``opneai``: ``openai``)."""
+    if not problem.path.endswith(".kind"):
+        return problem
+    import difflib
+
+    from agentrt.config._catalog import BUILTIN_PROVIDER_KINDS
+
+    close = difflib.get_close_matches(kind, BUILTIN_PROVIDER_KINDS, n=1)
+    if not close:
+        return problem
+    return ConfigProblem(problem.path, f"{problem.message}; did you mean {close[0]!r}?", problem.source)
 
 
 def _agent_problems(loaded: LoadedConfig) -> list[ConfigProblem]:

@@ -122,6 +122,7 @@ agents:
     assert code == 1
     assert "providers.typo.kind" in err
     assert "unknown provider kind 'opneai'" in err
+    assert "did you mean 'openai'?" in err
     assert "providers.ant.options.json_output" in err
     assert "providers.offline.options.rules" in err
     assert "agents.helper.class" in err
@@ -178,3 +179,15 @@ def test_agent_classes_next_to_the_config_import_without_pythonpath(tmp_path: Pa
     code, _, err = _validate(tmp_path, "agents:\n  echo: {class: 'myagents_h7:Missing'}\n")
     assert code == 1
     assert "agents.echo.class" in err
+
+
+def test_credentials_in_the_base_url_and_an_authorization_header_are_refused(tmp_path: Path) -> None:
+    code, out, err = _validate(
+        tmp_path,
+        "providers:\n  p:\n    kind: anthropic\n    base_url: 'https://alice:hunter2pw@example.com'\n"
+        "    headers: {Authorization: 'Basic abcdefgh'}\n",
+    )
+    assert code == 1
+    assert "keep only one" in err
+    assert "hunter2pw" not in out + err
+    assert "abcdefgh" not in out + err

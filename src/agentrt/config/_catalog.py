@@ -94,6 +94,19 @@ class ProviderSection(Section):
         return value
 
 
+    @model_validator(mode="after")
+    def _one_authorization(self) -> ProviderSection:
+        # aiohttp refuses a request that has both (a ValueError with a traceback at the first call).
+        url = self.base_url
+        authorization = any(name.lower() == "authorization" for name in self.headers)
+        if authorization and url and "${" not in url and _has_credentials(url):
+            raise ValueError(
+                "base_url carries credentials (user:password@), which are sent as an Authorization header, "
+                "and headers has an Authorization header too: keep only one of them"
+            )
+        return self
+
+
 def _base_url_problem(url: str, *, http_only: bool) -> str | None:
     """What is wrong with a provider's base_url, in words that never repeat the URL (it may hold a password)."""
     from urllib.parse import urlsplit
