@@ -24,6 +24,8 @@ OTHER_KEY = "sk-agentrt-otherTENANT0123456789abcdefghij"
 READER_KEY = "sk-agentrt-readerKEY0123456789abcdefghijk"
 SOLO_KEY = "sk-agentrt-soloUSER0123456789abcdefghijklm"
 CHAT_ONLY_KEY = "sk-agentrt-chatONLY0123456789abcdefghijkl"
+NOBODY_KEY = "sk-agentrt-nobodyKEY0123456789abcdefghijk"
+NOBODY_TOO_KEY = "sk-agentrt-nobodyTOO0123456789abcdefghij"
 
 
 class Recorder(Agent[dict]):  # type: ignore[type-arg]
@@ -46,6 +48,8 @@ def keys() -> list[dict[str, Any]]:
         {"key_sha256": hash_key(READER_KEY), "name": "acme-reader", "tenant": "acme", "scopes": ["agents:read"]},
         {"key_sha256": hash_key(SOLO_KEY), "name": "solo", "user": "sam", "max_agents": 2},
         {"key_sha256": hash_key(CHAT_ONLY_KEY), "name": "chatter", "tenant": "acme", "scopes": ["chat"]},
+        {"key_sha256": hash_key(NOBODY_KEY), "name": "anon-1"},
+        {"key_sha256": hash_key(NOBODY_TOO_KEY), "name": "anon-2"},
     ]
 
 
@@ -123,6 +127,16 @@ async def test_an_agent_spawned_in_python_without_an_owner_is_for_admin_keys_onl
     await tenants.rt.services.get(AgentRuntime).spawn("tallier", "internal")
     assert (await call(http, "GET", tenants.url + "/v1/agents/internal", USER_KEY))[0] == 404
     assert (await call(http, "GET", tenants.url + "/v1/agents/internal", ADMIN_KEY))[0] == 200
+
+
+async def test_a_key_without_user_or_tenant_owns_its_agents_alone(
+    tenants: Served, http: aiohttp.ClientSession
+) -> None:
+    base = tenants.url + "/v1/agents"
+    assert (await call(http, "POST", base, NOBODY_KEY, {"type": "tallier", "id": "anon"}))[0] == 201
+    assert (await call(http, "GET", base + "/anon", NOBODY_KEY))[0] == 200
+    assert (await call(http, "GET", base + "/anon", NOBODY_TOO_KEY))[0] == 404
+    assert tenants.rt.services.get(AgentRuntime).owner("anon") == Principal(user="key:anon-1")
 
 
 async def test_scopes_limit_what_a_key_may_do(tenants: Served, http: aiohttp.ClientSession) -> None:

@@ -12,7 +12,7 @@
 =========================================  ============================================================
 
 Tenants: an agent spawned through a key belongs to the key's tenant (to its
-user when the key has no tenant). Every other key is answered 404 for it on
+user when the key has no tenant, to the key alone when it has neither). Every other key is answered 404 for it on
 every route, exactly as for an agent that does not exist, and the list shows
 only the key's own agents; admin keys see and act on all. Agents spawned in
 Python without an ``owner`` are admin-only here. Agent ids are one namespace:

@@ -55,8 +55,12 @@ class ApiKey:
 
     @property
     def owner(self) -> Principal:
-        """Whom what this key creates belongs to: its tenant, or its user when it has no tenant."""
-        return Principal(user=None if self.principal.tenant else self.principal.user, tenant=self.principal.tenant)
+        """Whom what this key creates belongs to: its tenant, else its user, else the key itself
+        (``key:<label>``: a key naming neither still owns what it spawns, and only it)."""
+        tenant, user = self.principal.tenant, self.principal.user
+        if tenant is not None:
+            return Principal(tenant=tenant)
+        return Principal(user=user if user is not None else f"key:{self.label}")
 
     def allows(self, scope: str) -> bool:
         return self.admin or scope in self.scopes
