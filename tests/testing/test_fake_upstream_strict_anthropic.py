@@ -158,3 +158,46 @@ async def test_dropped_thinking_is_refused_while_thinking_is_on(
     assert body["error"]["message"].startswith(
         "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`."
     )
+
+
+CLOSED = {"type": "object", "properties": {"city": {"type": "string"}}, "additionalProperties": False}
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        pytest.param(CLOSED, None, id="closed-objects-optional-properties-allowed"),
+        pytest.param(
+            {"type": "object", "properties": {"stops": {"type": "array", "items": {"type": "object"}}},
+             "additionalProperties": False},
+            "output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false",
+            id="open-object-in-array-items",
+        ),
+        pytest.param(
+            {**CLOSED, "additionalProperties": True},
+            "output_config.format.schema: For 'object' type, 'additionalProperties: true' is not supported. "
+            "Please set 'additionalProperties' to false",
+            id="additional-properties-true",
+        ),
+    ],
+)
+async def test_structured_output_takes_only_closed_objects(
+    upstream: FakeUpstream, session: aiohttp.ClientSession, schema: dict[str, Any], message: str | None
+) -> None:
+    body = body_with(USER, output_config={"format": {"type": "json_schema", "schema": schema}})
+    status, answer = await post_json(session, upstream.url + ANTHROPIC_MESSAGES, body, ANTHROPIC_HEADERS)
+    if message is None:
+        assert status == 200
+    else:
+        assert (status, answer["error"]["message"]) == (400, message)
+
+
+async def test_strict_tools_take_only_closed_objects(upstream: FakeUpstream, session: aiohttp.ClientSession) -> None:
+    tool = {"name": "find", "strict": True, "input_schema": {"type": "object", "properties": {}}}
+    status, answer = await post_json(
+        session, upstream.url + ANTHROPIC_MESSAGES, body_with(USER, tools=[tool]), ANTHROPIC_HEADERS
+    )
+    assert (status, answer["error"]["message"]) == (
+        400,
+        "tools.0.custom.input_schema: For 'object' type, 'additionalProperties' must be explicitly set to false",
+    )

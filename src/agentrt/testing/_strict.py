@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Invalid", "StrictValidator", "error_location", "strict_validator"]
+__all__ = ["Invalid", "SchemaGap", "StrictValidator", "error_location", "strict_schema_gap", "strict_validator"]
 
 _SCALAR_MEMBERS = frozenset({"str", "int", "float", "bool", "bytes", "none", "any", "dict", "list"})
 _DISCRIMINATORS = ("role", "type")
@@ -126,3 +126,41 @@ def error_location(loc: Sequence[str | int], *, brackets: bool = True) -> str:
         else:
             text += f".{part}" if text else str(part)
     return text
+
+
+@dataclass(slots=True, frozen=True)
+class SchemaGap:
+    """Where a JSON schema falls short of strict structured output, and how."""
+
+    context: tuple[str, ...]  # the path to the object schema at fault
+    additional: bool  # True: additionalProperties is not false; False: a property is not required
+    value: Any = None  # the additionalProperties given (absent: None), or the property not required
+
+
+def strict_schema_gap(schema: Any, context: tuple[str, ...] = (), *, require_all: bool = True) -> SchemaGap | None:
+    """What strict structured output refuses in a JSON schema, at any depth (properties, items, anyOf, $defs):
+    an object without ``additionalProperties: false`` (OpenAI and Anthropic) or, with ``require_all``, with a
+    property missing from ``required`` (OpenAI, where an optional field is a nullable one instead)."""
+    if not isinstance(schema, dict):
+        return None
+    properties = schema.get("properties")
+    if schema.get("type") == "object" or isinstance(properties, dict):
+        if schema.get("additionalProperties") is not False:
+            return SchemaGap(context, True, schema.get("additionalProperties"))
+        required = schema.get("required")
+        for key in list(properties or {}) if require_all else []:
+            if not isinstance(required, list) or key not in required:
+                return SchemaGap(context, False, key)
+    children: list[tuple[tuple[str, ...], Any]] = []
+    if isinstance(properties, dict):
+        children += [((*context, "properties", name), child) for name, child in properties.items()]
+    children += [((*context, key), schema.get(key)) for key in ("items", "additionalItems")]
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        children += [((*context, key, str(i)), child) for i, child in enumerate(schema.get(key) or [])]
+    for key in ("$defs", "definitions"):
+        children += [((*context, key, name), child) for name, child in (schema.get(key) or {}).items()]
+    for where, child in children:
+        gap = strict_schema_gap(child, where, require_all=require_all)
+        if gap is not None:
+            return gap
+    return None

@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from agentrt.testing._reasoning import ReasoningLedger
-from agentrt.testing._strict import Invalid, allowed_values, error_location, first_problem, strict_validator
+from agentrt.testing._strict import (
+    Invalid,
+    allowed_values,
+    error_location,
+    first_problem,
+    strict_schema_gap,
+    strict_validator,
+)
 
 __all__ = ["check_anthropic_messages"]
 
@@ -41,6 +50,7 @@ def check_anthropic_messages(body: dict[str, Any], ledger: ReasoningLedger) -> I
         _tool_pairing_problem(messages)
         or _signature_problem(messages, ledger)
         or _thinking_first_problem(body, messages)
+        or _structured_output_problem(body)
     )
 
 
@@ -69,6 +79,34 @@ def _type_problem(body: dict[str, Any]) -> Invalid | None:
     if error["type"] == "literal_error" and len(allowed) > 1:
         return Invalid(f"{where}: Input tag does not match any of the expected tags: {', '.join(allowed)}")
     return Invalid(f"{where}: {error['msg']}")
+
+
+def _structured_output_problem(body: dict[str, Any]) -> Invalid | None:
+    """Structured outputs (output_config.format, strict tools) take only closed objects."""
+    output_format = (body.get("output_config") or {}).get("format") or {}
+    if output_format.get("type") == "json_schema":
+        problem = _schema_problem(output_format.get("schema"))
+        if problem is not None:
+            return Invalid(f"output_config.format.schema: {problem}")
+    for index, tool in enumerate(body.get("tools") or []):
+        if tool.get("strict") is True:
+            problem = _schema_problem(tool.get("input_schema"))
+            if problem is not None:
+                return Invalid(f"tools.{index}.custom.input_schema: {problem}")
+    return None
+
+
+def _schema_problem(schema: Any) -> str | None:
+    gap = strict_schema_gap(schema, require_all=False)  # Anthropic allows optional properties
+    if gap is None:
+        return None
+    if gap.additional and gap.value is not None:
+        value = orjson.dumps(gap.value).decode()
+        return (
+            f"For 'object' type, 'additionalProperties: {value}' is not supported. "
+            "Please set 'additionalProperties' to false"
+        )
+    return "For 'object' type, 'additionalProperties' must be explicitly set to false"
 
 
 def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:

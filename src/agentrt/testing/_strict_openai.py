@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentrt.testing._strict import Invalid, allowed_values, error_location, first_problem, strict_validator
+from agentrt.testing._strict import (
+    Invalid,
+    allowed_values,
+    error_location,
+    first_problem,
+    strict_schema_gap,
+    strict_validator,
+)
 
-__all__ = ["check_openai_chat", "check_openai_embeddings", "strict_schema_problem"]
+__all__ = ["check_openai_chat", "check_openai_embeddings"]
 
 
 def _chat_streaming() -> Any:
@@ -118,14 +125,14 @@ def _strict_schemas_problem(body: dict[str, Any]) -> Invalid | None:
     if response_format.get("type") == "json_schema":
         json_schema = response_format.get("json_schema") or {}
         if json_schema.get("strict") is True:
-            problem = strict_schema_problem(json_schema.get("schema") or {})
+            problem = _schema_problem(json_schema.get("schema") or {})
             if problem is not None:
                 name = json_schema.get("name")
                 return Invalid(f"Invalid schema for response_format '{name}': {problem}", "response_format")
     for index, tool in enumerate(body.get("tools") or []):
         function = tool.get("function") if tool.get("type") == "function" else None
         if function and function.get("strict") is True:
-            problem = strict_schema_problem(function.get("parameters") or {})
+            problem = _schema_problem(function.get("parameters") or {})
             if problem is not None:
                 name = function.get("name")
                 return Invalid(
@@ -134,40 +141,14 @@ def _strict_schemas_problem(body: dict[str, Any]) -> Invalid | None:
     return None
 
 
-def strict_schema_problem(schema: Any, context: tuple[str, ...] = ()) -> str | None:
-    """What OpenAI's strict mode refuses in a JSON schema: an object without ``additionalProperties: false``
-    or without every property in ``required``, at any depth (properties, items, anyOf, $defs)."""
-    if not isinstance(schema, dict):
+def _schema_problem(schema: dict[str, Any]) -> str | None:
+    gap = strict_schema_gap(schema)
+    if gap is None:
         return None
-    where = f"In context={context!r}, " if context else "In context=(), "
-    properties = schema.get("properties")
-    if schema.get("type") == "object" or isinstance(properties, dict):
-        if schema.get("additionalProperties") is not False:
-            return where + "'additionalProperties' is required to be supplied and to be false."
-        keys = list(properties or {})
-        required = schema.get("required")
-        missing = [key for key in keys if not isinstance(required, list) or key not in required]
-        if missing:
-            return (
-                where + "'required' is required to be supplied and to be an array including every key in "
-                f"properties. Missing '{missing[0]}'."
-            )
-    for name, child in (properties or {}).items() if isinstance(properties, dict) else ():
-        problem = strict_schema_problem(child, (*context, "properties", name))
-        if problem is not None:
-            return problem
-    for key in ("items", "additionalItems"):
-        problem = strict_schema_problem(schema.get(key), (*context, key))
-        if problem is not None:
-            return problem
-    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
-        for index, child in enumerate(schema.get(key) or []):
-            problem = strict_schema_problem(child, (*context, key, str(index)))
-            if problem is not None:
-                return problem
-    for key in ("$defs", "definitions"):
-        for name, child in (schema.get(key) or {}).items():
-            problem = strict_schema_problem(child, (*context, key, name))
-            if problem is not None:
-                return problem
-    return None
+    where = f"In context={gap.context!r}, "
+    if gap.additional:
+        return where + "'additionalProperties' is required to be supplied and to be false."
+    return (
+        where + "'required' is required to be supplied and to be an array including every key in properties. "
+        f"Missing '{gap.value}'."
+    )
