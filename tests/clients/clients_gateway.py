@@ -71,18 +71,22 @@ TARGETS = [
 TARGET_IDS = [t.id for t in TARGETS]
 
 _RETRY = {"attempts": 1, "backoff": "1ms", "max_backoff": "5ms"}
+# The tests of a module share one gateway: one test's refused requests must not open the breaker on the next.
+_NO_BREAKER = {"failures": 0}
 # Generous: these tests are not about timeouts, and a loaded test machine can be slow.
 _TIMEOUT = "30s"
 
 
 def gateway_config(up: FakeUpstream, tmp_path: Path) -> dict[str, Any]:
     def provider(kind: str, base_url: str) -> dict[str, Any]:
-        return {"kind": kind, "api_key": UPSTREAM_KEY, "base_url": base_url, "timeout": _TIMEOUT, "retry": _RETRY}
+        section = {"kind": kind, "api_key": UPSTREAM_KEY, "base_url": base_url, "timeout": _TIMEOUT, "retry": _RETRY}
+        return {**section, "breaker": _NO_BREAKER}
 
     capabilities = ["chat", "tools", "json", "streaming"]
     pricing = {"input": 1.0, "output": 2.0}
     return {
         "runtime": {"shutdown_timeout": "5s"},
+        "store": {"url": "memory://"},
         "logging": {"console": {"format": "off"}, "file": {"path": str(tmp_path / "log.jsonl")}},
         "providers": {
             "oai": provider("openai", up.openai_base_url),

@@ -1,4 +1,7 @@
-"""Fixtures of the client tests: a gateway per test, and the provider kind behind it as a parameter.
+"""Fixtures of the client tests: a gateway per module, and the provider kind behind it as a parameter.
+
+The tests run on their module's event loop (``pytest.mark.asyncio(loop_scope="module")``),
+the gateway's; so do their own async fixtures.
 
 :data:`KNOWN_DEFECTS` marks the cases that fail because of a gateway or provider
 defect being fixed, as strict xfails: when the fix lands the case passes, the
@@ -12,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from clients_gateway import TARGET_IDS, TARGETS, Gateway, Target, serving_gateway
 
 # LiteLLM fetches its price list from the network when imported; the network is closed to tests.
@@ -49,10 +53,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
 
 
-@pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    async with serving_gateway(tmp_path) as served:
+# One gateway per test module, started on the module's event loop: starting one per test cost as much
+# as the tests themselves. Each test starts from a fresh upstream: no script, no requests recorded.
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_gateway(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
+    async with serving_gateway(tmp_path_factory.mktemp("gateway")) as served:
         yield served
+
+
+@pytest.fixture
+def gateway(module_gateway: Gateway) -> Gateway:
+    module_gateway.up.reset()
+    return module_gateway
 
 
 @pytest.fixture(params=TARGETS, ids=TARGET_IDS)

@@ -26,6 +26,7 @@ litellm = pytest.importorskip("litellm", reason="LiteLLM is not installed: pip i
 
 pytestmark = [
     pytest.mark.clients,
+    pytest.mark.asyncio(loop_scope="module"),
     # LiteLLM's own use of pydantic (ReadOnly TypedDicts, deprecated attribute access, re-serializing a
     # message it returned): noise about LiteLLM's internals, not about what the gateway sent.
     pytest.mark.filterwarnings("ignore:.*`ReadOnly` qualifier:UserWarning"),

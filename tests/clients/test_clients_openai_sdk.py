@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from clients_gateway import (
     CLIENT_KEY,
     FINAL_TEXT,
@@ -24,10 +25,10 @@ from clients_gateway import (
 
 openai = pytest.importorskip("openai", reason="the openai package is not installed: pip install -e '.[dev]'")
 
-pytestmark = pytest.mark.clients
+pytestmark = [pytest.mark.clients, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def client(gateway: Gateway) -> AsyncIterator[openai.AsyncOpenAI]:
     async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key=CLIENT_KEY, max_retries=0) as c:
         yield c

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 from clients_gateway import (
     CLIENT_KEY,
     FINAL_TEXT,
@@ -38,12 +39,12 @@ with warnings.catch_warnings():
 
 from openai import AsyncOpenAI
 
-pytestmark = pytest.mark.clients
+pytestmark = [pytest.mark.clients, pytest.mark.asyncio(loop_scope="module")]
 
 PROMPT = "What is the capital of France?"
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def model(gateway: Gateway, target: Target) -> AsyncIterator[OpenAIChatModel]:
     async with AsyncOpenAI(base_url=gateway.base_url, api_key=CLIENT_KEY, max_retries=0) as client:
         yield OpenAIChatModel(target.model, provider=OpenAIProvider(openai_client=client))
