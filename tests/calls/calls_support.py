@@ -25,7 +25,7 @@ def runtime_config(up: FakeUpstream, tmp_path: Path, **overrides: Any) -> dict[s
                 "kind": "openai",
                 "api_key": "sk-test-key-0123456789",
                 "base_url": up.openai_base_url,
-                "timeout": "5s",
+                "timeout": "30s",  # the strict fake validates its first request slowly (it imports the SDK types)
                 "retry": FAST_RETRY,
                 "breaker": {"failures": 50, "cooldown": "30s"},
             },
@@ -33,7 +33,7 @@ def runtime_config(up: FakeUpstream, tmp_path: Path, **overrides: Any) -> dict[s
                 "kind": "anthropic",
                 "api_key": "sk-ant-test-key-0123456789",
                 "base_url": up.anthropic_base_url,
-                "timeout": "5s",
+                "timeout": "30s",  # the strict fake validates its first request slowly (it imports the SDK types)
                 "retry": FAST_RETRY,
             },
         },
