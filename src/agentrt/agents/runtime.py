@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agentrt.agents._delivery import Delivery
+from agentrt.agents._leases import Leases
 from agentrt.agents._log import logger
 from agentrt.agents.context import AgentContext
 from agentrt.agents.events import Subscription
 from agentrt.agents.instance import AgentInfo, AgentInstance, AgentStats, AgentStatus
-from agentrt.agents.persistence import AgentStore, LeaseLost, StoredAgent
+from agentrt.agents.persistence import AgentStore, StoredAgent
 from agentrt.agents.registry import AgentType, agent_type_from_section
 from agentrt.errors import AgentError, AgentNotFound, AgentTerminated, RuntimeStateError
 
@@ -37,7 +38,7 @@ _TERMINATED = AgentStatus.TERMINATED
 _FAILED = AgentStatus.FAILED
 
 
-class AgentRuntime(Delivery):
+class AgentRuntime(Delivery, Leases):
     """Agent types and instances, run as actors on this event loop.
 
     ``calls`` is the call pipeline behind ``ctx.generate`` and friends (None:
@@ -142,68 +143,6 @@ class AgentRuntime(Delivery):
         if lease_ttl:
             self._lease_keeper = asyncio.get_running_loop().create_task(self._keep_leases(lease_ttl / 3))
 
-    # --- leases (a store shared by processes) -------------------------------------------------
-
-    async def _keep_leases(self, every: float) -> None:
-        """Renew this process's leases; let go of the agents another process took over, and take over
-        those whose process died (their lease lapsed)."""
-        store = self.store
-        assert store is not None
-        while True:
-            await asyncio.sleep(every)
-            try:
-                lost, taken = await store.renew()
-                for agent_id in lost:
-                    self._lose(agent_id)
-                for record in taken:
-                    self._seq_above(max((stored.seq for stored in record.pending), default=0))
-                    kind = self._types.get(record.type)
-                    if kind is None or not kind.durable:
-                        self._unrestored[record.type].append(record)
-                    else:
-                        logger().info("agent_taken_over", agent=record.id, agent_type=record.type)
-                        self._restore(kind, record)
-                await self._resume_resumed_elsewhere()
-            except Exception as err:  # the store is down for a moment: try again at the next turn
-                logger().error("agent_lease_renew_failed", exc_info=err, hint="check the store")
-
-    async def _resume_resumed_elsewhere(self) -> None:
-        """A failed agent marked active in the store by someone else (`agentrt agents resume`) resumes here."""
-        resumed = getattr(self.store, "resumed", None)
-        failed = [i.id for i in self._agents.values() if i.status is _FAILED and i.kind.durable]
-        if resumed is None or not failed:
-            return
-        active = set(await resumed())
-        for agent_id in failed:
-            if agent_id in active:
-                await self.resume(agent_id)
-
-    def _seq_above(self, top: int) -> None:
-        """Number new activities above ``top`` (journal rows of an agent taken over from another process)."""
-        after = self._next_seq()
-        if after <= top:
-            self._next_seq = itertools.count(top + 1).__next__
-
-    def _lose(self, agent_id: str) -> None:
-        """Another process runs the agent now: stop it here (its askers are told), without touching the store."""
-        instance = self._agents.pop(agent_id, None)
-        if instance is None:
-            return
-        instance.closing = True
-        instance.interrupt()
-        task = instance.task
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-        moved = LeaseLost(
-            f"agent {agent_id!r} moved to another process sharing the store (this one's lease lapsed)",
-            agent=agent_id,
-        )
-        instance.discard_queue(moved)
-        instance.set_status(_TERMINATED, "moved to another process")
-        instance.end_subscriptions()
-        logger().warning("agent_lease_lost", agent=agent_id, agent_type=instance.kind.name,
-                         hint="another process took it over: renewals were late (a pause, or the store slow)")
-
     def _restore(self, kind: AgentType, record: StoredAgent) -> None:
         failure = record.reason if record.status == "failed" else None
         try:
@@ -240,17 +179,6 @@ class AgentRuntime(Delivery):
                       redelivered=redelivered)
         if kind.has_on_start or record.pending:
             self._start_drain(instance, start_hook=kind.has_on_start)
-
-    async def _release_leases(self) -> None:
-        keeper = self._lease_keeper
-        if keeper is not None:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
-        if self.store is not None and self._started:
-            try:
-                await self.store.release()  # another process may take the agents at once
-            except Exception as err:
-                logger().error("agent_lease_release_failed", exc_info=err, hint="they are taken when they lapse")
 
     def _remember_failure(self, agent_id: str, reason: str) -> None:
         """Mark the agent failed in the store too (so `agentrt agents list` shows why), in the background."""
