@@ -174,3 +174,24 @@ async def test_every_call_kind_leaves_the_journal_empty_at_a_clean_stop(up: Fake
         assert conn.execute("SELECT COUNT(*) FROM agentrt_usage_pending").fetchone() == (0,)
         calls = conn.execute("SELECT COUNT(*) FROM agentrt_usage").fetchone()[0]
     assert calls >= 4
+
+
+async def test_clip_output_tells_the_provider_what_the_budget_has_left(up: FakeUpstream, tmp_path: Path) -> None:
+    small = {"scope": "user", "period": "day", "max_tokens": 400}
+    path = write_config(tmp_path / "agentrt.json", up, tmp_path, budgets=[small])
+    up.script(*[Reply(text="ok", usage=(10, 5))] * 3)
+    async with runtime(path) as rt:
+        # No output limit named: the model's whole context (1000) is more than the budget; waiting cannot help.
+        with pytest.raises(BudgetExceeded) as caught:
+            await rt.generate("primary", "hi", user="alice", fallbacks=[])
+        assert caught.value.resets_at is None
+        assert "pass max_output_tokens (or max_tokens) of at most" in str(caught.value)
+        assert up.requests == []
+    write_config(path, up, tmp_path, budgets=[{**small, "clip_output": True}])
+    async with runtime(path) as rt:
+        completion = await rt.generate("primary", "hi", user="alice", fallbacks=[])
+        assert completion.text == "ok"
+    body = up.requests[0].body
+    sent = body.get("max_completion_tokens", body.get("max_tokens"))
+    assert isinstance(sent, int)
+    assert 0 < sent < 400  # what the budget had left after the input estimate, not the model's maximum
