@@ -162,7 +162,7 @@ def test_every_openai_message_shape_becomes_the_same_message() -> None:
             "user",
             [
                 TextPart("what is this?"),
-                ImagePart(url="https://example.com/a.png"),
+                ImagePart(url="https://example.com/a.png", detail="low"),  # OpenAI's detail is kept
                 ImagePart(data=png, media_type="image/png"),
             ],
         ),
@@ -191,6 +191,11 @@ def test_every_openai_message_shape_becomes_the_same_message() -> None:
         ),
         ([{"role": "user", "content": "a"}, 7], TypeError, r"prompt\[1\] is a int"),
         ([{"role": "function", "content": "x"}], ValueError, "write {'role': 'tool'"),
+        (
+            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x", "detail": "max"}}]}],
+            ValueError,
+            r"prompt\[0\]\.content\[0\] has image_url\.detail 'max'",
+        ),
         (
             [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@"}}]}],
             ValueError,

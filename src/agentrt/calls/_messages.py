@@ -154,12 +154,14 @@ def _user_content(content: object, where: str) -> str | list[ContentPart]:
 
 
 def _image(value: object, where: str) -> ImagePart:
-    # OpenAI's "detail" (low/high/auto) has no field in ImagePart yet; the image itself is kept.
     url = value.get("url") if isinstance(value, Mapping) else value
     if not isinstance(url, str) or not url:
         raise ValueError(f"{where} has no image URL: write {{'type': 'image_url', 'image_url': {{'url': '...'}}}}")
+    detail = value.get("detail") if isinstance(value, Mapping) else None
+    if detail is not None and detail not in ("low", "high", "auto"):
+        raise ValueError(f"{where} has image_url.detail {detail!r}: use 'low', 'high' or 'auto'")
     if not url.startswith("data:"):
-        return ImagePart(url=url)
+        return ImagePart(url=url, detail=detail)
     header, _, payload = url.partition(",")
     media_type, _, encoding = header[5:].partition(";")
     if encoding != "base64" or not media_type:
@@ -168,7 +170,7 @@ def _image(value: object, where: str) -> ImagePart:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as err:
         raise ValueError(f"{where} has a data URL whose base64 data is invalid ({err})") from None
-    return ImagePart(data=data, media_type=media_type)
+    return ImagePart(data=data, media_type=media_type, detail=detail)
 
 
 def _tool_call(value: object, where: str) -> ToolCall:
