@@ -210,3 +210,21 @@ async def test_an_open_circuit_alone_is_raised_as_circuit_open_and_after_another
             attempts=[],
         )
     assert isinstance(caught.value.__cause__, CircuitOpen)
+
+
+async def test_a_billing_error_is_never_retried_but_another_candidate_may_serve() -> None:
+    from agentrt.errors import ProviderQuotaExceeded
+
+    broke = ScriptedCall([ProviderQuotaExceeded("insufficient_quota", status=429)] * 3)
+    other = ScriptedCall(result="from b")
+    attempts: list[Attempt] = []
+    result = await run_plan(
+        [Candidate("a", make_guard("pa", attempts=3), broke), Candidate("b", make_guard("pb"), other)],
+        attempts=attempts,
+    )
+    assert result == ("from b", 1)
+    assert broke.calls == 1
+    with pytest.raises(ProviderQuotaExceeded) as alone:
+        await run_plan([Candidate("a", make_guard("pa", attempts=3), broke)], attempts=[])
+    assert broke.calls == 2
+    assert len(alone.value.attempts) == 1

@@ -6,9 +6,11 @@ listed in the attempts. A candidate that fails with a retryable error after its
 retries (or whose breaker is open) hands over to the next one, its ``release``
 step run first (so its reservation is not held while the next one is tried). A
 non-retryable error is raised at once, since another model would refuse the
-request the same way; the one exception is
+request the same way; the exceptions are
 :class:`~agentrt.errors.ContextLengthExceeded`, which moves on because the next
-model may have a larger context window.
+model may have a larger context window, and
+:class:`~agentrt.errors.ProviderQuotaExceeded` (billing), because the next may
+be billed to another account.
 
 When every candidate failed, the error says what to catch: if every attempt
 failed the same way (a 429 with no fallback), that error itself, with
@@ -35,6 +37,7 @@ from agentrt.errors import (
     PolicyError,
     ProviderAuthError,
     ProviderError,
+    ProviderQuotaExceeded,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
@@ -147,7 +150,8 @@ def _check_candidates(candidates: Sequence[Candidate[T] | StreamCandidate[E]]) -
 
 
 def _passes_to_next(error: AgentRTError) -> bool:
-    return error.retryable or isinstance(error, ContextLengthExceeded)
+    # Never retried on the same model, but another may serve: a larger context window, another account.
+    return error.retryable or isinstance(error, ContextLengthExceeded | ProviderQuotaExceeded)
 
 
 def _log_fallback(candidates: Sequence[Candidate[T] | StreamCandidate[E]], index: int, error: BaseException) -> None:
@@ -193,6 +197,8 @@ def _advice(errors: list[AgentRTError]) -> str:
         advice.append("check the providers' status")
     if any(isinstance(e, ProviderAuthError) for e in errors):
         advice.append("check the providers' credentials")
+    if any(isinstance(e, ProviderQuotaExceeded) for e in errors):
+        advice.append("check the provider account's credit or quota")
     if any(isinstance(e, ContextLengthExceeded) for e in errors):
         advice.append("shorten the input or call a model with a larger context window")
     if any(isinstance(e, PolicyError) for e in errors):
