@@ -56,6 +56,8 @@ def client_request_id(header: str | None) -> str:
 async def read_body(request: web.Request, timeout: float) -> bytes:
     """The whole body (aiohttp keeps it: the handler's ``request.read()`` then returns it at once)."""
     try:
+        if request.content.is_eof():  # the usual case: it came with the headers; no timer needed (~13 us)
+            return await request.read()
         async with asyncio.timeout(timeout):
             return await request.read()
     except TimeoutError:
