@@ -167,3 +167,27 @@ async def test_an_agent_resumed_from_elsewhere_is_resumed_by_the_process_that_ho
         await rt.wait_idle()
         assert rt.state("f") == Book(entries=["entry"])  # the kept activity, done after the resume
         await rt.close()
+
+
+async def test_the_agents_of_a_dead_process_of_this_host_are_taken_over_before_their_lease_lapses(
+    shared_url: str,
+) -> None:
+    import socket
+    import sys
+
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()
+    dead_pid = gone.pid  # a process of this host that has exited
+    async with open_store(shared_url) as store:
+        dead = StoreAgentStore(store, lease_ttl=3600, owner_id=f"{socket.gethostname()}:{dead_pid}:old")
+        await dead.open()
+        await dead.save_agent("orphan", "clerk", '{"entries": ["kept"]}')  # leased for an hour
+        far = StoreAgentStore(store, lease_ttl=3600, owner_id="elsewhere:1:x")
+        await far.save_agent("remote", "clerk", '{"entries": []}')  # another host: alive, as far as we know
+        rt = AgentRuntime(store=StoreAgentStore(store, lease_ttl=TTL, owner_id=f"{socket.gethostname()}:1:new"))
+        rt.register("clerk", Clerk, durable=True)
+        await rt.start()
+        assert "orphan" in rt  # taken at start, not an hour later
+        assert rt.state("orphan") == Book(entries=["kept"])
+        assert "remote" not in rt
+        await rt.close()

@@ -170,21 +170,24 @@ class StoreAgentStore:
         await self.store.execute(_TAKE_FREE, (self.owner_id, now + self.lease_ttl, now))
         return await self._leased(set())
 
-    async def _take_from_the_dead(self, now: float) -> None:
+    async def _take_from_the_dead(self, now: float) -> int:
         """Take over at once the live leases of processes of this host that are gone (a crash, then a
-        restart): waiting for them to lapse would hold the agents up for a whole ``lease_ttl``."""
+        restart): waiting for them to lapse would hold the agents up for a whole ``lease_ttl``. Returns
+        how many agents it took."""
         rows = await self.store.fetchall(
             "SELECT DISTINCT lease_owner FROM agentrt_agents WHERE lease_owner IS NOT NULL AND lease_owner <> ? "
             "AND lease_expires_at >= ? AND status <> 'terminated'",
             (self.owner_id, now),
         )
+        taken = 0
         for (holder,) in rows:
             if _is_gone(holder):
-                await self.store.execute(
+                taken += await self.store.execute(
                     "UPDATE agentrt_agents SET lease_owner = ?, lease_token = lease_token + 1, lease_expires_at = ? "
                     "WHERE lease_owner = ? AND status <> 'terminated'",
                     (self.owner_id, now + self.lease_ttl, holder),
                 )
+        return taken
 
     async def _leased(self, known: set[str]) -> list[StoredAgent]:
         """The agents this process holds the lease of, but those in ``known``, with their journals."""
@@ -314,7 +317,8 @@ class StoreAgentStore:
         for agent in lost:
             del self._tokens[agent]
         taken: list[StoredAgent] = []
-        if await self.store.execute(_TAKE_FREE, (self.owner_id, now + self.lease_ttl, now)):
+        took = await self._take_from_the_dead(now)
+        if await self.store.execute(_TAKE_FREE, (self.owner_id, now + self.lease_ttl, now)) or took:
             taken = await self._leased(set(self._tokens))
         return lost, taken
 
