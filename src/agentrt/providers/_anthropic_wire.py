@@ -154,13 +154,11 @@ def _merge_params(body: dict[str, Any], params: dict[str, Any], guard: ParamGuar
     stop = params.pop("stop", None)
     if stop:
         body["stop_sequences"] = [*body.get("stop_sequences", ()), *([stop] if isinstance(stop, str) else stop)]
-    if params.get("parallel_tool_calls") is False and "tools" in body:
-        del params["parallel_tool_calls"]
+    parallel = params.pop("parallel_tool_calls", None)  # true is Anthropic's default; without tools, moot
+    if parallel is False and "tools" in body:
         choice = body.get("tool_choice") or {"type": "auto"}
         if choice.get("type") != "none":
             body["tool_choice"] = {**choice, "disable_parallel_tool_use": True}
-    elif params.get("parallel_tool_calls") is True:
-        del params["parallel_tool_calls"]  # Anthropic's default
     metadata = params.get("metadata")
     if isinstance(metadata, dict) and set(metadata) <= {"user_id"}:  # Anthropic's own shape
         body["metadata"] = dict(params.pop("metadata"))
