@@ -141,14 +141,17 @@ class _GuardedHandler(RequestHandler):
     ) -> web.StreamResponse:
         rid = client_request_id(None)
         if status >= 500:
-            _log.error("http_protocol_error", status=status, request_id=rid, error_type=type(exc).__name__)
-            info = ErrorInfo(
-                status, f"internal server error (request {rid})", "server_error", "internal_error"
+            _log.error(
+                "http_protocol_error", status=status, request_id=rid, error_type=type(exc).__name__, exc_info=exc
             )
+            info = ErrorInfo(status, f"internal server error (request {rid})", "server_error", "internal_error")
         else:
             # A malformed request: the client's fault, so no traceback, and its text is not echoed.
             _log.info("http_malformed_request", status=status, request_id=rid, error_type=type(exc).__name__)
-            phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Bad Request"
+            try:
+                phrase = HTTPStatus(status).phrase
+            except ValueError:
+                phrase = "Bad Request"
             info = ErrorInfo(
                 status,
                 f"malformed HTTP request ({phrase}): check the request line, headers and body framing",
