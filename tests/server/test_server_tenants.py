@@ -234,3 +234,12 @@ async def test_an_agents_error_reaches_no_client_and_a_failed_agent_is_resumed(
     await call(http, "POST", base, USER_KEY, {"type": "tallier", "id": "healthy"})
     status, body = await call(http, "POST", base + "/healthy/resume", USER_KEY)
     assert (status, body["error"]["code"]) == (409, "agent_not_failed")
+
+
+async def test_agent_request_types_are_strict(tenants: Served, http: aiohttp.ClientSession) -> None:
+    base = tenants.url + "/v1/agents"
+    await call(http, "POST", base, USER_KEY, {"type": "tallier", "id": "strict"})
+    status, body = await call(http, "POST", base + "/strict/ask", USER_KEY, {"payload": {}, "timeout": "5"})
+    assert (status, body["error"]["param"]) == (400, "timeout")
+    status, body = await call(http, "POST", base + "/strict/ask", USER_KEY, {"payload": {}, "timeout": 5})
+    assert status == 200

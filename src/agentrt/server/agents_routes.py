@@ -36,17 +36,29 @@ import asyncio
 import contextlib
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agentrt.errors import AgentError, AgentRTError
+from agentrt.server.agents_models import (
+    DEFAULT_ASK_TIMEOUT,
+    AgentDetail,
+    AgentEventOut,
+    AgentList,
+    AgentOut,
+    Answer,
+    AskAgent,
+    SpawnAgent,
+    TellAgent,
+    Terminated,
+    Told,
+)
 from agentrt.server.auth import ApiKey
 from agentrt.server.errors import HttpError, describe_error
-from agentrt.server.openai_models import by_kind, tag
 from agentrt.server.routing import API_KEY, Route, ServerContext
 from agentrt.server.sse import ClientGone, EventStream, format_event
 from agentrt.server.validation import error_path, parse_body
@@ -55,12 +67,21 @@ if TYPE_CHECKING:
     from agentrt.agents import AgentRuntime
     from agentrt.calls import Principal
 
-__all__ = ["AgentRoutes", "agent_runtime"]
+__all__ = [
+    "DEFAULT_ASK_TIMEOUT",
+    "AgentDetail",
+    "AgentEventOut",
+    "AgentList",
+    "AgentOut",
+    "AgentRoutes",
+    "Answer",
+    "Terminated",
+    "Told",
+    "agent_runtime",
+]
 
 _log = structlog.get_logger("agentrt.server")
 
-# An ask without a timeout would hold its connection for as long as the agent takes: bound it.
-DEFAULT_ASK_TIMEOUT = 60.0
 # A comment on an idle event stream keeps proxies from closing it.
 KEEPALIVE_SECONDS = 15.0
 
@@ -70,103 +91,6 @@ def agent_runtime(ctx: ServerContext) -> AgentRuntime:
     from agentrt.agents import AgentRuntime
 
     return ctx.rt.services.get(AgentRuntime)
-
-
-# --- request and response models ------------------------------------------------------------
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-PriorityParam = Annotated[
-    Annotated[Literal["low", "normal", "high", "critical"], tag("name")] | Annotated[int, tag("number")],
-    by_kind(
-        {"name": lambda v: isinstance(v, str), "number": lambda v: isinstance(v, int) and not isinstance(v, bool)},
-        "priority must be low, normal, high, critical, or an int (higher first)",
-    ),
-]
-
-
-class SpawnAgent(_In):
-    type: str = Field(min_length=1, description="An agent type of the configuration (`agents.<type>`).")
-    id: str = Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$")
-    state: Any = Field(default=None, description="The initial state; validated into the type's state model.")
-
-
-class TellAgent(_In):
-    payload: Any = None
-    priority: PriorityParam = Field(default="normal", description="A name, or an int: higher first.")
-    type: str = Field(default="message", min_length=1)
-
-
-class AskAgent(TellAgent):
-    timeout: float = Field(default=DEFAULT_ASK_TIMEOUT, gt=0, le=3600, description="Seconds to wait for the answer.")
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-AgentStatusOut = Literal["idle", "processing", "error", "terminated", "failed"]
-
-
-class AgentOut(_Out):
-    id: str
-    type: str
-    status: AgentStatusOut
-    depth: int
-    durable: bool
-
-
-class AgentList(_Out):
-    object: Literal["list"]
-    data: list[AgentOut]
-
-
-class MailboxOut(_Out):
-    depth: int
-    max_depth: int
-    capacity: int
-    enqueued: int
-    processed: int
-    failed: int
-    processing_seconds: float
-    waiting_senders: int
-
-
-class AgentDetail(_Out):
-    id: str
-    type: str
-    status: AgentStatusOut
-    restarts: int
-    mailbox: MailboxOut
-    state: Any
-
-
-class Told(_Out):
-    agent: str
-    activity_id: str
-    priority: int
-
-
-class Answer(_Out):
-    agent: str
-    result: Any
-
-
-class Terminated(_Out):
-    id: str
-    status: Literal["terminated"]
-    dropped: int
-
-
-class AgentEventOut(BaseModel):
-    """One event of ``/events`` (``kind``: status, state, result, error, restarted, dropped; or end)."""
-
-    model_config = ConfigDict(extra="allow")
-    kind: str
-    agent: str
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
