@@ -354,3 +354,12 @@ async def test_a_models_chat_params_stay_out_of_its_embeddings_requests(
     sent_params = body if kind == "openai" else body["requests"][0]
     assert {"temperature", "top_p", "max_tokens"}.isdisjoint(sent_params)
     assert set(extra) <= set(sent_params)
+
+
+async def test_an_openai_stream_always_asks_for_the_usage(up: FakeUpstream, make_client: Any) -> None:
+    # Without it the stream's tokens could not be settled against the budget that reserved them.
+    params = {"stream_options": {"include_usage": False}}
+    events = [event async for event in make_client("openai").stream(request("openai", params=params))]
+    assert sent(up)["stream_options"] == {"include_usage": True}
+    assert isinstance(events[-1], StreamFinish)
+    assert events[-1].usage.output_tokens > 0

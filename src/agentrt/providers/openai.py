@@ -25,8 +25,9 @@ How a :class:`~agentrt.types.ChatRequest` maps to the wire:
   model, the messages, ``stream`` or the output cap; ``n`` above 1 refused, as
   one call returns one answer);
 - streaming adds ``stream_options: {include_usage: true}`` so the last chunk
-  carries the usage; a plain call drops a ``stream_options`` param, which
-  OpenAI only takes with ``stream``.
+  carries the usage (a ``stream_options`` param may add to it, never turn it
+  off); a plain call drops a ``stream_options`` param, which OpenAI only takes
+  with ``stream``.
 
 Provider options: ``max_tokens_field`` (above) and ``drop_params`` (see
 :mod:`agentrt.providers._params`); any other is refused as a typo.
@@ -144,7 +145,8 @@ class OpenAIClient(HttpProviderClient):
         body = self._body(request, stream=True)
         body["stream"] = True
         options = body.get("stream_options")
-        body["stream_options"] = {"include_usage": True, **(options if isinstance(options, dict) else {})}
+        # include_usage is agentrt's: without the usage a stream could not be accounted for.
+        body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
         model = request.model
         answered_model = model
         tool_calls = ToolCallAssembler(provider=self.name, model=model)
