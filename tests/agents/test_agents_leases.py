@@ -162,6 +162,9 @@ async def test_an_agent_resumed_from_elsewhere_is_resumed_by_the_process_that_ho
         await until(lambda: rt.status("f") is AgentStatus.FAILED)
         Fragile.broken = False
         cli = StoreAgentStore(other)  # what `agentrt agents resume f` does, from another process
+        async with asyncio.timeout(5):
+            while (stored := await cli.get("f")) is None or stored.status != "failed":  # noqa: ASYNC110 (polls the store)
+                await asyncio.sleep(0.01)
         assert await cli.resume("f")
         await until(lambda: rt.status("f") is not AgentStatus.FAILED)
         await rt.wait_idle()
