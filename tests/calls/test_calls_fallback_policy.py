@@ -11,6 +11,7 @@ from calls_support import RecordingPolicy, open_runtime
 from agentrt.calls import PolicyHook, Principal
 from agentrt.errors import CallFailed, PolicyDenied
 from agentrt.policy import PolicyEngine
+from agentrt.store import UsageLedger
 from agentrt.testing import FakeUpstream, Fault, Reply
 
 MODELS: dict[str, Any] = {
@@ -61,10 +62,15 @@ async def test_when_the_policy_refuses_every_candidate_the_primarys_refusal_is_r
             {"name": "closed", "effect": "deny", "match": {"tenants": ["t2"]}},
         ],
     }
-    async with open_runtime(up, tmp_path, models=MODELS, policies=policies) as rt:
+    store = {"url": f"sqlite:///{tmp_path / 'ledger.db'}"}
+    async with open_runtime(up, tmp_path, models=MODELS, policies=policies, store=store) as rt:
         with pytest.raises(PolicyDenied, match="cheap is retired"):
             await rt.generate("cheap", "hi", tenant="t2", fallbacks=["gpt-5", "pricey"])
         served = await rt.generate("cheap", "hi", tenant="t3", fallbacks=["gpt-5"])  # a permitted fallback serves
+        ledger = rt.services.get(UsageLedger)
+        await ledger.flush()
+        outcomes = await ledger.store.fetchall("SELECT tenant, outcome FROM agentrt_usage")
+    assert [tuple(row) for row in outcomes] == [("t3", "ok")]  # a refusal is audited, not a call in the ledger
     assert served.model == "gpt-5"
     assert [a.error_type for a in served.attempts] == ["PolicyDenied", None]
     assert [r.model for r in up.requests] == ["gpt-5"]

@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from agentrt.calls._call import _Call
+from agentrt.errors import PolicyError
 from agentrt.store.ledger import UsageRecord
 
 if TYPE_CHECKING:
@@ -86,8 +87,8 @@ class CallRecords:
         )
 
     def failure(self, spec: ModelSpec, call: _Call, err: BaseException, latency: float, attempts: int) -> None:
-        if isinstance(err, GeneratorExit | asyncio.CancelledError):
-            return
+        if isinstance(err, GeneratorExit | asyncio.CancelledError | PolicyError):
+            return  # not a call's failure: a refusal has its audit row, as when no fallback was in play
         outcome = type(err).__name__
         if self._metrics is not None:
             self._metrics.record_failure(
