@@ -155,6 +155,38 @@ def script_tool_loop(gateway: Gateway, *cities: str) -> None:
     gateway.up.script(Reply(tool_calls=calls, usage=(20, 9), thinking=THINKING), Reply(text=FINAL_TEXT))
 
 
+REPORT = {"city": "Paris", "temperature_c": 21.5, "conditions": ["sunny", "light wind"]}
+"""The structured answer the model gives (as JSON text, or as a tool's input)."""
+
+
+def script_report(gateway: Gateway, *, as_tool: str | None = None) -> None:
+    """The model answers :data:`REPORT`: as JSON text, or as a call of the tool ``as_tool``."""
+    reply = Reply(tool_calls=[(as_tool, REPORT)]) if as_tool else Reply(text=json.dumps(REPORT))
+    gateway.up.script(reply)
+
+
+def assert_structured_output_reached_upstream(gateway: Gateway, target: Target) -> None:
+    """The schema reached the provider in its own JSON-output field, whole."""
+    (request,) = gateway.chat_requests()
+    body = request.body
+    if target.api == "openai":
+        schema = body["response_format"]["json_schema"]["schema"]
+    elif target.api == "anthropic":
+        schema = body["output_config"]["format"]["schema"]
+    else:
+        schema = body["generationConfig"]["responseJsonSchema"]
+    assert set(schema["properties"]) == set(REPORT), schema
+
+
+def assert_no_forced_tool_with_thinking(gateway: Gateway, target: Target) -> None:
+    """Anthropic refuses "Thinking may not be enabled when tool_choice forces tool use" (type any or tool)."""
+    if target.reasoning != "thinking":
+        return
+    for request in gateway.chat_requests():
+        choice = request.body.get("tool_choice") or {}
+        assert choice.get("type") not in ("any", "tool"), f"tool_choice {choice} with thinking on: Anthropic's 400"
+
+
 def get_weather(city: str) -> str:
     """The tool the clients run."""
     return WEATHER[city]

@@ -12,15 +12,19 @@ from clients_gateway import (
     CLIENT_KEY,
     FINAL_TEXT,
     PLAIN_TEXT,
+    REPORT,
     TOOL_ARGUMENTS,
     TOOL_NAME,
     Gateway,
     Target,
+    assert_structured_output_reached_upstream,
     assert_tool_loop_reached_upstream,
     get_weather,
     script_plain,
+    script_report,
     script_tool_loop,
 )
+from pydantic import BaseModel
 
 pytest.importorskip("langchain_openai", reason="langchain-openai is not installed: pip install -e '.[dev]'")
 
@@ -113,3 +117,17 @@ async def test_two_tool_calls_in_one_turn(chat: ChatOpenAI, gateway: Gateway, ta
     second = await with_tools.ainvoke(messages)
     assert second.content == FINAL_TEXT
     assert_tool_loop_reached_upstream(gateway, target, "Paris", "London")
+
+
+class WeatherReport(BaseModel):
+    city: str
+    temperature_c: float
+    conditions: list[str]
+
+
+async def test_structured_output(chat: ChatOpenAI, gateway: Gateway, target: Target) -> None:
+    """``with_structured_output(Model)``: LangChain's default is a strict json_schema response format."""
+    script_report(gateway)
+    report = await chat.with_structured_output(WeatherReport).ainvoke("The weather in Paris, as a report.")
+    assert report == WeatherReport(**REPORT)
+    assert_structured_output_reached_upstream(gateway, target)

@@ -12,15 +12,19 @@ from clients_gateway import (
     FINAL_TEXT,
     OPENAI_TOOLS,
     PLAIN_TEXT,
+    REPORT,
     TOOL_ARGUMENTS,
     TOOL_NAME,
     Gateway,
     Target,
+    assert_structured_output_reached_upstream,
     assert_tool_loop_reached_upstream,
     get_weather,
     script_plain,
+    script_report,
     script_tool_loop,
 )
+from pydantic import BaseModel
 
 litellm = pytest.importorskip("litellm", reason="LiteLLM is not installed: pip install -e '.[dev]'")
 
@@ -120,3 +124,21 @@ async def test_two_tool_calls_in_one_turn(gateway: Gateway, target: Target) -> N
     second = await litellm.acompletion(messages=messages, tools=OPENAI_TOOLS, **call_options(gateway, target))
     assert second.choices[0].message.content == FINAL_TEXT
     assert_tool_loop_reached_upstream(gateway, target, "Paris", "London")
+
+
+class WeatherReport(BaseModel):
+    city: str
+    temperature_c: float
+    conditions: list[str]
+
+
+async def test_structured_output(gateway: Gateway, target: Target) -> None:
+    """``response_format=Model``: LiteLLM sends it as a strict json_schema."""
+    script_report(gateway)
+    response = await litellm.acompletion(
+        messages=[{"role": "user", "content": "The weather in Paris, as a report."}],
+        response_format=WeatherReport,
+        **call_options(gateway, target),
+    )
+    assert WeatherReport.model_validate_json(response.choices[0].message.content) == WeatherReport(**REPORT)
+    assert_structured_output_reached_upstream(gateway, target)

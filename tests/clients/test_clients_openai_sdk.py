@@ -13,15 +13,19 @@ from clients_gateway import (
     FINAL_TEXT,
     OPENAI_TOOLS,
     PLAIN_TEXT,
+    REPORT,
     TOOL_ARGUMENTS,
     TOOL_NAME,
     Gateway,
     Target,
+    assert_structured_output_reached_upstream,
     assert_tool_loop_reached_upstream,
     get_weather,
     script_plain,
+    script_report,
     script_tool_loop,
 )
+from pydantic import BaseModel
 
 openai = pytest.importorskip("openai", reason="the openai package is not installed: pip install -e '.[dev]'")
 
@@ -132,3 +136,21 @@ async def test_two_tool_calls_in_one_turn(client: openai.AsyncOpenAI, gateway: G
     second = await client.chat.completions.create(model=target.model, messages=messages, tools=OPENAI_TOOLS)
     assert second.choices[0].message.content == FINAL_TEXT
     assert_tool_loop_reached_upstream(gateway, target, "Paris", "London")
+
+
+class WeatherReport(BaseModel):
+    city: str
+    temperature_c: float
+    conditions: list[str]
+
+
+async def test_structured_output(client: openai.AsyncOpenAI, gateway: Gateway, target: Target) -> None:
+    """``parse(response_format=Model)``: a strict json_schema, which each kind must pass on as its own."""
+    script_report(gateway)
+    completion = await client.chat.completions.parse(
+        model=target.model,
+        messages=[{"role": "user", "content": "The weather in Paris, as a report."}],
+        response_format=WeatherReport,
+    )
+    assert completion.choices[0].message.parsed == WeatherReport(**REPORT)
+    assert_structured_output_reached_upstream(gateway, target)

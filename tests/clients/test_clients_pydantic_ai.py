@@ -8,6 +8,7 @@ back, so the gateway must carry whatever the provider needs in those.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import AsyncIterator
 
@@ -17,15 +18,19 @@ from clients_gateway import (
     CLIENT_KEY,
     FINAL_TEXT,
     PLAIN_TEXT,
+    REPORT,
     TOOL_ARGUMENTS,
     TOOL_NAME,
     Gateway,
     Target,
+    assert_no_forced_tool_with_thinking,
     assert_tool_loop_reached_upstream,
     get_weather,
     script_plain,
+    script_report,
     script_tool_loop,
 )
+from pydantic import BaseModel
 
 pytest.importorskip("openai", reason="the openai package is not installed: pip install -e '.[dev]'")
 with warnings.catch_warnings():
@@ -94,3 +99,19 @@ async def test_two_tool_calls_in_one_turn(model: OpenAIChatModel, gateway: Gatew
     result = await Agent(model, tools=[get_weather]).run("Weather in Paris and London?")
     assert result.output == FINAL_TEXT
     assert_tool_loop_reached_upstream(gateway, target, "Paris", "London")
+
+
+class WeatherReport(BaseModel):
+    city: str
+    temperature_c: float
+    conditions: list[str]
+
+
+async def test_structured_output(model: OpenAIChatModel, gateway: Gateway, target: Target) -> None:
+    """``output_type=Model``: Pydantic AI's default is an output tool, forced with ``tool_choice: required``."""
+    script_report(gateway, as_tool="final_result")
+    result = await Agent(model, output_type=WeatherReport).run("The weather in Paris, as a report.")
+    assert result.output == WeatherReport(**REPORT)
+    (request,) = gateway.chat_requests()
+    assert "final_result" in json.dumps(request.body["tools"])
+    assert_no_forced_tool_with_thinking(gateway, target)
