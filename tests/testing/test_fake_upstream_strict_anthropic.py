@@ -15,6 +15,7 @@ from agentrt.testing import FakeUpstream, Reply
 MODEL = "claude-sonnet-4-5"
 TOOL: Any = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
 THINKING: Any = {"type": "enabled", "budget_tokens": 1024}
+THINKING_DOCS = "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
 USER = {"role": "user", "content": "weather in Oslo?"}
 USES = {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}]}
 RESULT = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]}
@@ -34,6 +35,9 @@ VALID = [
     pytest.param(anthropic_body(), id="plain"),
     pytest.param(body_with(USER, temperature=1.0, top_p=0.9, top_k=5), id="sampling-in-range"),
     pytest.param(body_with(USER, USES, RESULT, tools=[TOOL]), id="tool-use-answered"),
+    pytest.param(
+        body_with(USER, thinking=THINKING, max_tokens=2048, temperature=1, top_p=0.95), id="thinking-within-limits"
+    ),
 ]
 
 INVALID = [
@@ -45,6 +49,26 @@ INVALID = [
     pytest.param(body_with(USER, seed=1), "seed: Extra inputs are not permitted", id="unknown-key"),
     pytest.param(body_with(USER, temperature=1.5), "temperature: range: 0..1", id="temperature-above-1"),
     pytest.param(body_with(USER, temperature=-0.1), "temperature: range: 0..1", id="temperature-below-0"),
+    pytest.param(
+        body_with(USER, thinking={"type": "enabled", "budget_tokens": 512}, max_tokens=4096),
+        "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+        id="thinking-budget-too-small",
+    ),
+    pytest.param(
+        body_with(USER, thinking=THINKING, max_tokens=1024),
+        "`max_tokens` must be greater than `thinking.budget_tokens`. " + THINKING_DOCS,
+        id="thinking-budget-not-under-max-tokens",
+    ),
+    pytest.param(
+        body_with(USER, thinking=THINKING, max_tokens=4096, temperature=0.2),
+        "`temperature` may only be set to 1 when thinking is enabled. " + THINKING_DOCS,
+        id="thinking-with-temperature",
+    ),
+    pytest.param(
+        body_with(USER, thinking=THINKING, max_tokens=4096, top_k=5),
+        "`top_k` must be unset when thinking is enabled. " + THINKING_DOCS,
+        id="thinking-with-top-k",
+    ),
     pytest.param(
         body_with(USER, USES, {"role": "user", "content": "and?"}),
         "messages.2: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_1. Each "

@@ -42,7 +42,7 @@ def _plain() -> Any:
 def check_anthropic_messages(body: dict[str, Any], ledger: ReasoningLedger) -> Invalid | None:
     """Why Anthropic would refuse this Messages request; None when it would accept it."""
     typed = {key: value for key, value in body.items() if key not in _SAMPLING_RANGES}
-    problem = _sampling_problem(body) or _type_problem(typed)
+    problem = _sampling_problem(body) or _type_problem(typed) or _thinking_settings_problem(body)
     if problem is not None:
         return problem
     messages: list[dict[str, Any]] = body["messages"]
@@ -65,6 +65,27 @@ def _sampling_problem(body: dict[str, Any]) -> Invalid | None:
             return Invalid(f"{name}: Input should be {kind}")
         if value < low or (high is not None and value > high):
             return Invalid(f"{name}: range: {low:g}..{'' if high is None else f'{high:g}'}")
+    return None
+
+
+def _thinking_settings_problem(body: dict[str, Any]) -> Invalid | None:
+    """Extended thinking's own limits: a budget of 1024 or more, under max_tokens, and no sampling changes."""
+    thinking = body.get("thinking") or {}
+    if thinking.get("type") not in ("enabled", "adaptive"):
+        return None
+    docs = "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+    if thinking.get("type") == "enabled":
+        budget: int = thinking["budget_tokens"]  # the SDK type requires it, checked above
+        if budget < 1024:
+            return Invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+        if body["max_tokens"] <= budget:
+            return Invalid(f"`max_tokens` must be greater than `thinking.budget_tokens`. {docs}")
+    if body.get("temperature", 1) != 1:
+        return Invalid(f"`temperature` may only be set to 1 when thinking is enabled. {docs}")
+    if "top_k" in body:
+        return Invalid(f"`top_k` must be unset when thinking is enabled. {docs}")
+    if body.get("top_p", 1) < 0.95:
+        return Invalid(f"`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. {docs}")
     return None
 
 
