@@ -293,3 +293,21 @@ async def test_include_usage_is_honoured(served: Served, http: aiohttp.ClientSes
         chunks = [orjson.loads(line[6:]) for line in raw.split(b"\n\n") if line.startswith(b"data: {")]
         usage_chunks = [c for c in chunks if c.get("usage") and not c["choices"]]
         assert len(usage_chunks) == (1 if include else 0)
+
+
+# --- what OpenAI clients set that must reach OpenAI -------------------------------------------------
+
+
+async def test_strict_tools_and_image_detail_reach_the_provider(served: Served, http: aiohttp.ClientSession) -> None:
+    tools = [{**TOOLS[0], "function": {**TOOLS[0]["function"], "strict": True}}]
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "low"}}
+    body = {
+        "model": "default",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "what is it?"}, image]}],
+        "tools": tools,
+    }
+    async with http.post(served.url + "/v1/chat/completions", json=body, headers=auth()) as r:
+        assert r.status == 200, await r.text()
+    sent = served.up.requests[-1].body
+    assert sent["tools"][0]["function"]["strict"] is True
+    assert sent["messages"][0]["content"][1]["image_url"] == {"url": "https://example.com/cat.png", "detail": "low"}

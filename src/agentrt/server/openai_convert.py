@@ -95,7 +95,12 @@ def chat_call(request: ChatCompletionRequest) -> ChatCall:
         options["params"] = dict(extra)
     if request.tools:
         options["tools"] = [
-            ToolSpec(t.function.name, t.function.description or "", t.function.parameters or dict(_EMPTY_OBJECT_SCHEMA))
+            ToolSpec(
+                t.function.name,
+                t.function.description or "",
+                t.function.parameters or dict(_EMPTY_OBJECT_SCHEMA),
+                t.function.strict,
+            )
             for t in request.tools
         ]
     if request.tool_choice is not None:
@@ -160,13 +165,13 @@ def _user_parts(index: int, parts: list[TextPart | ImageUrlPart]) -> list[Conten
         if isinstance(part, TextPart):
             out.append(AgentTextPart(part.text))
         else:
-            out.append(_image(index, n, part.image_url.url))
+            out.append(_image(index, n, part.image_url.url, part.image_url.detail))
     return out
 
 
-def _image(index: int, n: int, url: str) -> ImagePart:
+def _image(index: int, n: int, url: str, detail: str | None) -> ImagePart:
     if not url.startswith("data:"):
-        return ImagePart(url=url)
+        return ImagePart(url=url, detail=detail)
     # data:<media type>;base64,<bytes>: decoded so that every provider gets the bytes in its own format.
     header, sep, payload = url.partition(",")
     media_type = header.removeprefix("data:").removesuffix(";base64")
@@ -184,7 +189,7 @@ def _image(index: int, n: int, url: str) -> ImagePart:
             f"messages.{index}.content.{n}.image_url.url: the data is not valid base64",
             param=f"messages.{index}.content.{n}.image_url.url",
         ) from None
-    return ImagePart(data=data, media_type=media_type)
+    return ImagePart(data=data, media_type=media_type, detail=detail)
 
 
 def _tool_call(index: int, n: int, call: ToolCallParam) -> ToolCall:
