@@ -123,3 +123,20 @@ async def test_when_every_connection_is_busy_a_new_one_is_refused_with_a_503(up:
         finally:
             for writer in busy:
                 writer.close()
+
+
+def test_the_cap_fits_under_the_open_files_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resource
+
+    from structlog.testing import capture_logs
+
+    from agentrt.config import ServerSection
+    from agentrt.server.connections import connection_limits
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 4096))
+    with capture_logs() as logs:
+        assert connection_limits(ServerSection(max_connections=1000)).max_connections == 1024 - 128
+    assert logs[0]["event"] == "server_max_connections_lowered"
+    assert connection_limits(ServerSection(max_connections=100)).max_connections == 100
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert connection_limits(ServerSection(max_connections=5000)).max_connections == 5000

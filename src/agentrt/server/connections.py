@@ -49,8 +49,36 @@ class _Limits:
         self.header_timeout = header_timeout
 
 
+# File descriptors kept free for everything but client connections: upstream connections, the
+# store, log files. A cap above what the process may open would fail in accept() instead.
+_RESERVED_FDS = 128
+
+
 def connection_limits(section: ServerSection) -> _Limits:
-    return _Limits(int(section.max_connections), float(section.header_timeout))
+    """The limits of ``section``; the cap lowered to what the process's open-file limit allows."""
+    cap = int(section.max_connections)
+    room = _open_files_room()
+    if room is not None and cap > room:
+        _log.warning(
+            "server_max_connections_lowered",
+            configured=cap,
+            used=room,
+            hint=f"the open-files limit (ulimit -n) leaves room for {room} connections: raise it to serve more",
+        )
+        cap = room
+    return _Limits(cap, float(section.header_timeout))
+
+
+def _open_files_room() -> int | None:
+    """How many client connections the open-file limit leaves room for; None when there is no limit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return max(1, soft - _RESERVED_FDS)
 
 
 _BUSY = (
