@@ -145,6 +145,25 @@ async def serving_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
 # --- what a scenario scripts and checks ------------------------------------------------------
 
 
+OUTPUT_CAP = 2000
+"""The output cap the plain calls set, each client in its own way (above the thinking model's budget)."""
+
+
+def assert_output_cap_reached_upstream(gateway: Gateway, target: Target) -> None:
+    """The client's cap reached the provider once, in that provider's own field (issue 9, defect 1)."""
+    (request,) = gateway.chat_requests()
+    body = request.body
+    caps = {key: value for key, value in body.items() if "max" in key.lower() and "tokens" in key.lower()}
+    if target.api == "openai":
+        assert caps == {"max_completion_tokens": OUTPUT_CAP}, caps
+    elif target.api == "anthropic":
+        assert caps == {"max_tokens": OUTPUT_CAP}, caps
+    else:
+        assert caps == {}, caps
+        config = body["generationConfig"]
+        assert {k: v for k, v in config.items() if "max" in k.lower()} == {"maxOutputTokens": OUTPUT_CAP}, config
+
+
 def script_plain(gateway: Gateway) -> None:
     gateway.up.script(Reply(text=PLAIN_TEXT, usage=(12, 7), chunk_size=5))
 

@@ -11,12 +11,14 @@ import pytest
 from clients_gateway import (
     CLIENT_KEY,
     FINAL_TEXT,
+    OUTPUT_CAP,
     PLAIN_TEXT,
     REPORT,
     TOOL_ARGUMENTS,
     TOOL_NAME,
     Gateway,
     Target,
+    assert_output_cap_reached_upstream,
     assert_structured_output_reached_upstream,
     assert_tool_loop_reached_upstream,
     get_weather,
@@ -42,13 +44,17 @@ def chat(gateway: Gateway, target: Target) -> ChatOpenAI:
     return ChatOpenAI(model=target.model, base_url=gateway.base_url, api_key=CLIENT_KEY, max_retries=0)
 
 
-async def test_plain_call(chat: ChatOpenAI, gateway: Gateway) -> None:
+async def test_plain_call(gateway: Gateway, target: Target) -> None:
     script_plain(gateway)
+    chat = ChatOpenAI(
+        model=target.model, base_url=gateway.base_url, api_key=CLIENT_KEY, max_retries=0, max_tokens=OUTPUT_CAP
+    )
     answer = await chat.ainvoke(PROMPT)
     assert answer.content == PLAIN_TEXT
     assert answer.response_metadata["finish_reason"] == "stop"
     assert answer.usage_metadata is not None
     assert (answer.usage_metadata["input_tokens"], answer.usage_metadata["output_tokens"]) == (12, 7)
+    assert_output_cap_reached_upstream(gateway, target)
 
 
 async def test_stream(gateway: Gateway, target: Target) -> None:

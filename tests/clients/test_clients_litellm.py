@@ -11,12 +11,14 @@ from clients_gateway import (
     CLIENT_KEY,
     FINAL_TEXT,
     OPENAI_TOOLS,
+    OUTPUT_CAP,
     PLAIN_TEXT,
     REPORT,
     TOOL_ARGUMENTS,
     TOOL_NAME,
     Gateway,
     Target,
+    assert_output_cap_reached_upstream,
     assert_structured_output_reached_upstream,
     assert_tool_loop_reached_upstream,
     get_weather,
@@ -46,11 +48,14 @@ def call_options(gateway: Gateway, target: Target) -> dict[str, Any]:
 async def test_plain_call(gateway: Gateway, target: Target) -> None:
     script_plain(gateway)
     response = await litellm.acompletion(
-        messages=[{"role": "user", "content": "What is the capital of France?"}], **call_options(gateway, target)
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=OUTPUT_CAP,
+        **call_options(gateway, target),
     )
     assert response.choices[0].message.content == PLAIN_TEXT
     assert response.choices[0].finish_reason == "stop"
     assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (12, 7)
+    assert_output_cap_reached_upstream(gateway, target)
 
 
 async def test_stream(gateway: Gateway, target: Target) -> None:

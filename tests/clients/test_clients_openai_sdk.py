@@ -12,12 +12,14 @@ from clients_gateway import (
     CLIENT_KEY,
     FINAL_TEXT,
     OPENAI_TOOLS,
+    OUTPUT_CAP,
     PLAIN_TEXT,
     REPORT,
     TOOL_ARGUMENTS,
     TOOL_NAME,
     Gateway,
     Target,
+    assert_output_cap_reached_upstream,
     assert_structured_output_reached_upstream,
     assert_tool_loop_reached_upstream,
     get_weather,
@@ -41,12 +43,15 @@ async def client(gateway: Gateway) -> AsyncIterator[openai.AsyncOpenAI]:
 async def test_plain_call(client: openai.AsyncOpenAI, gateway: Gateway, target: Target) -> None:
     script_plain(gateway)
     completion = await client.chat.completions.create(
-        model=target.model, messages=[{"role": "user", "content": "What is the capital of France?"}]
+        model=target.model,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=OUTPUT_CAP,  # the older name, which much code still sends
     )
     assert completion.choices[0].message.content == PLAIN_TEXT
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None
     assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (12, 7)
+    assert_output_cap_reached_upstream(gateway, target)
 
 
 async def test_stream(client: openai.AsyncOpenAI, gateway: Gateway, target: Target) -> None:

@@ -17,6 +17,7 @@ import pytest_asyncio
 from clients_gateway import (
     CLIENT_KEY,
     FINAL_TEXT,
+    OUTPUT_CAP,
     PLAIN_TEXT,
     REPORT,
     TOOL_ARGUMENTS,
@@ -24,6 +25,7 @@ from clients_gateway import (
     Gateway,
     Target,
     assert_no_forced_tool_with_thinking,
+    assert_output_cap_reached_upstream,
     assert_tool_loop_reached_upstream,
     get_weather,
     script_plain,
@@ -55,12 +57,13 @@ async def model(gateway: Gateway, target: Target) -> AsyncIterator[OpenAIChatMod
         yield OpenAIChatModel(target.model, provider=OpenAIProvider(openai_client=client))
 
 
-async def test_plain_run(model: OpenAIChatModel, gateway: Gateway) -> None:
+async def test_plain_run(model: OpenAIChatModel, gateway: Gateway, target: Target) -> None:
     script_plain(gateway)
-    result = await Agent(model).run(PROMPT)
+    result = await Agent(model).run(PROMPT, model_settings={"max_tokens": OUTPUT_CAP})
     assert result.output == PLAIN_TEXT
     usage = result.usage
     assert (usage.input_tokens, usage.output_tokens) == (12, 7)
+    assert_output_cap_reached_upstream(gateway, target)
 
 
 async def test_stream(model: OpenAIChatModel, gateway: Gateway) -> None:
