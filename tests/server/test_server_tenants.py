@@ -16,7 +16,8 @@ from server_support import ADMIN_KEY, USER_KEY, Served, api_keys
 from test_server_agents import Tallier, agents_services
 
 from agentrt.agents import Activity, Agent, AgentContext, AgentRuntime
-from agentrt.calls import Principal
+from agentrt.calls import Admission, PolicyHook, Principal
+from agentrt.errors import PolicyDenied
 from agentrt.server import hash_key
 from agentrt.testing import FakeUpstream
 
@@ -34,6 +35,33 @@ class Recorder(Agent[dict]):  # type: ignore[type-arg]
     async def handle(self, activity: Activity, ctx: AgentContext[dict]) -> Any:  # type: ignore[type-arg]
         sender = activity.sender
         return None if sender is None else {"user": sender.user, "tenant": sender.tenant}
+
+
+class Asker(Agent[dict]):  # type: ignore[type-arg]
+    """Asks the model whatever it is told: the call runs as whoever sent the activity."""
+
+    async def handle(self, activity: Activity, ctx: AgentContext[dict]) -> Any:  # type: ignore[type-arg]
+        completion = await ctx.generate("default", str(activity.payload))
+        return completion.text
+
+
+class DenyGlobex:
+    """A policy that refuses every model call for tenant globex, and records who was admitted."""
+
+    def __init__(self) -> None:
+        self.admitted: list[Principal] = []
+
+    async def admit(self, admission: Admission) -> object | None:
+        if admission.principal.tenant == "globex":
+            raise PolicyDenied("tenant globex may not use models", rule="no-globex")
+        self.admitted.append(admission.principal)
+        return None
+
+    async def settle(self, reservation: object | None, usage: object, cost: float | None) -> None:
+        return None
+
+    async def release(self, reservation: object | None) -> None:
+        return None
 
 
 class Fragile(Agent[dict]):  # type: ignore[type-arg]
@@ -54,7 +82,9 @@ def keys() -> list[dict[str, Any]]:
 
 
 @contextlib.asynccontextmanager
-async def tenants_served(up: FakeUpstream, tmp_path: Path, **server: Any) -> AsyncIterator[Served]:
+async def tenants_served(
+    up: FakeUpstream, tmp_path: Path, *, policy: Any = None, **server: Any
+) -> AsyncIterator[Served]:
     from server_support import server_config
 
     from agentrt import Runtime
@@ -64,11 +94,14 @@ async def tenants_served(up: FakeUpstream, tmp_path: Path, **server: Any) -> Asy
     config["server"] = {**config["server"], "api_keys": keys(), **server}
     rt = Runtime.open(config, plugins=False)
     agents_services(rt)
+    if policy is not None:
+        rt.override(PolicyHook, policy)
     async with rt:
         agents = rt.services.get(AgentRuntime)
         agents.register("tallier", Tallier)
         agents.register("recorder", Recorder)
         agents.register("fragile", Fragile, restart={"max_restarts": 0})
+        agents.register("asker", Asker)
         async with HttpServer(rt, port=0) as server_:
             yield Served(rt, server_, up)
 
@@ -243,3 +276,24 @@ async def test_agent_request_types_are_strict(tenants: Served, http: aiohttp.Cli
     assert (status, body["error"]["param"]) == (400, "timeout")
     status, body = await call(http, "POST", base + "/strict/ask", USER_KEY, {"payload": {}, "timeout": 5})
     assert status == 200
+
+
+async def test_a_key_that_chat_refuses_gets_no_answer_through_an_agent(
+    up: FakeUpstream, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    policy = DenyGlobex()
+    async with tenants_served(up, tmp_path, policy=policy) as served:
+        base = served.url + "/v1/agents"
+        chat = {"model": "default", "messages": [{"role": "user", "content": "hi"}]}
+        status, body = await call(http, "POST", served.url + "/v1/chat/completions", OTHER_KEY, chat)
+        assert (status, body["error"]["code"]) == (403, "policy_denied")
+        assert (await call(http, "POST", base, OTHER_KEY, {"type": "asker", "id": "g-asker"}))[0] == 201
+        status, body = await call(http, "POST", base + "/g-asker/ask", OTHER_KEY, {"payload": "hi", "timeout": 5})
+        assert status == 403, body  # the agent's model call ran as globex's key: refused the same way
+        assert body["error"]["code"] == "policy_denied"
+        # acme's key is admitted, through its agent too, and the call is made as acme's key.
+        assert (await call(http, "POST", base, USER_KEY, {"type": "asker", "id": "a-asker"}))[0] == 201
+        status, body = await call(http, "POST", base + "/a-asker/ask", USER_KEY, {"payload": "hi", "timeout": 5})
+        assert status == 200, body
+        assert policy.admitted[-1].tenant == "acme"
+        assert policy.admitted[-1].user == "alice"
