@@ -168,3 +168,12 @@ async def test_the_request_id_reaches_the_call(served: Served, http: aiohttp.Cli
         pass
     assert seen == ["r-7"]
     assert request_id.get() is None
+
+
+async def test_a_stream_returns_the_request_id_too(served: Served, http: aiohttp.ClientSession) -> None:
+    headers = {**auth(), "x-request-id": "stream-9"}
+    body = {**CHAT, "stream": True}
+    async with http.post(f"{served.url}/v1/chat/completions", json=body, headers=headers) as r:
+        assert r.status == 200
+        assert r.headers["x-request-id"] == "stream-9"
+        await r.read()
