@@ -27,9 +27,10 @@ Delivery semantics of a durable agent
 - **Side effects: at least once.** A handler's effects outside the state (an
   e-mail, a payment, a call to another service) may happen twice: the process
   can die after the effect and before the save, and the activity is then
-  delivered again. Only that one is: ``activity.redelivered`` is True for the
-  activity that was being processed when the process stopped, not for those
-  still waiting. Make such effects idempotent with ``activity.id`` as the key:
+  delivered again, with ``activity.redelivered`` True. Only that one is
+  flagged: the activity being processed (or next in line, its predecessor
+  just saved) when the process stopped, not those still waiting behind it.
+  Make such effects idempotent with ``activity.id`` as the key:
   it is the same on every delivery of the activity (pass it as the
   idempotency key of a payment API, or record the ids you have acted on).
 - **One process at a time.** Processes sharing a store (PostgreSQL, a SQLite

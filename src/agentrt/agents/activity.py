@@ -67,7 +67,9 @@ class Activity:
     activity's own id unless the sender gives one; ``ctx.send`` and ``ctx.ask``
     pass the current activity's on); ``reply_to`` is the id of the agent that
     sent it, if an agent did. ``redelivered`` is True when a durable agent gets
-    the activity again after a crash interrupted its first delivery.
+    the activity again after its process stopped while it was being processed
+    (or was next, its predecessor just saved): its side effects may have
+    happened already. The activities waiting behind it are not flagged.
     ``created_at`` is epoch seconds. ``sender`` is the principal that sent it
     (None: sent from code that named none); the activity's model calls run as
     that principal unless the agent type names its own.
