@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
+import sqlite3
+from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
-from server_support import Served, auth, log_records
+from server_support import Served, auth, log_records, serving
 
 from agentrt.calls import request_id
+from agentrt.testing import FakeUpstream
 
 CHAT = {"model": "default", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -177,3 +181,22 @@ async def test_a_stream_returns_the_request_id_too(served: Served, http: aiohttp
         assert r.status == 200
         assert r.headers["x-request-id"] == "stream-9"
         await r.read()
+
+
+async def test_the_client_request_id_joins_the_ledger_row_and_the_audit_row(
+    up: FakeUpstream, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    from agentrt.store.audit import AuditTrail
+    from agentrt.store.ledger import UsageLedger
+
+    database = tmp_path / "store.db"
+    async with serving(up, tmp_path, store={"url": f"sqlite:///{database}"}) as s:
+        headers = {**auth(), "x-request-id": "join-1"}
+        async with http.post(f"{s.url}/v1/chat/completions", json=CHAT, headers=headers) as r:
+            assert r.status == 200
+        await s.rt.services.get(UsageLedger).flush()
+        if AuditTrail in s.rt.services:
+            await s.rt.services.get(AuditTrail).flush()
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            assert db.execute("SELECT request_id FROM agentrt_usage").fetchall() == [("join-1",)]
+            assert ("join-1",) in db.execute("SELECT request_id FROM agentrt_audit").fetchall()
