@@ -363,3 +363,23 @@ async def test_an_openai_stream_always_asks_for_the_usage(up: FakeUpstream, make
     assert sent(up)["stream_options"] == {"include_usage": True}
     assert isinstance(events[-1], StreamFinish)
     assert events[-1].usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("tool_choice", ["required", "get_weather"])
+async def test_anthropic_never_forces_a_tool_with_thinking_on(
+    up: FakeUpstream, make_client: Any, tool_choice: str
+) -> None:
+    # OpenAI clients force tools routinely (Pydantic AI's output tool); Anthropic refuses that with thinking.
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": 1024}, "parallel_tool_calls": False}
+    ask = request("anthropic", params=thinking, max_output_tokens=2048, tools=[WEATHER], tool_choice=tool_choice)
+    with structlog.testing.capture_logs() as logs:
+        await make_client("anthropic").complete(ask)
+    assert sent(up)["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+    assert [log["params"] for log in logs if log["event"] == "param_adjusted"] == [["tool_choice"]]
+    with pytest.raises(ProviderBadRequest, match="extended thinking"):
+        await client_of("anthropic", make_client, drop_params=False).complete(ask)
+
+
+async def test_anthropic_forces_a_tool_when_thinking_is_off(up: FakeUpstream, make_client: Any) -> None:
+    await make_client("anthropic").complete(request("anthropic", params={}, tools=[WEATHER], tool_choice="required"))
+    assert sent(up)["tool_choice"] == {"type": "any"}

@@ -48,6 +48,7 @@ CONTROLLED = ("model", "messages", "stream", "system")
 # OpenAI's service tiers in Anthropic's words; the others (flex, scale, priority) have no equivalent.
 _SERVICE_TIERS = {"auto": "auto", "standard_only": "standard_only", "default": "standard_only"}
 _EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
+_THINKING_ON = ("enabled", "adaptive")
 _TOOL_CHOICES = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}
 # Mid-stream errors come without a status: the error's type says which one it would have been.
 STATUS_OF_ERROR_TYPE = {
@@ -138,7 +139,26 @@ def messages_body(
         body["stop_sequences"] = request.stop
     if params:
         _merge_params(body, params, guard, request.model)
+    _no_forced_tool_while_thinking(body, guard, request.model)
     return body, output
+
+
+def _no_forced_tool_while_thinking(body: dict[str, Any], guard: ParamGuard, model: str) -> None:
+    """Anthropic refuses a forced tool choice (``any``, ``tool``) with extended thinking on: ask with
+    ``auto``, as OpenAI clients force tools routinely (Pydantic AI's output tool, ``required``)."""
+    thinking = body.get("thinking")
+    choice = body.get("tool_choice")
+    if not (isinstance(thinking, dict) and thinking.get("type") in _THINKING_ON):
+        return
+    if not (isinstance(choice, dict) and choice.get("type") in ("any", "tool")):
+        return
+    guard.relax(
+        "tool_choice",
+        f"Anthropic refuses tool_choice {choice.get('type')!r} with extended thinking on, so it is sent as 'auto'",
+        model=model,
+    )
+    relaxed = {key: value for key, value in choice.items() if key not in ("type", "name")}
+    body["tool_choice"] = {"type": "auto", **relaxed}
 
 
 def _merge_params(body: dict[str, Any], params: dict[str, Any], guard: ParamGuard, model: str) -> None:

@@ -15,9 +15,10 @@ without waiting for agentrt. Three rules keep that from breaking a call:
   a completion holds one choice, and streamed choices would interleave.
 - **OpenAI-only parameters on the other kinds** (the gateway passes what OpenAI
   clients send) are translated where the API has an equivalent, and otherwise
-  dropped with one warning line per provider and set of names. With the
-  provider option ``drop_params: false`` a drop is a ``ProviderBadRequest``
-  instead (a 400 at the gateway).
+  dropped with one warning line per provider and set of names; a combination
+  the API refuses (Anthropic: a forced tool choice with extended thinking) is
+  adjusted the same way. With the provider option ``drop_params: false`` a drop
+  or an adjustment is a ``ProviderBadRequest`` instead (a 400 at the gateway).
 """
 
 from __future__ import annotations
@@ -194,6 +195,17 @@ class ParamGuard:
         for name in dropped:
             del params[name]
         self._warn_once("params_dropped", dropped, model)
+
+    def relax(self, name: str, what: str, *, model: str) -> None:
+        """Accept that the API's rules change what the caller asked for ``name`` (a warning), or refuse
+        it when ``drop_params`` is false. ``what`` says what is refused and what is sent instead."""
+        if not self._drop:
+            raise self._bad_request(
+                f"{what}; change the request, or set providers.{self._provider}.options.drop_params: true "
+                "to let agentrt adjust it with a warning",
+                model,
+            )
+        self._warn_once("param_adjusted", frozenset({name}), model, reason=what)
 
     def _warn_once(self, event: str, names: frozenset[str], model: str, **fields: Any) -> None:
         # Once per provider and set of names: a client that always sends them must not flood the log.

@@ -46,8 +46,9 @@ JSON output (``response_format``) depends on the section's
   the requested one (any object without one), and ``tool_choice`` forces it
   (``any`` when the request has tools of its own). Its input comes back as the
   response *text*, as JSON, and streams as text deltas; a schema whose top level
-  is not an object travels wrapped in ``{"value": ...}`` and is unwrapped. Not
-  combinable with extended thinking, which allows no forced tool.
+  is not an object travels wrapped in ``{"value": ...}`` and is unwrapped. With
+  extended thinking, which allows no forced tool, the tool is only offered
+  (below), so prefer ``native`` there.
 
 ``finish_reason`` is mapped to OpenAI's words: ``end_turn``/``stop_sequence``/
 ``pause_turn`` → ``stop``, ``max_tokens``/``model_context_window_exceeded`` →
@@ -63,7 +64,10 @@ text, but the thinking blocks (with their signatures) that led to tool calls are
 kept in ``ToolCall.provider_data`` of the call each came before, and sent back,
 unchanged and in their places, in the next turn, as the API requires: the first
 call's at the start of the turn, the others' (interleaved thinking) just before
-their ``tool_use`` blocks.
+their ``tool_use`` blocks. Anthropic refuses a forced ``tool_choice`` (``any``,
+``tool``; OpenAI's ``required`` or a named tool) with thinking on, so it is sent
+as ``auto`` with a warning (a ``ProviderBadRequest`` with
+``options.drop_params: false``).
 
 Anthropic has no embeddings API: :meth:`AnthropicClient.embed` raises
 ``ProviderBadRequest``.
