@@ -225,3 +225,13 @@ async def test_strict_tools_take_only_closed_objects(upstream: FakeUpstream, ses
         400,
         "tools.0.custom.input_schema: For 'object' type, 'additionalProperties' must be explicitly set to false",
     )
+
+
+async def test_beta_fields_need_the_beta_header(upstream: FakeUpstream, session: aiohttp.ClientSession) -> None:
+    body = body_with(USER, context_management={"edits": [{"type": "clear_tool_uses_20250919"}]})
+    url = upstream.url + ANTHROPIC_MESSAGES
+    refused, answer = await post_json(session, url, body, ANTHROPIC_HEADERS)
+    beta_headers = {**ANTHROPIC_HEADERS, "anthropic-beta": "context-management-2025-06-27"}
+    accepted, _ = await post_json(session, url, body, beta_headers)
+    assert (refused, answer["error"]["message"]) == (400, "context_management: Extra inputs are not permitted")
+    assert accepted == 200

@@ -216,7 +216,8 @@ def _strict_problem(state: UpstreamState, incoming: _Incoming, kind: str) -> Inv
     if api == "anthropic":
         from agentrt.testing._strict_anthropic import check_anthropic_messages
 
-        return check_anthropic_messages(body, state.ledger)
+        beta = bool(incoming.request.headers.get("anthropic-beta"))
+        return check_anthropic_messages(body, state.ledger, beta=beta)
     from agentrt.testing._strict_google import check_embed_content, check_generate_content
 
     if kind == "chat":

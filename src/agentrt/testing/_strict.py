@@ -74,6 +74,8 @@ def _forbid_extras(schema: Any) -> Any:
     kind = rewritten.get("type")
     if kind in ("typed-dict", "model-fields"):
         rewritten["extra_behavior"] = "forbid"
+        rewritten.pop("extras_schema", None)  # a schema for extra keys makes no sense once they are refused
+        rewritten.pop("extras_keys_schema", None)
     elif kind == "generator":
         rewritten = {"type": "list", "items_schema": rewritten.get("items_schema", {"type": "any"})}
     return rewritten

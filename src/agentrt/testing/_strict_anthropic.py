@@ -39,10 +39,26 @@ def _plain() -> Any:
     return MessageCreateParamsNonStreaming
 
 
-def check_anthropic_messages(body: dict[str, Any], ledger: ReasoningLedger) -> Invalid | None:
-    """Why Anthropic would refuse this Messages request; None when it would accept it."""
+def _beta_streaming() -> Any:
+    from anthropic.types.beta.message_create_params import MessageCreateParamsStreaming
+
+    return MessageCreateParamsStreaming
+
+
+def _beta_plain() -> Any:
+    from anthropic.types.beta.message_create_params import MessageCreateParamsNonStreaming
+
+    return MessageCreateParamsNonStreaming
+
+
+def check_anthropic_messages(body: dict[str, Any], ledger: ReasoningLedger, *, beta: bool = False) -> Invalid | None:
+    """Why Anthropic would refuse this Messages request; None when it would accept it.
+
+    With ``beta`` (an ``anthropic-beta`` header was sent) the beta request type
+    applies, which knows the beta features' fields.
+    """
     typed = {key: value for key, value in body.items() if key not in _SAMPLING_RANGES}
-    problem = _sampling_problem(body) or _type_problem(typed) or _thinking_settings_problem(body)
+    problem = _sampling_problem(body) or _type_problem(typed, beta) or _thinking_settings_problem(body)
     if problem is not None:
         return problem
     messages: list[dict[str, Any]] = body["messages"]
@@ -89,8 +105,13 @@ def _thinking_settings_problem(body: dict[str, Any]) -> Invalid | None:
     return None
 
 
-def _type_problem(body: dict[str, Any]) -> Invalid | None:
-    validator = strict_validator(_streaming if body.get("stream") is True else _plain)
+def _type_problem(body: dict[str, Any], beta: bool) -> Invalid | None:
+    if "betas" in body:  # the SDK's own argument: it travels as the anthropic-beta header, never in the body
+        return Invalid("betas: Extra inputs are not permitted")
+    if beta:
+        validator = strict_validator(_beta_streaming if body.get("stream") is True else _beta_plain)
+    else:
+        validator = strict_validator(_streaming if body.get("stream") is True else _plain)
     errors = validator.errors(body)
     if not errors:
         return None
