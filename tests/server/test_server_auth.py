@@ -282,3 +282,13 @@ async def test_the_call_log_names_the_key_and_never_contains_it(served: Served, 
     text = served.rt.config.logging.file.path.read_text()  # type: ignore[union-attr]
     assert USER_KEY not in text
     assert ADMIN_KEY not in text
+
+
+def test_a_reload_says_which_server_settings_wait_for_a_restart() -> None:
+    from structlog.testing import capture_logs
+
+    keys = ApiKeys(ServerSection(body_timeout=30))
+    with capture_logs() as logs:
+        keys.reconfigure(ServerSection(body_timeout=5, max_connections=10, metrics_token="t"))
+    [warning] = [r for r in logs if r["event"] == "server_settings_need_restart"]
+    assert warning["settings"] == ["body_timeout", "max_connections"]  # the token is read per request

@@ -131,7 +131,7 @@ class ApiKeys:
             _log.warning(
                 "server_settings_need_restart",
                 settings=sorted(k for k in settings if settings[k] != self._settings.get(k)),
-                hint="host, port and max_body take effect when `agentrt serve` is restarted",
+                hint="these server settings take effect when `agentrt serve` is restarted",
             )
         _log.info("server_api_keys_reloaded", keys=len(self._by_hash))
 
@@ -147,5 +147,9 @@ def _index(section: ServerSection) -> dict[str, ApiKey]:
     return index
 
 
+# Read when the server starts; metrics_token and max_agents_per_tenant are read per request instead.
+_RESTART_SETTINGS = ("host", "port", "max_body", "max_connections", "header_timeout", "body_timeout", "idle_timeout")
+
+
 def _restart_settings(section: ServerSection) -> dict[str, object]:
-    return {"host": section.host, "port": section.port, "max_body": section.max_body}
+    return {name: getattr(section, name) for name in _RESTART_SETTINGS}
