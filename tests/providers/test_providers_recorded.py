@@ -166,6 +166,18 @@ async def test_anthropic_thinking_is_not_text(up: FakeUpstream, make_client) -> 
     assert usage_of(finish) == (28, 106)
 
 
+async def test_anthropic_tool_call_cut_by_max_tokens_is_a_length_answer(up: FakeUpstream, make_client) -> None:
+    # The tool call's JSON arguments stop mid-string when max_tokens is reached: an answer, not a retryable fault.
+    up.script(recorded_sse("anthropic/tool_use_cut_by_max_tokens_stream.sse", (13, 5)))
+    text, _, finish = await stream_of(make_client("anthropic"), CLAUDE)
+    assert text == (
+        "I'll create a comprehensive tax guide for someone with multiple W2s and save it in a file called "
+        "taxes.txt. Let me do that for you now."
+    )
+    assert finish.finish_reason == "length"
+    assert len(up.requests) == 1
+
+
 # --- Gemini: httprr traces recorded live by google/adk-go ----------------------------------------------
 
 
