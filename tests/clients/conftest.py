@@ -21,18 +21,16 @@ from clients_gateway import TARGET_IDS, TARGETS, Gateway, Target, serving_gatewa
 # LiteLLM fetches its price list from the network when imported; the network is closed to tests.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-# Anthropic: "Thinking may not be enabled when tool_choice forces tool use" (400). Pydantic AI's
-# structured output forces its output tool with tool_choice "required", which
-# providers/_anthropic_wire.py sends as {"type": "any"} though the model's params turn thinking on.
-_FORCED_TOOL_WITH_THINKING = (
-    "the anthropic kind sends a forcing tool_choice (any/tool) with extended thinking on, which Anthropic "
-    "refuses with a 400 (providers/_anthropic_wire.py); FakeUpstream does not refuse it yet"
+# LiteLLM tells a context overflow by its message (litellm_core_utils/exception_mapping_utils.py:
+# "this model's maximum context length is", "is longer than the model's context length", ...), not its code.
+_CONTEXT_MESSAGE_UNRECOGNISED = (
+    "the gateway's context_length_exceeded message ('the input is longer than the model's context window') "
+    "matches none of LiteLLM's context-overflow phrases, so LiteLLM raises a plain BadRequestError "
+    "(server/errors.py)"
 )
 
 # (client module, test, target) -> why it fails today; "*" matches any client module.
-KNOWN_DEFECTS: dict[tuple[str, str, str], str] = {
-    ("pydantic_ai", "test_structured_output", "anthropic-thinking"): _FORCED_TOOL_WITH_THINKING,
-}
+KNOWN_DEFECTS: dict[tuple[str, str, str], str] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
