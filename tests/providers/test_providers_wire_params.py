@@ -383,3 +383,13 @@ async def test_anthropic_never_forces_a_tool_with_thinking_on(
 async def test_anthropic_forces_a_tool_when_thinking_is_off(up: FakeUpstream, make_client: Any) -> None:
     await make_client("anthropic").complete(request("anthropic", params={}, tools=[WEATHER], tool_choice="required"))
     assert sent(up)["tool_choice"] == {"type": "any"}
+
+
+async def test_anthropic_gets_a_temperature_on_its_own_scale(up: FakeUpstream, make_client: Any) -> None:
+    hot = request("anthropic", params={}, temperature=1.6)  # fine on OpenAI's 0..2 scale
+    await make_client("anthropic").complete(hot)
+    assert sent(up)["temperature"] == 1.0
+    with pytest.raises(ProviderBadRequest, match="temperature from 0 to 1"):
+        await client_of("anthropic", make_client, drop_params=False).complete(hot)
+    await make_client("anthropic").complete(request("anthropic", params={}, temperature=0.4))
+    assert sent(up)["temperature"] == 0.4

@@ -133,6 +133,13 @@ def messages_body(
         body["tool_choice"] = tool_choice
     if request.temperature is not None:
         body["temperature"] = request.temperature
+        if request.temperature > 1:  # OpenAI's scale goes to 2, Anthropic's to 1
+            guard.relax(
+                "temperature",
+                f"Anthropic takes a temperature from 0 to 1, so {request.temperature:g} is sent as 1",
+                model=request.model,
+            )
+            body["temperature"] = 1.0
     if request.top_p is not None:
         body["top_p"] = request.top_p
     if request.stop:

@@ -26,7 +26,8 @@ translated where Anthropic has an equivalent: ``parallel_tool_calls: false`` →
 ``tool_choice.disable_parallel_tool_use``, ``stop`` → ``stop_sequences``,
 ``user`` → ``metadata.user_id``, ``service_tier`` ``auto``/``default`` →
 ``auto``/``standard_only``, ``reasoning_effort`` → ``output_config.effort``;
-``n: 1`` is dropped and ``n`` above 1 refused. The others (``seed``,
+``n: 1`` is dropped and ``n`` above 1 refused; a ``temperature`` above 1 (OpenAI's
+scale goes to 2) is sent as 1, with a warning. The others (``seed``,
 ``logit_bias``, ``logprobs``, ``frequency_penalty``, ``presence_penalty``,
 ``store``, OpenAI's free-form ``metadata``, ...) are dropped with a warning, or
 refused with ``options.drop_params: false``. ``response_format`` in params is
