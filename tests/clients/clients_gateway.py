@@ -19,7 +19,7 @@ from typing import Any
 
 from agentrt import Runtime
 from agentrt.server import HttpServer, hash_key
-from agentrt.testing import FakeUpstream, Reply
+from agentrt.testing import FakeUpstream, Fault, Reply
 from agentrt.testing._script import RecordedRequest
 
 CLIENT_KEY = "sk-agentrt-clientKEY0123456789abcdefghijk"
@@ -204,6 +204,16 @@ def assert_no_forced_tool_with_thinking(gateway: Gateway, target: Target) -> Non
     for request in gateway.chat_requests():
         choice = request.body.get("tool_choice") or {}
         assert choice.get("type") not in ("any", "tool"), f"tool_choice {choice} with thinking on: Anthropic's 400"
+
+
+def script_context_length_exceeded(gateway: Gateway) -> None:
+    """The provider refuses the input as too long for the model, in its own words, however often asked."""
+    gateway.up.script(Fault(error_code="context_length_exceeded", times=5))
+
+
+def assert_sent_once(gateway: Gateway) -> None:
+    """Neither the gateway nor the client sent the refused request again: it cannot succeed."""
+    assert len(gateway.chat_requests()) == 1, [r.body for r in gateway.chat_requests()]
 
 
 def get_weather(city: str) -> str:

@@ -30,7 +30,9 @@ _CONTEXT_MESSAGE_UNRECOGNISED = (
 )
 
 # (client module, test, target) -> why it fails today; "*" matches any client module.
-KNOWN_DEFECTS: dict[tuple[str, str, str], str] = {}
+KNOWN_DEFECTS: dict[tuple[str, str, str], str] = {
+    ("litellm", "test_context_length_exceeded", target): _CONTEXT_MESSAGE_UNRECOGNISED for target in TARGET_IDS
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

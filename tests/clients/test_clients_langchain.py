@@ -19,9 +19,11 @@ from clients_gateway import (
     Gateway,
     Target,
     assert_output_cap_reached_upstream,
+    assert_sent_once,
     assert_structured_output_reached_upstream,
     assert_tool_loop_reached_upstream,
     get_weather,
+    script_context_length_exceeded,
     script_plain,
     script_report,
     script_tool_loop,
@@ -30,6 +32,7 @@ from pydantic import BaseModel
 
 pytest.importorskip("langchain_openai", reason="langchain-openai is not installed: pip install -e '.[dev]'")
 
+import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
@@ -137,3 +140,13 @@ async def test_structured_output(chat: ChatOpenAI, gateway: Gateway, target: Tar
     report = await chat.with_structured_output(WeatherReport).ainvoke("The weather in Paris, as a report.")
     assert report == WeatherReport(**REPORT)
     assert_structured_output_reached_upstream(gateway, target)
+
+
+async def test_context_length_exceeded(gateway: Gateway, target: Target) -> None:
+    """A 400 with OpenAI's code: a request error, not resent (ChatOpenAI's default retries left on)."""
+    script_context_length_exceeded(gateway)
+    chat = ChatOpenAI(model=target.model, base_url=gateway.base_url, api_key=CLIENT_KEY)
+    with pytest.raises(openai.BadRequestError) as caught:
+        await chat.ainvoke(PROMPT)
+    assert caught.value.code == "context_length_exceeded"
+    assert_sent_once(gateway)

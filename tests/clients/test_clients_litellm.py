@@ -19,9 +19,11 @@ from clients_gateway import (
     Gateway,
     Target,
     assert_output_cap_reached_upstream,
+    assert_sent_once,
     assert_structured_output_reached_upstream,
     assert_tool_loop_reached_upstream,
     get_weather,
+    script_context_length_exceeded,
     script_plain,
     script_report,
     script_tool_loop,
@@ -147,3 +149,13 @@ async def test_structured_output(gateway: Gateway, target: Target) -> None:
     )
     assert WeatherReport.model_validate_json(response.choices[0].message.content) == WeatherReport(**REPORT)
     assert_structured_output_reached_upstream(gateway, target)
+
+
+async def test_context_length_exceeded(gateway: Gateway, target: Target) -> None:
+    """LiteLLM's own ContextWindowExceededError: what its context-window fallbacks act on."""
+    script_context_length_exceeded(gateway)
+    with pytest.raises(litellm.ContextWindowExceededError):
+        await litellm.acompletion(
+            messages=[{"role": "user", "content": "hi"}], **{**call_options(gateway, target), "max_retries": 2}
+        )
+    assert_sent_once(gateway)

@@ -20,9 +20,11 @@ from clients_gateway import (
     Gateway,
     Target,
     assert_output_cap_reached_upstream,
+    assert_sent_once,
     assert_structured_output_reached_upstream,
     assert_tool_loop_reached_upstream,
     get_weather,
+    script_context_length_exceeded,
     script_plain,
     script_report,
     script_tool_loop,
@@ -159,3 +161,13 @@ async def test_structured_output(client: openai.AsyncOpenAI, gateway: Gateway, t
     )
     assert completion.choices[0].message.parsed == WeatherReport(**REPORT)
     assert_structured_output_reached_upstream(gateway, target)
+
+
+async def test_context_length_exceeded(gateway: Gateway, target: Target) -> None:
+    """A 400 with OpenAI's code, which the SDK does not resend (its default 2 retries left on)."""
+    script_context_length_exceeded(gateway)
+    async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key=CLIENT_KEY) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(model=target.model, messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.code == "context_length_exceeded"
+    assert_sent_once(gateway)

@@ -26,8 +26,10 @@ from clients_gateway import (
     Target,
     assert_no_forced_tool_with_thinking,
     assert_output_cap_reached_upstream,
+    assert_sent_once,
     assert_tool_loop_reached_upstream,
     get_weather,
+    script_context_length_exceeded,
     script_plain,
     script_report,
     script_tool_loop,
@@ -40,6 +42,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
     pytest.importorskip("pydantic_ai", reason="Pydantic AI is not installed: pip install -e '.[dev]'")
     from pydantic_ai import Agent
+    from pydantic_ai.exceptions import ModelContextWindowExceededError
     from pydantic_ai.messages import ToolCallPart, ToolReturnPart
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.openai import OpenAIProvider
@@ -118,3 +121,13 @@ async def test_structured_output(model: OpenAIChatModel, gateway: Gateway, targe
     (request,) = gateway.chat_requests()
     assert "final_result" in json.dumps(request.body["tools"])
     assert_no_forced_tool_with_thinking(gateway, target)
+
+
+async def test_context_length_exceeded(gateway: Gateway, target: Target) -> None:
+    """Pydantic AI's own ModelContextWindowExceededError; not resent (the SDK's default retries left on)."""
+    script_context_length_exceeded(gateway)
+    async with AsyncOpenAI(base_url=gateway.base_url, api_key=CLIENT_KEY) as client:
+        agent = Agent(OpenAIChatModel(target.model, provider=OpenAIProvider(openai_client=client)))
+        with pytest.raises(ModelContextWindowExceededError):
+            await agent.run(PROMPT)
+    assert_sent_once(gateway)
