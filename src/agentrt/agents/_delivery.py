@@ -186,12 +186,25 @@ class Delivery:
         """Journal the activity, then queue it; the slot was reserved. Journaled means queued: a sender
         cancelled while the journal commits does not stop the activity from being queued once it has."""
         assert self.store is not None
-        journaled = asyncio.ensure_future(self.store.journal(instance.id, entry[1], entry[2]))
+        # An idle agent processes this one next: the journal write marks it in flight too, which saves
+        # the drain a write of its own. One such mark at a time, so that marks land in the order the
+        # agent's in-flight mirror expects (a drain's own marks are written after this one's).
+        start = instance.task is None and not instance.depth and not instance.marking
+        if start:
+            instance.marking = True
+        journaled = asyncio.ensure_future(self.store.journal(instance.id, entry[1], entry[2], start))
         queued = False
 
         def queue(done: asyncio.Future[None]) -> None:
             nonlocal queued
-            if done.cancelled() or done.exception() is not None or instance.closing:
+            if start:
+                instance.marking = False
+            if done.cancelled() or done.exception() is not None:
+                instance.unreserve()
+                return
+            if start:
+                instance.in_flight = entry[1]  # committed: the store's mark and the mirror agree
+            if instance.closing:
                 instance.unreserve()
                 return
             instance.put(entry, reserved=True)

@@ -98,11 +98,6 @@ _JOURNAL: Final = (
     "correlation_id, reply_to, created_at, sender) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _DELETE_ACTIVITY: Final = "DELETE FROM agentrt_agent_journal WHERE agent_id = ? AND seq = ?"
-_SAVE_STATE: Final = (
-    "UPDATE agentrt_agents SET state = ?, processed = processed + 1, in_flight = ?, updated_at = ? "
-    "WHERE agent_id = ?"
-)
-_START: Final = "UPDATE agentrt_agents SET in_flight = ? WHERE agent_id = ?"
 _UPSERT_AGENT: Final = (
     "INSERT INTO agentrt_agents (agent_id, agent_type, state, status, reason, processed, created_at, updated_at, "
     "owner_user, owner_tenant, in_flight) "
@@ -258,7 +253,7 @@ class StoreAgentStore:
         assert token is not None
         self._tokens[agent_id] = int(token[0])
 
-    async def journal(self, agent_id: str, seq: int, activity: Activity) -> None:
+    async def journal(self, agent_id: str, seq: int, activity: Activity, start: bool = False) -> None:
         payload = encode_payload(agent_id, activity.payload)  # before queueing: a bad payload fails alone
         row = (
             agent_id,
@@ -272,7 +267,8 @@ class StoreAgentStore:
             activity.created_at,
             encode_principal(activity.sender),
         )
-        await self._write("journal", row)
+        # ``start``: the agent is idle, so this one is processed next: marked in flight in the same write.
+        await self._write("journal+start" if start else "journal", row)
 
     async def start(self, agent_id: str, seq: int) -> None:
         await self._write("start", (agent_id, seq))
@@ -388,14 +384,26 @@ class StoreAgentStore:
             self._writer = None
 
     async def _commit(self, batch: list[_Write]) -> None:
+        """Write a batch in one transaction: per agent, one fenced update that carries its state (the last
+        completion's), its processed count and its in-flight mark (the last set, in the order they were
+        asked for) and extends its lease; then the journal rows in and the completed ones out. An agent
+        whose lease this process lost has all its writes refused (``LeaseLost``), the others go in."""
         now = time.time()
+        agents: dict[str, _AgentWrite] = {}
+        for kind, row, _ in batch:
+            write = agents.get(row[0])
+            if write is None:
+                write = agents[row[0]] = _AgentWrite()
+            if kind == "complete":
+                write.completed += 1
+                write.state = row[2]
+                write.in_flight = row[3]
+            elif kind == "start" or kind == "journal+start":
+                write.in_flight = row[1]
         async with self.store.transaction() as tx:
-            # The fence first: the writes of an agent whose lease this process lost are refused, alone.
             refused: set[str] = set()
-            for agent in sorted({row[0] for _, row, _ in batch}):  # one order: no deadlock between processes
-                try:
-                    await self._fence(tx, agent)
-                except LeaseLost:
+            for agent in sorted(agents):  # one order: no deadlock between processes
+                if not await self._fenced_update(tx, agent, agents[agent], now):
                     refused.add(agent)
             if refused:
                 for _, row, done in batch:
@@ -403,20 +411,47 @@ class StoreAgentStore:
                         done.set_exception(_lease_lost(row[0]))
                         done.exception()
                 batch = [write for write in batch if write[1][0] not in refused]
-            journal = [row for kind, row, _ in batch if kind == "journal"]
-            started = [(seq, agent) for kind, (agent, seq, *_), _ in batch if kind == "start"]
-            completed = [row for kind, row, _ in batch if kind == "complete"]
+            journal = [row for kind, row, _ in batch if kind == "journal" or kind == "journal+start"]
             if journal:
                 await tx.executemany(_JOURNAL, journal)
+            completed = [(row[0], row[1]) for kind, row, _ in batch if kind == "complete"]
             if completed:
-                await tx.executemany(_DELETE_ACTIVITY, [(agent, seq) for agent, seq, _, _ in completed])
-                # In order: an agent completing twice in one batch ends with its latest state.
-                await tx.executemany(
-                    _SAVE_STATE, [(state, next_seq, now, agent) for agent, _, state, next_seq in completed]
-                )
-            if started:
-                # After the completions: an agent's start follows the completion of its previous activity.
-                await tx.executemany(_START, started)
+                await tx.executemany(_DELETE_ACTIVITY, completed)
+
+    async def _fenced_update(self, tx: Any, agent_id: str, write: _AgentWrite, now: float) -> bool:
+        """The agent's row updated as ``write`` says, if this process holds its lease with the current
+        token (else nothing changes and it returns False). On PostgreSQL the row stays locked until the
+        transaction ends: a takeover waits for it."""
+        token = self._tokens.get(agent_id)
+        if token is None:
+            return False
+        sets = ["lease_expires_at = ?"]
+        params: list[Any] = [now + self.lease_ttl]
+        if write.completed:
+            sets.append("state = ?, processed = processed + ?, updated_at = ?")
+            params += [write.state, write.completed, now]
+        if write.in_flight is not None:
+            sets.append("in_flight = ?")
+            params.append(write.in_flight)
+        params += [agent_id, self.owner_id, token]
+        changed = await tx.execute(
+            f"UPDATE agentrt_agents SET {', '.join(sets)} WHERE agent_id = ? AND lease_owner = ? AND lease_token = ?",
+            tuple(params),
+        )
+        if not changed:
+            self._tokens.pop(agent_id, None)
+        return bool(changed)
+
+
+class _AgentWrite:
+    """What one batch writes to one agent's row."""
+
+    __slots__ = ("completed", "in_flight", "state")
+
+    def __init__(self) -> None:
+        self.completed = 0
+        self.state: str | None = None
+        self.in_flight: int | None = None
 
 
 def _is_gone(holder: str) -> bool:

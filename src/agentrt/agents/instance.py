@@ -95,7 +95,7 @@ class AgentStats:
 class AgentInstance(Mailbox):
     """The runtime's record of one agent. Slotted, and one object with its mailbox: idle agents are cheap."""
 
-    __slots__ = ("agent", "awaiting", "closing", "failure", "id", "in_flight", "kind", "owner", "pause",
+    __slots__ = ("agent", "awaiting", "closing", "failure", "id", "in_flight", "kind", "marking", "owner", "pause",
                  "restart_times", "retries", "snapshot", "state", "status", "subscribers", "task")
 
     def __init__(self, agent_id: str, kind: AgentType, state: Any, owner: Principal | None = None) -> None:
@@ -112,7 +112,8 @@ class AgentInstance(Mailbox):
         self.restart_times: deque[float] | None = None
         self.owner = owner
         self.failure: str | None = None  # why it is FAILED
-        self.in_flight = 0  # durable: the seq the store marks as started (0: none)
+        self.in_flight = 0  # durable: the seq the store marks as started (0: none), as last committed
+        self.marking = False  # durable: a journal write that marks its activity in flight is under way
         self.pause: asyncio.Future[None] | None = None  # a backoff wait that terminate/close cut short
         self.retries: dict[int, int] | None = None  # transient retries so far, by activity seq
         # The state as last saved (durable) or last known good (restart strategy): JSON text, or a deep

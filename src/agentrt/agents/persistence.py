@@ -102,8 +102,9 @@ class AgentStore(Protocol):
         """Create (or replace, dropping its old journal) an active agent with this state."""
         ...
 
-    async def journal(self, agent_id: str, seq: int, activity: Activity) -> None:
-        """Record an accepted activity. Durable before this returns."""
+    async def journal(self, agent_id: str, seq: int, activity: Activity, start: bool = False) -> None:
+        """Record an accepted activity. Durable before this returns. ``start``: the agent is idle, so the
+        activity is the next processed: mark it started in the same write (saves a ``start``)."""
         ...
 
     async def start(self, agent_id: str, seq: int) -> None:
@@ -227,10 +228,12 @@ class MemoryAgentStore:
             StoredAgent(agent_id, agent_type, state, "active", None, now, now, owner=owner)
         )
 
-    async def journal(self, agent_id: str, seq: int, activity: Activity) -> None:
+    async def journal(self, agent_id: str, seq: int, activity: Activity, start: bool = False) -> None:
         record = self._require(agent_id)
         self._seq = max(self._seq, seq)
         record.journal[seq] = (encode_payload(agent_id, activity.payload), activity)
+        if start:
+            record.agent.in_flight = seq
 
     async def start(self, agent_id: str, seq: int) -> None:
         self._require(agent_id).agent.in_flight = seq
