@@ -393,3 +393,11 @@ async def test_anthropic_gets_a_temperature_on_its_own_scale(up: FakeUpstream, m
         await client_of("anthropic", make_client, drop_params=False).complete(hot)
     await make_client("anthropic").complete(request("anthropic", params={}, temperature=0.4))
     assert sent(up)["temperature"] == 0.4
+
+
+async def test_gemini_logprobs_in_either_dialect(up: FakeUpstream, make_client: Any) -> None:
+    client = make_client("google")
+    await client.complete(request("google", params={"logprobs": True, "top_logprobs": 3}))  # OpenAI's
+    assert sent(up)["generationConfig"].items() >= {"responseLogprobs": True, "logprobs": 3}.items()
+    await client.complete(request("google", params={"responseLogprobs": True, "logprobs": 2}))  # Gemini's own
+    assert sent(up)["generationConfig"].items() >= {"responseLogprobs": True, "logprobs": 2}.items()

@@ -170,8 +170,10 @@ def _translate(params: dict[str, Any], guard: ParamGuard, model: str) -> dict[st
             value = params.pop(openai_name)
             config[gemini_name] = [value] if openai_name == "stop" and isinstance(value, str) else value
     logprobs = params.get("logprobs")
-    if isinstance(logprobs, bool):  # OpenAI's switch; Gemini's own logprobs is a count, kept as given
+    if isinstance(logprobs, bool):  # OpenAI's switch
         config["responseLogprobs"] = params.pop("logprobs")
+    elif isinstance(logprobs, int):  # Gemini's own: how many candidates per token, kept as given
+        config["logprobs"] = params.pop("logprobs")
     if "seed" in params:
         config["seed"] = params.pop("seed")
     tier = params.get("service_tier")
