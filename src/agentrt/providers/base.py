@@ -4,9 +4,9 @@ A client speaks one provider's API for one configured provider entry. The
 call pipeline (``agentrt.calls``) adds retries, timeouts, breakers, policy and
 accounting around it; a client does one attempt and reports failures as
 :mod:`agentrt.errors` classes (``ProviderRateLimited`` with ``retry_after``,
-``ProviderTimeout``, ``ProviderUnavailable``, ``ProviderAuthError``,
-``ProviderBadRequest``, ``ContextLengthExceeded``), which is what the
-resilience layer decides on.
+``ProviderQuotaExceeded``, ``ProviderTimeout``, ``ProviderUnavailable``,
+``ProviderAuthError``, ``ProviderBadRequest``, ``ContextLengthExceeded``), which
+is what the resilience layer decides on.
 
 A plugin adds a kind by declaring an entry point in the ``agentrt.providers``
 group that names a :data:`ProviderFactory`::
