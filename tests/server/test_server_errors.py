@@ -243,6 +243,8 @@ async def test_context_length_is_a_400_the_openai_sdk_does_not_resend(served: Se
             model="default", messages=[{"role": "user", "content": "hi"}], stream=stream
         )
     assert caught.value.code == "context_length_exceeded"
+    # The words LiteLLM maps to its ContextWindowExceededError (its context-window fallbacks act on it).
+    assert "is longer than the model's context length" in caught.value.message
     assert len([r for r in served.up.requests if r.path.endswith("/chat/completions")]) == 1
 
 

@@ -142,7 +142,9 @@ _INTERNAL = (500, "server_error", "internal_error")
 # text (which may quote the request, name the account, or echo a config path such as
 # `providers.oai.api_key`) goes only to the server's log, redacted like every log line.
 _UPSTREAM_MESSAGES: dict[str | None, str] = {
-    "context_length_exceeded": "the input is longer than the model's context window: send fewer or shorter "
+    # Clients recognise this one by its words (LiteLLM's ContextWindowExceededError, which its
+    # context-window fallbacks act on, looks for "is longer than the model's context length").
+    "context_length_exceeded": "the input is longer than the model's context length: send fewer or shorter "
     "messages, or use a model with a larger context window",
     "upstream_rejected_request": "the model's provider refused the request as invalid: check the parameters "
     "sent for this model (the server's log has the provider's answer)",
