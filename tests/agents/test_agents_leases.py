@@ -194,3 +194,57 @@ async def test_the_agents_of_a_dead_process_of_this_host_are_taken_over_before_t
         assert rt.state("orphan") == Book(entries=["kept"])
         assert "remote" not in rt
         await rt.close()
+
+
+class Ledger(Agent[Book]):
+    """Slow bookkeeping: what each process did is printed (the worker) or recorded (the test)."""
+
+    async def handle(self, activity: Activity, ctx: AgentContext[Book]) -> None:
+        await asyncio.sleep(0.005)
+        ctx.state.entries.append(str(activity.payload))
+        print(f"done {activity.payload}", flush=True)
+
+
+async def test_a_second_process_takes_over_the_agent_of_a_killed_one_and_loses_nothing(shared_url: str) -> None:
+    """Two OS processes on one store: the owner is SIGKILLed mid-work; the other, already running, takes the
+    agent over (its lease) and finishes every acknowledged activity, each once in the saved state."""
+    import os
+    import signal
+    import sys
+
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")])}
+    owner = await asyncio.create_subprocess_exec(
+        sys.executable, str(here / "agents_lease_worker.py"), shared_url, "200",
+        stdout=asyncio.subprocess.PIPE, env=env,
+    )
+    assert owner.stdout is not None
+    acked: list[int] = []
+    done = 0
+    try:
+        async with asyncio.timeout(60):
+            while len(acked) < 200 or done < 20:
+                line = (await owner.stdout.readline()).decode()
+                if not line:
+                    raise AssertionError("the owner process ended early")
+                word, _, number = line.strip().partition(" ")
+                if word == "ack":
+                    acked.append(int(number))
+                elif word == "done":
+                    done += 1
+        async with open_store(shared_url) as store:
+            rt = AgentRuntime(store=StoreAgentStore(store, lease_ttl=1.0, owner_id="other-host:1:b"))
+            rt.register("ledger", Ledger, durable=True)
+            await rt.start()
+            assert "shared" not in rt  # the owner is alive and renewing
+            owner.send_signal(signal.SIGKILL)
+            await owner.wait()
+            await until(lambda: "shared" in rt, timeout=10)  # its process is gone (same host): taken over
+            await rt.wait_idle(timeout=30)
+            entries = [int(e) for e in rt.state("shared").entries]
+            await rt.close()
+    finally:
+        if owner.returncode is None:
+            owner.kill()
+            await owner.wait()
+    assert sorted(entries) == list(range(1, 201))  # every acknowledged activity, each once
