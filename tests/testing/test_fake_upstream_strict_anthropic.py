@@ -38,6 +38,10 @@ VALID = [
     pytest.param(
         body_with(USER, thinking=THINKING, max_tokens=2048, temperature=1, top_p=0.95), id="thinking-within-limits"
     ),
+    pytest.param(
+        body_with(USER, thinking=THINKING, max_tokens=2048, tools=[TOOL], tool_choice={"type": "auto"}),
+        id="thinking-with-tool-choice-auto",
+    ),
 ]
 
 INVALID = [
@@ -63,6 +67,11 @@ INVALID = [
         body_with(USER, thinking=THINKING, max_tokens=4096, temperature=0.2),
         "`temperature` may only be set to 1 when thinking is enabled. " + THINKING_DOCS,
         id="thinking-with-temperature",
+    ),
+    pytest.param(
+        body_with(USER, thinking=THINKING, max_tokens=4096, tools=[TOOL], tool_choice={"type": "any"}),
+        "Thinking may not be enabled when tool_choice forces tool use.",
+        id="thinking-with-forced-tool",
     ),
     pytest.param(
         body_with(USER, thinking=THINKING, max_tokens=4096, top_k=5),

@@ -85,7 +85,8 @@ def _sampling_problem(body: dict[str, Any]) -> Invalid | None:
 
 
 def _thinking_settings_problem(body: dict[str, Any]) -> Invalid | None:
-    """Extended thinking's own limits: a budget of 1024 or more, under max_tokens, and no sampling changes."""
+    """Extended thinking's own limits: a budget of 1024 or more, under max_tokens, no forced tool, and no
+    sampling changes."""
     thinking = body.get("thinking") or {}
     if thinking.get("type") not in ("enabled", "adaptive"):
         return None
@@ -96,6 +97,8 @@ def _thinking_settings_problem(body: dict[str, Any]) -> Invalid | None:
             return Invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
         if body["max_tokens"] <= budget:
             return Invalid(f"`max_tokens` must be greater than `thinking.budget_tokens`. {docs}")
+    if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+        return Invalid("Thinking may not be enabled when tool_choice forces tool use.")
     if body.get("temperature", 1) != 1:
         return Invalid(f"`temperature` may only be set to 1 when thinking is enabled. {docs}")
     if "top_k" in body:
