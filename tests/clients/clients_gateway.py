@@ -19,8 +19,7 @@ from typing import Any
 
 from agentrt import Runtime
 from agentrt.server import HttpServer, hash_key
-from agentrt.testing import FakeUpstream, Fault, Reply
-from agentrt.testing._script import RecordedRequest
+from agentrt.testing import FakeUpstream, Fault, RecordedRequest, Reply
 
 CLIENT_KEY = "sk-agentrt-clientKEY0123456789abcdefghijk"
 UPSTREAM_KEY = "sk-upstream-0123456789SECRET"
@@ -44,6 +43,8 @@ TOOL_ARGUMENTS = {"city": "Paris"}
 WEATHER = {"Paris": "sunny, 21 C", "London": "rain, 14 C"}
 PLAIN_TEXT = "Paris is the capital of France."
 FINAL_TEXT = "It is sunny in Paris."
+PREAMBLE = "Let me look that up."
+"""What models often say before their tool calls, in the same turn: it goes back with them."""
 # What extended thinking writes before the tool calls: real thinking runs to kilobytes, and is not
 # all ASCII. Anthropic refuses the next turn unless it comes back byte for byte (FakeUpstream checks).
 THINKING = ("Le client veut la météo à Paris 🌤: I should call get_weather with the city. " * 40).strip()
@@ -168,10 +169,12 @@ def script_plain(gateway: Gateway) -> None:
     gateway.up.script(Reply(text=PLAIN_TEXT, usage=(12, 7), chunk_size=5))
 
 
-def script_tool_loop(gateway: Gateway, *cities: str) -> None:
-    """The model calls the tool once per city (Paris when none is named) in one turn, then answers."""
+def script_tool_loop(gateway: Gateway, *cities: str, preamble: bool = True) -> None:
+    """The model calls the tool once per city (Paris when none is named) in one turn, after a
+    :data:`PREAMBLE` unless told not to, then answers."""
     calls = [(TOOL_NAME, {"city": city}) for city in cities or (TOOL_ARGUMENTS["city"],)]
-    gateway.up.script(Reply(tool_calls=calls, usage=(20, 9), thinking=THINKING), Reply(text=FINAL_TEXT))
+    first = Reply(text=PREAMBLE if preamble else None, tool_calls=calls, usage=(20, 9), thinking=THINKING)
+    gateway.up.script(first, Reply(text=FINAL_TEXT))
 
 
 REPORT = {"city": "Paris", "temperature_c": 21.5, "conditions": ["sunny", "light wind"]}

@@ -21,18 +21,8 @@ from clients_gateway import TARGET_IDS, TARGETS, Gateway, Target, serving_gatewa
 # LiteLLM fetches its price list from the network when imported; the network is closed to tests.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-# LiteLLM tells a context overflow by its message (litellm_core_utils/exception_mapping_utils.py:
-# "this model's maximum context length is", "is longer than the model's context length", ...), not its code.
-_CONTEXT_MESSAGE_UNRECOGNISED = (
-    "the gateway's context_length_exceeded message ('the input is longer than the model's context window') "
-    "matches none of LiteLLM's context-overflow phrases, so LiteLLM raises a plain BadRequestError "
-    "(server/errors.py)"
-)
-
 # (client module, test, target) -> why it fails today; "*" matches any client module.
-KNOWN_DEFECTS: dict[tuple[str, str, str], str] = {
-    ("litellm", "test_context_length_exceeded", target): _CONTEXT_MESSAGE_UNRECOGNISED for target in TARGET_IDS
-}
+KNOWN_DEFECTS: dict[tuple[str, str, str], str] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
