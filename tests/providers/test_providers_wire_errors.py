@@ -172,3 +172,41 @@ async def test_an_openai_rate_limit_keeps_the_wait_it_asked_for(canned: tuple[Ca
         await call("openai", url, stream=False)
     assert caught.value.retry_after == 20
     assert caught.value.retryable is True
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {  # vLLM
+            "object": "error",
+            "message": "This model's maximum context length is 2048 tokens. However, you requested 3049 tokens "
+            "(2049 in the messages, 1000 in the completion). Please reduce the length of the messages or completion.",
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+        },
+        {  # llama.cpp's server
+            "error": {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+            }
+        },
+        {  # Mistral
+            "object": "error",
+            "message": "Prompt contains 40000 tokens and 0 draft tokens, too large for model with 32768 maximum "
+            "context length",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        },
+    ],
+    ids=["vllm", "llama.cpp", "mistral"],
+)
+async def test_openai_compatible_servers_context_errors_are_context_length_exceeded(
+    canned: tuple[Canned, str], error: dict[str, Any]
+) -> None:
+    state, url = canned
+    state.answer_json(error, status=400)
+    with pytest.raises(ContextLengthExceeded):
+        await call("openai", url, stream=False)

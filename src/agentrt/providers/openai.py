@@ -81,6 +81,9 @@ __all__ = ["OpenAIClient"]
 _CAP_FIELDS = ("max_completion_tokens", "max_tokens")
 
 _TOOL_CHOICES = frozenset({"auto", "none", "required"})
+# A full context window as OpenAI says it, and as compatible servers do (vLLM, DeepSeek, Mistral, llama.cpp).
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
+_CONTEXT_WORDS = ("maximum context length", "context length exceeded", "exceeds the available context size")
 _RETRY_HINT = re.compile(r"try again in\s+(\S+)", re.IGNORECASE)
 # Mid-stream errors come without a status: the error's type says which one it would have been.
 _STATUS_OF_TYPE = {
@@ -394,7 +397,8 @@ def read_openai_error(body: Any) -> ErrorInfo | None:
     code = error.get("code") or error.get("type")
     code_text = str(code) if code is not None else None
     kinds = {str(error.get("code")), str(error.get("type"))}
-    context = "context_length_exceeded" in kinds or "maximum context length" in message.lower()
+    lowered = message.lower()
+    context = not kinds.isdisjoint(_CONTEXT_CODES) or any(words in lowered for words in _CONTEXT_WORDS)
     hint = _RETRY_HINT.search(message)
     return ErrorInfo(
         message=message,
