@@ -164,7 +164,6 @@ def _translate(params: dict[str, Any], guard: ParamGuard, model: str) -> dict[st
             config.update(params.pop(key))
     if not params:
         return config
-    guard.check_n(params.pop("n", None), "n", model)
     for openai_name, gemini_name in _RENAMED.items():
         if openai_name in params and (openai_name != "top_logprobs" or "logprobs" in params):
             value = params.pop(openai_name)
