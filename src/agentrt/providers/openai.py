@@ -125,7 +125,7 @@ class OpenAIClient(HttpProviderClient):
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         params, cap = self._guard.split(request.params, request.max_output_tokens, model=request.model)
-        if not stream:
+        if not stream and "stream_options" in params:
             self._guard.drop(params, ("stream_options",), model=request.model, why=" without stream")
         return chat_body(request, params=params, max_output_tokens=cap, cap_field=self._cap_field)
 
