@@ -219,6 +219,16 @@ def assert_sent_once(gateway: Gateway) -> None:
     assert len(gateway.chat_requests()) == 1, [r.body for r in gateway.chat_requests()]
 
 
+def add_tool_call_deltas(calls: dict[int, dict[str, Any]], deltas: Any) -> None:
+    """Fold a stream chunk's ``delta.tool_calls`` into whole OpenAI tool calls, by index, as streaming code does."""
+    for delta in deltas or ():
+        call = calls.setdefault(delta.index, {"type": "function", "function": {"name": "", "arguments": ""}})
+        call["id"] = delta.id or call.get("id")
+        if delta.function is not None:
+            call["function"]["name"] += delta.function.name or ""
+            call["function"]["arguments"] += delta.function.arguments or ""
+
+
 def get_weather(city: str) -> str:
     """The tool the clients run."""
     return WEATHER[city]

@@ -19,6 +19,7 @@ from clients_gateway import (
     TOOL_NAME,
     Gateway,
     Target,
+    add_tool_call_deltas,
     assert_output_cap_reached_upstream,
     assert_sent_once,
     assert_structured_output_reached_upstream,
@@ -109,12 +110,7 @@ async def test_streamed_tool_loop(client: openai.AsyncOpenAI, gateway: Gateway, 
     async for chunk in stream:
         for choice in chunk.choices:
             finishes.append(choice.finish_reason)
-            for delta in choice.delta.tool_calls or ():
-                call = calls.setdefault(delta.index, {"type": "function", "function": {"name": "", "arguments": ""}})
-                call["id"] = delta.id or call.get("id")
-                if delta.function is not None:
-                    call["function"]["name"] += delta.function.name or ""
-                    call["function"]["arguments"] += delta.function.arguments or ""
+            add_tool_call_deltas(calls, choice.delta.tool_calls)
     assert [f for f in finishes if f] == ["tool_calls"]
     (call,) = calls.values()
     arguments = json.loads(call["function"]["arguments"])
