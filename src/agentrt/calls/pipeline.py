@@ -350,7 +350,11 @@ class CallPipeline:
         deadline = asyncio.get_running_loop().time() + timeout if timeout is not None else None
         try:
             candidates = [self._stream_candidate(holds, index) for index in range(len(holds.specs))]
-            events, index = await self._within(call.timeout, spec, stream_plan(candidates, attempts=attempts))
+            try:
+                async with asyncio.timeout_at(deadline):  # one deadline: the opening and every event after
+                    events, index = await stream_plan(candidates, attempts=attempts)
+            except TimeoutError as err:
+                raise call_timeout(spec, call.timeout) from err
         except BaseException as err:
             await holds.release_all()
             self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
