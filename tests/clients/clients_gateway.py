@@ -19,7 +19,7 @@ from typing import Any
 
 from agentrt import Runtime
 from agentrt.server import HttpServer, hash_key
-from agentrt.testing import FakeUpstream, Fault, RecordedRequest, Reply
+from agentrt.testing import FakeUpstream, Fault, Recorded, RecordedRequest, Reply
 
 CLIENT_KEY = "sk-agentrt-clientKEY0123456789abcdefghijk"
 UPSTREAM_KEY = "sk-upstream-0123456789SECRET"
@@ -227,6 +227,34 @@ def add_tool_call_deltas(calls: dict[int, dict[str, Any]], deltas: Any) -> None:
         if delta.function is not None:
             call["function"]["name"] += delta.function.name or ""
             call["function"]["arguments"] += delta.function.arguments or ""
+
+
+RECORDED = Path(__file__).parents[1] / "fixtures" / "recorded"
+OPENAI_REFUSAL = "I'm sorry, I can't assist with that request."
+"""What gpt-4o said in tests/fixtures/recorded/openai/refusal_stream.sse (recorded live)."""
+
+
+def script_refusal(gateway: Gateway, target: Target, *, stream: bool) -> None:
+    """The model declines, as each API says it: OpenAI's ``refusal`` (the recorded stream, or a body of the
+    documented shape with its words), Anthropic's ``stop_reason: refusal``, Gemini's ``finishReason: SAFETY``."""
+    if target.api == "openai" and stream:
+        gateway.up.script(Recorded(RECORDED / "openai" / "refusal_stream.sse"))
+    elif target.api == "openai":
+        message = {"role": "assistant", "content": None, "refusal": OPENAI_REFUSAL}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+        body = {
+            "id": "chatcmpl-refusal",
+            "object": "chat.completion",
+            "created": 1727346163,
+            "model": "gpt-4o-2024-08-06",
+            "choices": [choice],
+            "usage": {"prompt_tokens": 17, "completion_tokens": 12, "total_tokens": 29},
+        }
+        gateway.up.script(Recorded(json.dumps(body).encode()))
+    elif target.api == "anthropic":
+        gateway.up.script(Reply(text="", finish_reason="refusal"))
+    else:
+        gateway.up.script(Reply(text="", finish_reason="SAFETY"))
 
 
 def get_weather(city: str) -> str:

@@ -11,6 +11,7 @@ import pytest_asyncio
 from clients_gateway import (
     CLIENT_KEY,
     FINAL_TEXT,
+    OPENAI_REFUSAL,
     OPENAI_TOOLS,
     OUTPUT_CAP,
     PLAIN_TEXT,
@@ -27,6 +28,7 @@ from clients_gateway import (
     get_weather,
     script_context_length_exceeded,
     script_plain,
+    script_refusal,
     script_report,
     script_tool_loop,
 )
@@ -167,3 +169,36 @@ async def test_context_length_exceeded(gateway: Gateway, target: Target) -> None
             await client.chat.completions.create(model=target.model, messages=[{"role": "user", "content": "hi"}])
     assert caught.value.code == "context_length_exceeded"
     assert_sent_once(gateway)
+
+
+def assert_declined(refusal: str | None, content: str | None, finish_reason: str | None, target: Target) -> None:
+    """The client can tell the model declined: OpenAI's ``refusal`` words, or its ``content_filter`` finish."""
+    assert not content, content
+    if target.api == "openai":
+        assert (refusal, finish_reason) == (OPENAI_REFUSAL, "stop")
+    else:
+        assert refusal or finish_reason == "content_filter", (refusal, finish_reason)
+
+
+async def test_refusal(client: openai.AsyncOpenAI, gateway: Gateway, target: Target) -> None:
+    script_refusal(gateway, target, stream=False)
+    completion = await client.chat.completions.create(
+        model=target.model, messages=[{"role": "user", "content": "Something the model declines."}]
+    )
+    choice = completion.choices[0]
+    assert_declined(choice.message.refusal, choice.message.content, choice.finish_reason, target)
+
+
+async def test_streamed_refusal(client: openai.AsyncOpenAI, gateway: Gateway, target: Target) -> None:
+    script_refusal(gateway, target, stream=True)
+    stream = await client.chat.completions.create(
+        model=target.model, messages=[{"role": "user", "content": "Something the model declines."}], stream=True
+    )
+    refusal, content, finishes = "", "", []
+    async for chunk in stream:
+        for choice in chunk.choices:
+            refusal += choice.delta.refusal or ""
+            content += choice.delta.content or ""
+            finishes.append(choice.finish_reason)
+    (finish,) = [f for f in finishes if f]
+    assert_declined(refusal or None, content, finish, target)

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-from clients_gateway import CLIENT_KEY, TARGETS, Gateway, add_tool_call_deltas
+from clients_gateway import CLIENT_KEY, RECORDED, TARGETS, Gateway, add_tool_call_deltas
 
 from agentrt.testing import Recorded
 
 pytestmark = [pytest.mark.clients, pytest.mark.asyncio(loop_scope="module")]
 
-RECORDING = Path(__file__).parents[1] / "fixtures" / "recorded" / "google" / "gemini3_function_calls_stream.httprr"
+RECORDING = RECORDED / "google" / "gemini3_function_calls_stream.httprr"
 GEMINI3 = next(t for t in TARGETS if t.id == "gemini3")
 QUESTION = "Can you add 2 and 3? Also 4 and 5? And 6 and 7?"
 ANSWER = "The sum of 2 and 3 is 5, the sum of 4 and 5 is 9, and the sum of 6 and 7 is 13."
