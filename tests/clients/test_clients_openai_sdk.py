@@ -127,6 +127,24 @@ async def test_streamed_tool_loop(client: openai.AsyncOpenAI, gateway: Gateway, 
     assert_tool_loop_reached_upstream(gateway, target)
 
 
+async def test_stream_helper_tool_loop(client: openai.AsyncOpenAI, gateway: Gateway, target: Target) -> None:
+    """The SDK's own streaming helper (``chat.completions.stream``) rebuilds the message it passes back."""
+    script_tool_loop(gateway, "Paris", "London")
+    messages: list[Any] = [{"role": "user", "content": "Weather in Paris and London?"}]
+    async with client.chat.completions.stream(model=target.model, messages=messages, tools=OPENAI_TOOLS) as stream:
+        first = await stream.get_final_completion()
+    message = first.choices[0].message
+    assert message.tool_calls is not None
+    assert [json.loads(c.function.arguments) for c in message.tool_calls] == [{"city": "Paris"}, {"city": "London"}]
+    messages.append(message)
+    for call in message.tool_calls:
+        result = get_weather(**json.loads(call.function.arguments))
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+    async with client.chat.completions.stream(model=target.model, messages=messages, tools=OPENAI_TOOLS) as stream:
+        second = await stream.get_final_completion()
+    assert second.choices[0].message.content == FINAL_TEXT
+    assert_tool_loop_reached_upstream(gateway, target, "Paris", "London")
+
 async def test_two_tool_calls_in_one_turn(client: openai.AsyncOpenAI, gateway: Gateway, target: Target) -> None:
     script_tool_loop(gateway, "Paris", "London")
     messages: list[Any] = [{"role": "user", "content": "Weather in Paris and London?"}]
