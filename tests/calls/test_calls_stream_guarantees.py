@@ -70,8 +70,13 @@ async def test_a_python_break_out_of_a_stream_is_charged_and_recorded_as_cancell
             if policy.settled:
                 break
         rows = await ledger_rows(rt)
+        metrics = rt.metrics.render().decode()
     [(_, usage, cost)] = policy.settled
     assert policy.released == []
+    assert 'outcome="cancelled"' in metrics
+    tokens = 'agentrt_model_tokens_total{direction="output"'
+    [output] = [line for line in metrics.splitlines() if line.startswith(tokens)]
+    assert float(output.rsplit(" ", 1)[1]) == usage.output_tokens  # the metrics count what was charged
     assert 30 <= usage.output_tokens <= 400  # at least the 30 bytes delivered, at most a token per byte of output
     assert usage.input_tokens == policy.admitted[0].input_tokens
     assert cost is not None

@@ -131,13 +131,16 @@ class CallRecords:
         attempts: list[Attempt],
     ) -> None:
         """A stream its reader left early: charged for what it delivered, its ledger row marked ``cancelled``."""
-        if self._metrics is not None:
-            self._metrics.record_failure(
+        if self._metrics is not None:  # its tokens and cost count, as in the ledger and the budget
+            self._metrics.record_success(
                 model=served.name,
                 provider=served.provider,
                 operation=call.operation,
-                error_type="cancelled",
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost=cost,
                 latency=latency,
+                outcome="cancelled",
             )
         if self._ledger is not None:
             self._ledger.record(

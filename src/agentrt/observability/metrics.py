@@ -110,8 +110,9 @@ class CallMetrics:
         output_tokens: int,
         cost: float | None,
         latency: float,
+        outcome: str = "ok",  # "cancelled": a stream left early, charged for what it delivered
     ) -> None:
-        self._child(self._calls, model, provider, operation, "ok").inc()
+        self._child(self._calls, model, provider, operation, outcome).inc()
         if input_tokens:
             self._child(self._tokens, model, provider, "input").inc(input_tokens)
         if output_tokens:
