@@ -171,6 +171,8 @@ def test_every_openai_message_shape_becomes_the_same_message() -> None:
         Message.user("thanks"),
     ]
     assert to_messages({"role": "user", "content": "hi"}) == [Message.user("hi")]
+    refused = {"role": "assistant", "content": [{"type": "refusal", "refusal": "I can't"}]}
+    assert to_messages([refused]) == [Message.assistant("I can't")]
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,8 @@ def _text_only(content: object, where: str) -> str:
         for index, part in enumerate(content):
             if isinstance(part, Mapping) and part.get("type") == "text" and isinstance(part.get("text"), str):
                 texts.append(part["text"])
+            elif isinstance(part, Mapping) and part.get("type") == "refusal" and isinstance(part.get("refusal"), str):
+                texts.append(part["refusal"])  # an assistant's earlier refusal, sent back as what it said
             else:
                 raise ValueError(
                     f"{where}.content[{index}] is not a text part: this role takes only text, "
