@@ -90,6 +90,7 @@ async def test_a_failing_model_falls_back_and_attempts_tell_the_story(up: FakeUp
     ]
     assert c.cost == pytest.approx((c.usage.input_tokens * 3.0 + c.usage.output_tokens * 4.0) / 1_000_000)
     assert len(fallback_logs) == 1
+    assert fallback_logs[0]["request_id"] == c.request_id  # joins the call's own log line
 
 
 async def test_per_call_fallbacks_replace_the_configured_ones(up: FakeUpstream, tmp_path: Path) -> None:

@@ -198,7 +198,8 @@ class CallPipeline:
         started = perf_counter()
         try:
             candidates = [self._candidate(holds, index) for index in range(len(holds.specs))]
-            response, index = await self._within(call.timeout, spec, run_plan(candidates, attempts=attempts))
+            plan = run_plan(candidates, attempts=attempts, request_id=call.request_id)
+            response, index = await self._within(call.timeout, spec, plan)
         except BaseException as err:
             await holds.release_all()
             self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
@@ -352,7 +353,7 @@ class CallPipeline:
             candidates = [self._stream_candidate(holds, index) for index in range(len(holds.specs))]
             try:
                 async with asyncio.timeout_at(deadline):  # one deadline: the opening and every event after
-                    events, index = await stream_plan(candidates, attempts=attempts)
+                    events, index = await stream_plan(candidates, attempts=attempts, request_id=call.request_id)
             except TimeoutError as err:
                 raise call_timeout(spec, call.timeout) from err
         except BaseException as err:

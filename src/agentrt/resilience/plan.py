@@ -77,21 +77,24 @@ class StreamCandidate(Generic[E]):
     release: Callable[[], Awaitable[None]] | None = None  # after it failed: give back what admit held
 
 
-async def run_plan(candidates: Sequence[Candidate[T]], *, attempts: list[Attempt]) -> tuple[T, int]:
+async def run_plan(
+    candidates: Sequence[Candidate[T]], *, attempts: list[Attempt], request_id: str | None = None
+) -> tuple[T, int]:
     """Try ``candidates`` in order; return the first success and the index of the candidate that gave it.
 
     Every try of every candidate is appended to ``attempts``, and every
     refusal by a candidate's ``admit``. When every candidate failed, raises the
     error the module docstring describes; a non-retryable error (other than
-    :class:`ContextLengthExceeded`) is raised at once, as it is.
+    :class:`ContextLengthExceeded`) is raised at once, as it is. ``request_id``
+    goes into the ``fallback`` log lines, to join them with the call's own.
     """
     return await _first_success(
-        candidates, attempts, lambda c: c.guard.run(c.call, model=c.model, attempts=attempts)
+        candidates, attempts, lambda c: c.guard.run(c.call, model=c.model, attempts=attempts), request_id
     )
 
 
 async def stream_plan(
-    candidates: Sequence[StreamCandidate[E]], *, attempts: list[Attempt]
+    candidates: Sequence[StreamCandidate[E]], *, attempts: list[Attempt], request_id: str | None = None
 ) -> tuple[GuardedStream[E], int]:
     """Like :func:`run_plan` for streams: the first candidate whose stream delivers a first event wins.
 
@@ -99,12 +102,12 @@ async def stream_plan(
     it is returned there is no fallback: a later failure reaches the reader.
     """
     return await _first_success(
-        candidates, attempts, lambda c: c.guard.open_stream(c.call, model=c.model, attempts=attempts)
+        candidates, attempts, lambda c: c.guard.open_stream(c.call, model=c.model, attempts=attempts), request_id
     )
 
 
 async def _first_success(
-    candidates: Sequence[C], attempts: list[Attempt], attempt: Callable[[C], Awaitable[R]]
+    candidates: Sequence[C], attempts: list[Attempt], attempt: Callable[[C], Awaitable[R]], request_id: str | None
 ) -> tuple[R, int]:
     """The fallback rules both plans share: the first candidate ``attempt`` succeeds with wins."""
     _check_candidates(candidates)
@@ -118,7 +121,7 @@ async def _first_success(
                 name = type(exc).__name__
                 attempts.append(Attempt(candidate.model, candidate.guard.provider, 0.0, f"{name}: {exc}", name))
                 errors.append(exc)
-                _log_fallback(candidates, index, exc)
+                _log_fallback(candidates, index, exc, request_id)
                 continue
         try:
             result = await attempt(candidate)
@@ -127,7 +130,7 @@ async def _first_success(
             if not _passes_to_next(exc):
                 raise
             errors.append(exc)
-            _log_fallback(candidates, index, exc)
+            _log_fallback(candidates, index, exc, request_id)
             continue
         except BaseException:
             await _release(candidate)
@@ -154,12 +157,16 @@ def _passes_to_next(error: AgentRTError) -> bool:
     return error.retryable or isinstance(error, ContextLengthExceeded | ProviderQuotaExceeded)
 
 
-def _log_fallback(candidates: Sequence[Candidate[T] | StreamCandidate[E]], index: int, error: BaseException) -> None:
+def _log_fallback(
+    candidates: Sequence[Candidate[T] | StreamCandidate[E]], index: int, error: BaseException, request_id: str | None
+) -> None:
     if index + 1 >= len(candidates):
         return
     failed, following = candidates[index], candidates[index + 1]
+    joined = {"request_id": request_id} if request_id is not None else {}
     logger().warning(
         "fallback",
+        **joined,
         from_model=failed.model,
         from_provider=failed.guard.provider,
         to_model=following.model,
