@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from calls_support import open_runtime
 from pydantic import BaseModel
+from structlog.testing import capture_logs
 
 from agentrt.calls._strict_schema import strict_json_schema
 from agentrt.testing import FakeUpstream, Reply
@@ -97,7 +98,9 @@ async def test_a_free_form_mapping_cannot_be_strict_and_is_sent_as_not_strict(up
 
     up.script(Reply(text='{"by_name": {"ann": 3}}'))
     async with open_runtime(up, tmp_path) as rt:
-        scores = await rt.generate_object("primary", "scores", schema=Scores)
+        with capture_logs() as logs:
+            scores = await rt.generate_object("primary", "scores", schema=Scores)
+    assert [entry["schema"] for entry in logs if entry["event"] == "object_schema_not_strict"] == ["Scores"]
     assert scores.by_name == {"ann": 3}
     sent = up.requests[0].body["response_format"]["json_schema"]
     assert sent["strict"] is False

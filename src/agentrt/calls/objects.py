@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import structlog
 from pydantic import BaseModel, ValidationError, create_model
 
 from agentrt.calls._call import call_settings
@@ -120,6 +121,14 @@ class _Target:
             self.name = getattr(schema, "__name__", None) or repr(schema)
         json_schema, strict = strict_json_schema(self._model.model_json_schema())
         self.response_format = ResponseFormat(json_schema, name=_format_name(self._model.__name__), strict=strict)
+        if not strict:
+            structlog.get_logger("agentrt.calls").warning(
+                "object_schema_not_strict",
+                schema=self.name,
+                hint="a free-form mapping (dict[str, X]) cannot be a strict schema: it is sent without "
+                "strict enforcement, and the answer is still validated (and re-asked) here; "
+                "give the mapping fixed fields in a model to make it strict",
+            )
 
     def parse(self, text: str) -> Any:
         parsed = self._model.model_validate_json(text)
