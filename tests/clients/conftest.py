@@ -22,18 +22,8 @@ from clients_gateway import TARGET_IDS, TARGETS, Gateway, Target, serving_gatewa
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 # The anthropic kind's StreamFinish carries refusal= (providers/anthropic.py), but the gateway's
-# ChunkWriter only writes delta.refusal for RefusalDelta events, and Anthropic streams none.
-_STREAMED_REFUSAL_LOST = (
-    "an Anthropic refusal (stop_reason refusal, no text) streams to an OpenAI client as an empty answer with "
-    "finish_reason stop: server/openai_convert.ChunkWriter.finish never writes Completion.refusal when no "
-    "RefusalDelta came (the plain call does show message.refusal)"
-)
-
 # (client module, test, target) -> why it fails today; "*" matches any client module.
-KNOWN_DEFECTS: dict[tuple[str, str, str], str] = {
-    ("openai_sdk", "test_streamed_refusal", target): _STREAMED_REFUSAL_LOST
-    for target in ("anthropic", "anthropic-thinking")
-}
+KNOWN_DEFECTS: dict[tuple[str, str, str], str] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

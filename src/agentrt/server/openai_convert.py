@@ -308,12 +308,13 @@ def completion_body(completion: Completion, completion_id: str) -> dict[str, Any
 class ChunkWriter:
     """Builds the ``chat.completion.chunk`` events of one streamed completion, as SSE ``data:`` bytes."""
 
-    __slots__ = ("_head", "_hold_calls", "_include_usage", "_sent_calls")
+    __slots__ = ("_head", "_hold_calls", "_include_usage", "_sent_calls", "_sent_refusal")
 
     def __init__(self, completion_id: str, model: str, *, include_usage: bool, hold_tool_calls: bool = False) -> None:
         self._include_usage = include_usage
         self._hold_calls = hold_tool_calls
         self._sent_calls: set[int] = set()
+        self._sent_refusal = False
         self._head: dict[str, Any] = {
             "id": completion_id,
             "object": "chat.completion.chunk",
@@ -339,6 +340,7 @@ class ChunkWriter:
         return self._chunk({"content": text})
 
     def refusal(self, text: str) -> bytes:
+        self._sent_refusal = True
         return self._chunk({"refusal": text})
 
     def tool_call(self, delta: ToolCallDelta) -> bytes:
@@ -358,6 +360,9 @@ class ChunkWriter:
     def finish(self, completion: Completion) -> bytes:
         """The closing chunks: any tool call the stream gave only whole, the finish reason, the usage."""
         out = b""
+        if completion.refusal and not self._sent_refusal:
+            # Some providers (Anthropic) say "refused" only in their last event, with no refusal deltas.
+            out += self.refusal(completion.refusal)
         for index, call in enumerate(completion.tool_calls):
             if index not in self._sent_calls:
                 delta: dict[str, Any] = {"tool_calls": [{"index": index, **_tool_call_body(call)}]}
