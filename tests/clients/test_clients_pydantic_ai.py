@@ -22,6 +22,7 @@ from clients_gateway import (
     REPORT,
     TOOL_ARGUMENTS,
     TOOL_NAME,
+    WEATHER,
     Gateway,
     Target,
     assert_no_forced_tool_with_thinking,
@@ -48,6 +49,8 @@ with warnings.catch_warnings():
     from pydantic_ai.providers.openai import OpenAIProvider
 
 from openai import AsyncOpenAI
+
+from agentrt.testing import Reply
 
 pytestmark = [pytest.mark.clients, pytest.mark.asyncio(loop_scope="module")]
 
@@ -113,6 +116,20 @@ class WeatherReport(BaseModel):
     temperature_c: float
     conditions: list[str]
 
+
+async def test_three_turn_tool_loop(model: OpenAIChatModel, gateway: Gateway, target: Target) -> None:
+    """Two tool turns before the answer: the history holds two turns of reasoning, each to be sent back intact."""
+    gateway.up.script(
+        Reply(text="Paris first.", tool_calls=[(TOOL_NAME, {"city": "Paris"})], thinking="Paris, then London."),
+        Reply(text="Now London.", tool_calls=[(TOOL_NAME, {"city": "London"})], thinking="Paris done; London."),
+        Reply(text=FINAL_TEXT),
+    )
+    result = await Agent(model, tools=[get_weather]).run("Weather in Paris, then in London?")
+    assert result.output == FINAL_TEXT
+    requests = gateway.chat_requests()
+    assert len(requests) == 3
+    last = json.dumps(requests[-1].body)
+    assert all(WEATHER[city] in last for city in ("Paris", "London")), last
 
 async def test_structured_output(model: OpenAIChatModel, gateway: Gateway, target: Target) -> None:
     """``output_type=Model``: Pydantic AI's default is an output tool, forced with ``tool_choice: required``."""
