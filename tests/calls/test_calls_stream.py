@@ -9,6 +9,7 @@ from calls_support import RecordingPolicy, open_runtime
 
 from agentrt.calls import PolicyHook
 from agentrt.errors import CapabilityError, ProviderUnavailable
+from agentrt.store.ledger import UsageLedger
 from agentrt.testing import FakeUpstream, Fault, Reply
 from agentrt.types import Completed, StreamEvent, TextDelta, ToolCallDelta
 
@@ -60,8 +61,29 @@ async def test_a_stream_cut_after_output_fails_loudly_and_never_falls_back(up: F
     assert seen  # output was delivered before the cut ...
     assert not any(isinstance(e, Completed) for e in seen)
     assert {r.model for r in up.requests} == {"gpt-test"}  # ... so the backup was never asked
-    assert policy.released == ["reservation-1"]
-    assert policy.settled == []
+    assert policy.released == []  # ... and what was delivered is charged, as the provider bills it
+    [(reservation, usage, cost)] = policy.settled
+    assert reservation == "reservation-1"
+    delivered = sum(len(e.text) for e in seen if isinstance(e, TextDelta))
+    assert usage.output_tokens >= delivered > 0  # a token per byte: an upper bound
+    assert usage.input_tokens == policy.admitted[0].input_tokens
+    assert cost is not None
+    assert cost > 0
+
+
+async def test_a_stream_that_fails_after_output_leaves_a_charged_ledger_row(up: FakeUpstream, tmp_path: Path) -> None:
+    up.script(Fault(cut_stream_after=3), Reply(text="The quick brown fox jumps over the lazy dog", chunk_size=3))
+    async with open_runtime(up, tmp_path, store={"url": f"sqlite:///{tmp_path / 'ledger.db'}"}) as rt:
+        with pytest.raises(ProviderUnavailable):
+            async for _ in rt.stream("primary", "hi"):
+                pass
+        ledger = rt.services.get(UsageLedger)
+        await ledger.flush()
+        rows = await ledger.store.fetchall("SELECT outcome, output_tokens, cost FROM agentrt_usage")
+    [(outcome, output_tokens, cost)] = rows
+    assert outcome == "ProviderUnavailable"
+    assert output_tokens > 0
+    assert cost > 0
 
 
 async def test_a_consumer_that_stops_early_is_charged_for_what_it_was_given(up: FakeUpstream, tmp_path: Path) -> None:

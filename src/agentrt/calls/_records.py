@@ -86,11 +86,32 @@ class CallRecords:
             attempts=len(attempts),
         )
 
-    def failure(self, spec: ModelSpec, call: _Call, err: BaseException, latency: float, attempts: int) -> None:
+    def failure(
+        self,
+        spec: ModelSpec,
+        call: _Call,
+        err: BaseException,
+        latency: float,
+        attempts: int,
+        usage: Usage | None = None,
+        cost: float | None = None,
+    ) -> None:
+        """A failed call; ``usage`` and ``cost`` when it was charged for output delivered before it failed."""
         if isinstance(err, GeneratorExit | asyncio.CancelledError | PolicyError):
             return  # not a call's failure: a refusal has its audit row, as when no fallback was in play
         outcome = type(err).__name__
-        if self._metrics is not None:
+        if self._metrics is not None and usage is not None:  # charged: its tokens count, as in the ledger
+            self._metrics.record_success(
+                model=spec.name,
+                provider=spec.provider,
+                operation=call.operation,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost=cost,
+                latency=latency,
+                outcome=outcome,
+            )
+        elif self._metrics is not None:
             self._metrics.record_failure(
                 model=spec.name, provider=spec.provider, operation=call.operation, error_type=outcome, latency=latency
             )
@@ -104,6 +125,9 @@ class CallRecords:
                     model=spec.name,
                     provider=spec.provider,
                     operation=call.operation,
+                    input_tokens=usage.input_tokens if usage is not None else 0,
+                    output_tokens=usage.output_tokens if usage is not None else 0,
+                    cost=cost,
                     latency=latency,
                     outcome=outcome,
                     attempts=attempts,

@@ -7,7 +7,9 @@ any tokenizer could explain, the upstream ignored the cap: the stream is cut
 there and settled at the cap. A stream its reader leaves early (``break``,
 ``aclose()``, a cancelled task) is settled for what it delivered: the output
 bytes streamed so far (a token per byte, an upper bound) plus the input
-bound, and its ledger row says ``cancelled``.
+bound, and its ledger row says ``cancelled``. A stream that fails after it
+delivered output is charged the same way (the provider bills what it sent), and
+its ledger row names the error.
 """
 
 from __future__ import annotations
@@ -158,8 +160,14 @@ async def read_stream(
     except BaseException as err:
         if not settled:
             settled = True
-            await holds.release_all()
-            records.failure(requested, call, err, perf_counter() - started, len(attempts))
+            if delivered.output_bytes:  # the caller has output the provider bills: it is charged, not free
+                usage = Usage(holds.input_bound(index), _output_bound(delivered.output_bytes, cap))
+                cost = catalog.cost(served, usage)
+                await holds.settle(index, usage, cost)
+                records.failure(served, call, err, perf_counter() - started, len(attempts), usage, cost)
+            else:
+                await holds.release_all()
+                records.failure(requested, call, err, perf_counter() - started, len(attempts))
         raise
     finally:
         await close_quietly(events)
