@@ -43,8 +43,9 @@ NANO = 1_000_000_000
 RETRY_ATTEMPTS = 2  # per candidate: a scripted primary failure is sent this many times
 
 # (input, output) USD per million tokens; "pricey" is the configured fallback of "primary".
-PRICES = {"solo": (1.0, 2.0), "primary": (1.0, 2.0), "pricey": (5.0, 10.0)}
-PROVIDER_MODELS = {"solo": "gpt-solo", "primary": "gpt-test", "pricey": "claude-test"}
+PRICES = {"solo": (1.0, 2.0), "primary": (1.0, 2.0), "gem": (1.0, 2.0), "pricey": (5.0, 10.0)}
+PROVIDER_MODELS = {"solo": "gpt-solo", "primary": "gpt-test", "gem": "gemini-test", "pricey": "claude-test"}
+CALLED_MODELS = ("solo", "primary", "gem", "pricey")  # OpenAI, OpenAI falling back to Anthropic, Gemini, Anthropic
 
 # Output bytes per token of the scripted upstream. The pipeline cuts a stream only once its output
 # passes 8 bytes per token of its cap (calls/_stream_step.py), so an upstream writing denser tokens
@@ -79,6 +80,14 @@ def runtime_config(
                 "retry": retry,
                 "breaker": breaker,
             },
+            "gg": {
+                "kind": "google",
+                "api_key": "AIza-test-key-0123456789",
+                "base_url": up_urls["google"],
+                "timeout": "30s",
+                "retry": retry,
+                "breaker": breaker,
+            },
             "ant": {
                 "kind": "anthropic",
                 "api_key": "sk-ant-test-key-0123456789",
@@ -102,6 +111,12 @@ def runtime_config(
                 "max_output_tokens": MODEL_MAX_OUTPUT,
                 "fallbacks": ["pricey"],
             },
+            "gem": {
+                "provider": "gg",
+                "name": "gemini-test",
+                "pricing": _price("gem"),
+                "max_output_tokens": MODEL_MAX_OUTPUT,
+            },
             "pricey": {"provider": "ant", "name": "claude-test", "pricing": _price("pricey")},
         },
         "policies": {"backend": backend, "key_prefix": key_prefix, "budgets": [budget]},
@@ -115,7 +130,7 @@ def _price(model: str) -> dict[str, float]:
 
 
 def upstream_urls(up: FakeUpstream) -> dict[str, str]:
-    return {"openai": up.openai_base_url, "anthropic": up.anthropic_base_url}
+    return {"openai": up.openai_base_url, "anthropic": up.anthropic_base_url, "google": up.google_base_url}
 
 
 # --- one call ------------------------------------------------------------------------------
@@ -126,11 +141,15 @@ class CallOp:
     """One call: how it is made, how the caller limits it, what the upstream does, how it is left."""
 
     stream: bool
-    model: str  # "solo" (no fallback) or "primary" (falls back to "pricey")
+    model: str  # one of CALLED_MODELS; "primary" falls back to "pricey"
     primary_fails: int | None  # 503 or 429 for every try of "primary": the fallback serves
     limit: tuple[str, int]  # (how the caller names it, value); ("none", 0): no limit named
     reply_ratio: float  # how much the upstream writes, as a multiple of the limit the caller named (see reply_for)
     leave: tuple[str, int] | None  # ("break" | "cancel", after k text deltas); streams only
+
+
+NAMED_LIMITS = ("max_output_tokens", "max_tokens", "params_max_completion_tokens")
+"""The ways a caller names an output limit (``params_generation_config`` is a provider's own parameter)."""
 
 
 def call_options(limit: tuple[str, int]) -> dict[str, Any]:
@@ -141,7 +160,7 @@ def call_options(limit: tuple[str, int]) -> dict[str, Any]:
         return {"max_tokens": value}
     if style == "params_max_completion_tokens":
         return {"params": {"max_completion_tokens": value}}
-    if style == "params_generation_config":  # Gemini's spelling on an OpenAI model: the strict fake refuses it
+    if style == "params_generation_config":  # Gemini's own spelling: must not lift the cap; OpenAI refuses it
         return {"params": {"generationConfig": {"maxOutputTokens": value}}}
     return {}
 
@@ -153,7 +172,7 @@ def reply_bytes(op: CallOp) -> int:
     """The output bytes the upstream writes, whatever cap it was sent: ``reply_ratio`` times the caller's
     limit (or UNNAMED_LIMIT_SCALE tokens), so that some answers land just past the cap and some far past it."""
     style, value = op.limit
-    scale = value if style in ("max_output_tokens", "max_tokens", "params_max_completion_tokens") else 0
+    scale = value if style in NAMED_LIMITS else 0
     if not 0 < scale <= 4000:
         scale = UNNAMED_LIMIT_SCALE
     return max(1, round(op.reply_ratio * scale * BYTES_PER_TOKEN))
@@ -179,8 +198,12 @@ class Outcome:
 
 
 def _cap_in(body: Any) -> int | None:
+    """The output limit a request body carries (OpenAI, Anthropic or Gemini)."""
     if not isinstance(body, dict):
         return None
+    generation = body.get("generationConfig")
+    if isinstance(generation, dict) and isinstance(generation.get("maxOutputTokens"), int):
+        return int(generation["maxOutputTokens"])
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)
         if isinstance(value, int):

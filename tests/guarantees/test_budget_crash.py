@@ -38,7 +38,8 @@ LOSS_WINDOW = FLUSH_INTERVAL + 0.25  # plus a margin for a write in progress at 
 # with the sqlite journal (test_budget_known_breaches.py). Set to True once fixed: every ledger row must then
 # have its allow row after recovery, however recent.
 AUDIT_ROW_SURVIVES_A_CRASH = False
-NOWHERE = {"openai": "http://127.0.0.1:9/v1", "anthropic": "http://127.0.0.1:9"}  # no call is made after the kill
+# No call is made after the kill: the providers need an address, not a server.
+NOWHERE = {"openai": "http://127.0.0.1:9/v1", "anthropic": "http://127.0.0.1:9", "google": "http://127.0.0.1:9"}
 
 
 def kill_mid_run(folder: Path, backend: str, key_prefix: str, seed: int) -> tuple[list[dict[str, Any]], float]:

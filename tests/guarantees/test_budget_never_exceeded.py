@@ -23,7 +23,9 @@ from typing import Any
 
 import pytest
 from budget_attack import (
+    CALLED_MODELS,
     CLIP_TELLS_PROVIDER_WHEN_CALLER_NAMED_A_LIMIT,
+    NAMED_LIMITS,
     Account,
     CallOp,
     check_records_agree,
@@ -44,7 +46,7 @@ EXAMPLES = int(os.environ.get("AGENTRT_PROPERTY_EXAMPLES", "0") or 0)
 FIGURES: dict[str, dict[str, int]] = {}
 
 LIMITS = st.sampled_from([1, 60, 200, 400, 800, 1000, 10**7])
-named_limit = st.tuples(st.sampled_from(["max_output_tokens", "max_tokens", "params_max_completion_tokens"]), LIMITS)
+named_limit = st.tuples(st.sampled_from(NAMED_LIMITS), LIMITS)
 limit_strategy = st.one_of(
     st.just(("none", 0)),
     named_limit,
@@ -57,7 +59,7 @@ within_cap = st.sampled_from([0.01, 0.5, 1.0])
 call_strategy = st.builds(
     CallOp,
     stream=st.booleans(),
-    model=st.sampled_from(["solo", "primary"]),
+    model=st.sampled_from(CALLED_MODELS),
     primary_fails=st.sampled_from([None, 503, 429]),
     limit=limit_strategy,
     reply_ratio=st.one_of(within_cap, within_cap, st.sampled_from([1.5, 3.0, 12.0])),
@@ -99,7 +101,7 @@ async def attack(
                     await rt.start()
                     continue
                 op: CallOp = step
-                if clip and not CLIP_TELLS_PROVIDER_WHEN_CALLER_NAMED_A_LIMIT and op.limit[0] != "none":
+                if clip and not CLIP_TELLS_PROVIDER_WHEN_CALLER_NAMED_A_LIMIT and op.limit[0] in NAMED_LIMITS:
                     op = CallOp(op.stream, op.model, op.primary_fails, ("none", 0), op.reply_ratio, op.leave)
                 rid = f"attack-{n}-{uuid.uuid4().hex[:6]}"
                 charged.add(rid)
