@@ -45,7 +45,8 @@ GOAL_RPS = 2500
 
 def start_upstream() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agentrt.testing.fake_upstream", "--port", "0", "--api-key", UPSTREAM_KEY],
+        # Lenient: checking each body against the SDK types would slow the floor that agentrt is measured against.
+        [sys.executable, "-m", "agentrt.testing.fake_upstream", "--port", "0", "--api-key", UPSTREAM_KEY, "--lenient"],
         stdout=subprocess.PIPE,
         text=True,
     )
