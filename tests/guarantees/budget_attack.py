@@ -232,6 +232,34 @@ async def run_call(rt: Runtime, up: FakeUpstream, op: CallOp, rid: str) -> Outco
     return outcome
 
 
+async def run_burst(rt: Runtime, up: FakeUpstream, op: CallOp, rids: list[str]) -> list[Outcome]:
+    """Make the stream ``op`` as every request of ``rids`` at once: admissions race for the same budget.
+
+    Only streams: every stream must stay within its cap, so no allowance depends on which reply served
+    which call (with concurrent calls the fake's replies and requests no longer pair up).
+    """
+    assert op.stream
+    up.reset()
+    if op.model == "primary" and op.primary_fails is not None:
+        up.script(Fault(status=op.primary_fails, times=RETRY_ATTEMPTS * len(rids)), model=PROVIDER_MODELS["primary"])
+    up.script(*[reply_for(op) for _ in rids])
+
+    async def one(rid: str) -> Outcome:
+        request_id.set(rid)  # each task runs in its own copy of the context
+        try:
+            return await _call(rt, op, rid)
+        except (PolicyError, ProviderError, ModelError) as err:
+            return Outcome(rid, type(err).__name__)
+
+    outcomes = await asyncio.gather(*(one(rid) for rid in rids))
+    caps = [cap for cap in (_cap_in(r.body) for r in up.requests if r.rejection is None) if cap is not None]
+    for outcome in outcomes:
+        if outcome.completion is not None:
+            outcome.served = outcome.completion.model
+            outcome.cap_sent = max(caps)  # the largest sent: a weaker check than a single call's
+    return list(outcomes)
+
+
 async def _call(rt: Runtime, op: CallOp, rid: str) -> Outcome:
     options = call_options(op.limit)
     if not op.stream:

@@ -18,6 +18,7 @@ import asyncio
 import os
 import tempfile
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from budget_attack import (
     counters,
     flush_records,
     read_records,
+    run_burst,
     run_call,
     runtime_config,
     upstream_urls,
@@ -65,7 +67,8 @@ call_strategy = st.builds(
     reply_ratio=st.one_of(within_cap, within_cap, st.sampled_from([1.5, 3.0, 12.0])),
     leave=st.one_of(st.none(), st.none(), st.tuples(st.sampled_from(["break", "cancel"]), st.sampled_from([0, 1, 4]))),
 )
-step_strategy = st.one_of(call_strategy, call_strategy, call_strategy, call_strategy, st.just("restart"))
+burst_strategy = st.tuples(st.just("burst"), call_strategy.map(lambda op: replace(op, stream=True)), st.integers(2, 6))
+step_strategy = st.one_of(call_strategy, call_strategy, call_strategy, burst_strategy, st.just("restart"))
 sequence_strategy = st.lists(step_strategy, min_size=6, max_size=14 if not EXAMPLES else 24)
 
 
@@ -100,13 +103,20 @@ async def attack(
                     rt = Runtime.open(config, plugins=False)
                     await rt.start()
                     continue
-                op: CallOp = step
-                if clip and not CLIP_TELLS_PROVIDER_WHEN_CALLER_NAMED_A_LIMIT and op.limit[0] in NAMED_LIMITS:
-                    op = CallOp(op.stream, op.model, op.primary_fails, ("none", 0), op.reply_ratio, op.leave)
+                if isinstance(step, tuple):  # ("burst", op, n): n streams at once
+                    _, op, size = step
+                    rids = [f"attack-{n}.{i}-{uuid.uuid4().hex[:6]}" for i in range(size)]
+                    charged.update(rids)
+                    every.update(rids)
+                    for outcome in await run_burst(rt, up, known_paths_only(op, clip), rids):
+                        account.record(outcome, stream=True)
+                    account.check(*(await counters(rt)))
+                    continue
+                op = known_paths_only(step, clip)
                 rid = f"attack-{n}-{uuid.uuid4().hex[:6]}"
                 charged.add(rid)
                 every.add(rid)
-                outcome = await run_call(rt, up, op if op.stream else _whole(op), rid)
+                outcome = await run_call(rt, up, op if op.stream else replace(op, leave=None), rid)
                 account.record(outcome, op.stream)
                 account.check(*(await counters(rt)))
             await stop_and_check(rt, folder, account, charged if backend_kind == "memory" else every)
@@ -115,9 +125,11 @@ async def attack(
     return account
 
 
-def _whole(op: CallOp) -> CallOp:
-    """A non-streamed call cannot be left part-way."""
-    return CallOp(False, op.model, op.primary_fails, op.limit, op.reply_ratio, None)
+def known_paths_only(op: CallOp, clip: bool) -> CallOp:
+    """``op``, without the caller's limit under a clip_output budget until that path is fixed (see budget_attack)."""
+    if clip and not CLIP_TELLS_PROVIDER_WHEN_CALLER_NAMED_A_LIMIT and op.limit[0] in NAMED_LIMITS:
+        return replace(op, limit=("none", 0))
+    return op
 
 
 async def stop_and_check(rt: Runtime, folder: Path, account: Account, charged: set[str]) -> None:
