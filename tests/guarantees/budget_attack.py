@@ -315,6 +315,8 @@ async def _cancel_after(events: Any, after: int, rid: str) -> Outcome:
 
 # --- the account ---------------------------------------------------------------------------
 
+REFUSALS = {"BudgetExceeded", "PolicyDenied", "RateLimitExceeded"}
+
 
 @dataclass
 class Account:
@@ -326,13 +328,23 @@ class Account:
     calls: int = 0
     outcomes: Tally[str] = field(default_factory=Tally)
     worst_excess: int = -(10**12)  # the most the counters ever passed the budget by, beyond what is allowed
+    # Per completed call, the audit rows it must have: (allow, deny), one per candidate the policy was asked about.
+    audit_rows: dict[str, tuple[int, int]] = field(default_factory=dict)
 
-    def record(self, outcome: Outcome, stream: bool) -> None:
+    def record(self, outcome: Outcome, stream: bool, *, fallbacks: bool = True) -> None:
+        """Count a call; ``fallbacks=False``: it had one candidate, so a refusal is exactly one deny row."""
         self.calls += 1
         self.outcomes[outcome.result] += 1
         completion = outcome.completion
         if completion is None:
+            if outcome.result in REFUSALS and not fallbacks:
+                self.audit_rows[outcome.request_id] = (0, 1)
+            elif outcome.result == "CapabilityError":  # refused by the model's own limits, before the policy
+                self.audit_rows[outcome.request_id] = (0, 0)
             return
+        refused = [a for a in completion.attempts if a.error_type in REFUSALS]
+        admitted = {a.model for a in completion.attempts if a.error_type not in REFUSALS}
+        self.audit_rows[outcome.request_id] = (len(admitted), len(refused))
         assert outcome.cap_sent is not None, (
             f"{outcome.request_id}: the provider was not told an output limit, so no hold can bound the call"
         )
@@ -405,9 +417,6 @@ class Records:
         return sum(len(rows) for rid, rows in self.ledger.items() if ids is None or rid in ids)
 
 
-REFUSALS = {"BudgetExceeded", "PolicyDenied", "RateLimitExceeded"}
-
-
 def read_records(db: Path) -> Records:
     with sqlite3.connect(db) as conn:
         ledger: dict[str, list[tuple[str, int, float]]] = {}
@@ -436,13 +445,15 @@ def check_records_agree(
     charged_ids: set[str] | None,
     unaudited_ok: frozenset[str] = frozenset(),
     unrecorded_ok: frozenset[str] = frozenset(),
+    expected_audit: dict[str, tuple[int, int]] | None = None,
 ) -> None:
     """Ledger rows, counters and audit rows agree (over the request ids ``ids``, or all of them).
 
     - one ledger row per call at most; each call the policy allowed has exactly one;
     - a ledger row without an allow row is a refusal that charged nothing (``unaudited_ok``, and the
       calls in ``unrecorded_ok`` that may lack their ledger row: excused, see the crash test);
-    - the ledger's tokens and cost are the counters' (``charged_ids``: calls whose tokens count here).
+    - the ledger's tokens and cost are the counters' (``charged_ids``: calls whose tokens count here);
+    - a call in ``expected_audit`` has exactly its (allow, deny) audit rows.
     """
     for rid, rows in records.ledger.items():
         if ids is not None and rid not in ids:
@@ -454,6 +465,12 @@ def check_records_agree(
             assert outcome in REFUSALS, f"{rid}: a ledger row ({outcome}, {tokens}) with no allow row"
             assert tokens == 0, f"{rid}: a refusal ({outcome}) charged {tokens} tokens"
             assert records.denied[rid] > 0, f"{rid}: refused ({outcome}) with no deny row in the audit trail"
+    for rid, (allow, deny) in (expected_audit or {}).items():
+        if ids is None or rid in ids:
+            assert (records.allowed[rid], records.denied[rid]) == (allow, deny), (
+                f"{rid}: {records.allowed[rid]} allow and {records.denied[rid]} deny rows in the audit trail, "
+                f"for a call whose attempts say {allow} candidates admitted and {deny} refused"
+            )
     for rid in records.allowed:
         if (ids is None or rid in ids) and rid not in unrecorded_ok:
             assert rid in records.ledger, f"{rid}: allowed by the policy, but no ledger row"

@@ -117,7 +117,7 @@ async def attack(
                 charged.add(rid)
                 every.add(rid)
                 outcome = await run_call(rt, up, op if op.stream else replace(op, leave=None), rid)
-                account.record(outcome, op.stream)
+                account.record(outcome, op.stream, fallbacks=op.model == "primary")
                 account.check(*(await counters(rt)))
             await stop_and_check(rt, folder, account, charged if backend_kind == "memory" else every)
         finally:
@@ -138,7 +138,9 @@ async def stop_and_check(rt: Runtime, folder: Path, account: Account, charged: s
     account.check(used_tokens, used_cost, reserved_tokens, reserved_cost)
     assert (reserved_tokens, reserved_cost) == (0, 0), "a finished call still holds part of the budget"
     await flush_records(rt)
-    check_records_agree(read_records(folder / "agentrt.db"), used_tokens, used_cost, charged, charged_ids=charged)
+    records = read_records(folder / "agentrt.db")
+    expected = account.audit_rows
+    check_records_agree(records, used_tokens, used_cost, charged, charged_ids=charged, expected_audit=expected)
     await rt.stop()
 
 
