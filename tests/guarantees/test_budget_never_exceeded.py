@@ -1,10 +1,11 @@
 """Property (hypothesis): no interleaving of calls lets one budget be exceeded, on memory, SQLite and Redis.
 
 Issue 10, "Done when": random sequences through the real pipeline (``Runtime.open``, providers on a
-FakeUpstream): plain calls and streams with random output limits (named every way a caller can, and
-some the provider refuses), streams left at random points (``break``, a cancelled task), fallbacks to a
-pricier model when the primary answers 503 or 429, upstreams that write past the cap they were sent,
-and restarts on the same store and backend. After every step the counters hold no more than the budget
+FakeUpstream speaking OpenAI, Anthropic and Gemini): plain calls and streams with random output limits
+(named every way a caller can, and a provider's own ``generationConfig``), streams left at random points
+(``break``, a cancelled task), bursts of streams at once, fallbacks to a pricier model when the primary
+answers 503 or 429, upstreams that write past the cap they were sent, and restarts on the same store and
+backend (SIGKILLs: ``test_budget_crash.py``). After every step the counters hold no more than the budget
 (plus the one documented exception, see ``budget_attack``); at every stop the ledger, the counters and
 the audit trail agree.
 
@@ -72,7 +73,7 @@ step_strategy = st.one_of(call_strategy, call_strategy, call_strategy, burst_str
 sequence_strategy = st.lists(step_strategy, min_size=6, max_size=14 if not EXAMPLES else 24)
 
 
-def examples(default: int) -> Any:
+def examples(default: int) -> settings:
     return settings(
         max_examples=EXAMPLES or default,
         deadline=None,
