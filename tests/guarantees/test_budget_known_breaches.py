@@ -50,6 +50,7 @@ async def used_and_reserved(rt: Runtime) -> tuple[int, int]:
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,  # failing for any other reason is a failure, not this known breach
     reason="calls/_stream_step.py cuts a stream only past 8 bytes per token of its cap and otherwise settles "
     "the provider's own count, so an upstream writing ~4 bytes a token (English text) up to 2x past the cap is "
     "neither cut nor settled at the cap: the budget is exceeded. Fix: settle min(provider count, cap) "
@@ -70,6 +71,7 @@ async def test_a_stream_past_its_cap_in_ordinary_text_is_settled_at_the_cap(tmp_
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,  # failing for any other reason is a failure, not this known breach
     reason="calls/_candidates.py CallHolds.admit tells the provider the clipped output cap only when the caller "
     "named no limit; with max_output_tokens set, a clip_output budget holds the clipped size but the provider is "
     "sent the caller's larger limit, so an upstream that obeys it exceeds the budget. Fix: send "
@@ -89,6 +91,7 @@ async def test_a_clip_output_budget_tells_the_provider_the_clipped_limit_even_wh
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,  # failing for any other reason is a failure, not this known breach
     reason="Runtime.stop closes the policy engine while a stream its caller has not finished or closed is still "
     "open; the stream's settle then runs in the async generator's finalizer and raises RuntimeStateError (the "
     "policy engine is closed): its delivered output is never charged, it has no ledger row, and its hold stays "
@@ -123,6 +126,7 @@ async def test_a_stream_still_open_when_the_runtime_stops_is_charged_for_what_it
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,  # failing for any other reason is a failure, not this known breach
     reason="the ledger and the audit trail are written by two batch writers on their own 0.5 s timers; the "
     "ledger's write deletes the call's journal row (agentrt_usage_pending) whatever the audit trail has "
     "written, so a SIGKILL after the ledger's write and before the audit trail's leaves a call charged and in "
