@@ -51,10 +51,9 @@ CALLED_MODELS = ("solo", "primary", "gem", "pricey")  # OpenAI, OpenAI falling b
 # passes 8 bytes per token of its cap (calls/_stream_step.py), so an upstream writing denser tokens
 # past the cap is not cut; see test_budget_known_breaches.py. Set this to 4 (English text) once that is fixed.
 BYTES_PER_TOKEN = 8
-# A clip_output budget lowers the hold of a call whose caller named a limit, but the provider is still
-# told the caller's limit (calls/_candidates.py); see test_budget_known_breaches.py. Set to True once fixed:
-# the property tests then combine clip_output with caller limits.
-CLIP_TELLS_PROVIDER_WHEN_CALLER_NAMED_A_LIMIT = False
+# A clip_output budget lowers the hold of a call whose caller named a limit, and the provider is told the
+# smaller of the two (calls/_candidates.py): the property tests combine clip_output with caller limits.
+CLIP_TELLS_PROVIDER_WHEN_CALLER_NAMED_A_LIMIT = True
 
 
 def runtime_config(

@@ -43,7 +43,11 @@ class CallHolds:
         self.reservations: list[object | None] = [None] * len(specs)
 
     async def admit(self, index: int) -> None:
-        """Ask the policy for candidate ``index`` (raises its ``PolicyError``); the request gets its cap."""
+        """Ask the policy for candidate ``index`` (raises its ``PolicyError``); the request gets its cap.
+
+        The cap sent is the smaller of the request's own limit and the output the policy held
+        (a ``clip_output`` budget may hold less than the caller asked for).
+        """
         spec, request, call = self.specs[index], self.requests[index], self._call
         reservation = await self._policy.admit(
             Admission(
@@ -58,8 +62,10 @@ class CallHolds:
         )
         self.reservations[index] = reservation
         cap = getattr(reservation, "output_cap", None)
-        if call.max_output_tokens is None and cap is not None:
-            request.max_output_tokens = cap  # what the budget holds: usage can never outgrow it
+        if cap is not None and (request.max_output_tokens is None or cap < request.max_output_tokens):
+            # What the budget holds, clipped or not, whatever limit the caller named: the provider is
+            # told the smaller of the two, so usage can never outgrow the hold.
+            request.max_output_tokens = cap
 
     def input_bound(self, index: int) -> int:
         """The upper bound of candidate ``index``'s input tokens: everything its request sends."""
