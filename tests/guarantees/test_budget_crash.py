@@ -6,6 +6,8 @@ runtime is opened again on the same store and policy backend.
 - ``redis`` keeps its counters, and the ledger and the audit trail lose at most the rows of the last
   ``flush_interval`` (0.5 s): only calls that ended in that time before the kill, or were in flight, may
   miss their rows (``src/agentrt/policy/backends/redis.py``); the budget still holds.
+- on both, a ledger row is written only after its call's audit rows (``UsageLedger(audit=...)``): every
+  call in the ledger has its allow row (or, refused, its deny row), however close to the kill it ended.
 - ``memory`` counters die with the process by design (``policy/backends/memory.py``): nothing to attack.
 
 ``AGENTRT_PROPERTY_EXAMPLES=n`` kills n workers per backend instead of 2, and prints the figures.
@@ -34,10 +36,10 @@ WORKER = Path(__file__).with_name("budget_crash_worker.py")
 KILLS = int(os.environ.get("AGENTRT_PROPERTY_EXAMPLES", "0") or 0) or 2
 FLUSH_INTERVAL = 0.5  # the ledger's and the audit trail's batch interval: what a SIGKILL may lose
 LOSS_WINDOW = FLUSH_INTERVAL + 0.25  # plus a margin for a write in progress at the kill
-# A SIGKILL between the ledger's write and the audit trail's loses the audit row of a charged call, even
-# with the sqlite journal (test_budget_known_breaches.py). Set to True once fixed: every ledger row must then
-# have its allow row after recovery, however recent.
-AUDIT_ROW_SURVIVES_A_CRASH = False
+# A SIGKILL between the ledger's write and the audit trail's lost the audit row of a charged call, even with
+# the sqlite journal (test_budget_known_breaches.py); fixed, the ledger writes after the audit trail: every
+# ledger row must have its allow row after recovery, however recent.
+AUDIT_ROW_SURVIVES_A_CRASH = True
 # No call is made after the kill: the providers need an address, not a server.
 NOWHERE = {"openai": "http://127.0.0.1:9/v1", "anthropic": "http://127.0.0.1:9", "google": "http://127.0.0.1:9"}
 
@@ -148,5 +150,10 @@ def test_a_sigkill_mid_call_loses_nothing_the_budget_relies_on(
             f"{lost_tokens} of the calls whose rows the kill lost"
         )
         figures["rows_lost"] += len(lost)
+        # Whatever the kill lost, it never kept a call's ledger row without the decisions written before it.
+        for rid, rows in records.ledger.items():
+            assert records.allowed[rid] + records.denied[rid] > 0 or not AUDIT_ROW_SURVIVES_A_CRASH, (
+                f"{rid} is in the ledger ({rows}) with no audit row: its decisions were queued before its usage"
+            )
     if KILLS > 2:
         print(f"\nbudget crash {backend_kind}: {FIGURES[backend_kind]}")

@@ -120,15 +120,6 @@ async def test_a_stream_still_open_when_the_runtime_stops_is_charged_for_what_it
     assert used >= 48  # the 48 bytes delivered are charged
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # failing for any other reason is a failure, not this known breach
-    reason="the ledger and the audit trail are written by two batch writers on their own 0.5 s timers; the "
-    "ledger's write deletes the call's journal row (agentrt_usage_pending) whatever the audit trail has "
-    "written, so a SIGKILL after the ledger's write and before the audit trail's leaves a call charged and in "
-    "the ledger with no audit row, and recovery (policy/backends/_recovery.py) no longer sees it. Fix: write "
-    "the queued audit rows in the ledger's transaction (or keep the journal row until both are written)",
-)
 def test_a_sigkill_between_the_ledger_write_and_the_audit_write_keeps_the_audit_row(tmp_path: Path) -> None:
     settings = {
         "logging": {"level": "warning", "console": {"format": "off"}},
@@ -166,4 +157,4 @@ def test_a_sigkill_between_the_ledger_write_and_the_audit_write_keeps_the_audit_
         ledger = conn.execute("SELECT outcome FROM agentrt_usage WHERE request_id = 'audit-lag'").fetchall()
         audit = conn.execute("SELECT decision FROM agentrt_audit WHERE request_id = 'audit-lag'").fetchall()
     assert ledger == [("ok",)]
-    assert audit == [("allow",)]  # today: no audit row at all
+    assert audit == [("allow",)]  # the ledger's write waits for the audit trail's

@@ -14,6 +14,12 @@ the list (which would write it twice) nor run two writes of the same records.
 ``close()`` stops the task and writes what is left, retrying until
 ``close_timeout``; records it still could not write are counted in an error
 log line and the error is raised, so a stop that loses data never looks clean.
+
+A writer may be ordered ``after`` another: before each batch it writes every
+record the other one has queued (the ledger after the audit trail, so a call's
+ledger row is never written before its decisions: a SIGKILL between the two
+writes cannot leave a call in the ledger without its audit rows). When the
+other writer fails, this one keeps its batch and tries again.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class BatchWriter(Generic[T]):
         insert_sql: str,
         to_row: Callable[[T], Sequence[Any]],
         also: tuple[str, Callable[[T], Sequence[Any] | None]] | None = None,
+        after: BatchWriter[Any] | None = None,
         batch_size: int = 500,
         flush_interval: float = 0.5,
         max_pending: int = 1_000_000,
@@ -81,6 +88,7 @@ class BatchWriter(Generic[T]):
         self._insert_sql = insert_sql
         self._to_row = to_row
         self._also = also
+        self._after = after
         self._pending: list[T] = []
         self._wake = asyncio.Event()  # set when batch_size records wait, or when stopping
         self._stop = asyncio.Event()
@@ -212,6 +220,10 @@ class BatchWriter(Generic[T]):
         return written
 
     async def _commit(self, batch: list[T], rows: list[Sequence[Any]]) -> None:
+        after = self._after
+        if after is not None and after.pending:
+            # Every record of `after` queued before this batch was queued before it: written first.
+            await after.flush()
         if self._also is None:
             await self.store.executemany(self._insert_sql, rows)
             return
@@ -276,7 +288,9 @@ class BatchedTable(Generic[T]):
         batch_size: int = 500,
         flush_interval: float = 0.5,
         max_pending: int = 1_000_000,
+        after: BatchedTable[Any] | None = None,
     ) -> None:
+        """``after``: a table whose queued records are written before each batch of this one's."""
         self.store = store
         self._writer: BatchWriter[T] = BatchWriter(
             store,
@@ -284,6 +298,7 @@ class BatchedTable(Generic[T]):
             insert_sql=self.insert_sql,
             to_row=self.to_row,
             also=None if self.also_sql is None else (self.also_sql, self.also_row),
+            after=None if after is None else after.writer,
             batch_size=batch_size,
             flush_interval=flush_interval,
             max_pending=max_pending,

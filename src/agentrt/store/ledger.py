@@ -17,11 +17,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from agentrt.store._base import Store
 from agentrt.store._batch import BatchedTable
 from agentrt.store.retention import DAY_OF_TS, ROLLUP_MIGRATION, ROLLUP_TABLE
+
+if TYPE_CHECKING:
+    from agentrt.store.audit import AuditTrail
 
 __all__ = ["PENDING_TABLE", "USAGE_MIGRATIONS", "UsageBy", "UsageLedger", "UsageRecord", "UsageSummary"]
 
@@ -167,6 +170,11 @@ class UsageLedger(BatchedTable[UsageRecord]):
     ``await ledger.start()`` applies the table's migrations and starts the
     background writer; ``record()`` queues; ``flush()`` writes now; ``close()``
     writes everything and stops (also ``async with UsageLedger(store) as ledger``).
+
+    Given the ``audit`` trail, each batch is written only after every decision
+    the trail has queued (the runtime's ledger does so): a call's decisions are
+    queued before its usage, so its ledger row, and the deletion of its journal
+    row, never reach the store before its audit rows.
     """
 
     component = "usage"
@@ -174,6 +182,19 @@ class UsageLedger(BatchedTable[UsageRecord]):
     insert_sql = _INSERT
     # A call's row is written with the deletion of its journal rows: a crash cannot leave both or neither.
     also_sql = f"DELETE FROM {PENDING_TABLE} WHERE request_id = ?"
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 0.5,
+        max_pending: int = 1_000_000,
+        audit: AuditTrail | None = None,
+    ) -> None:
+        super().__init__(
+            store, batch_size=batch_size, flush_interval=flush_interval, max_pending=max_pending, after=audit
+        )
 
     @staticmethod
     def also_row(record: UsageRecord) -> tuple[Any, ...] | None:

@@ -37,13 +37,16 @@ async def store_service(config: Config) -> AsyncIterator[Store]:
 
 
 @service(name="ledger", version="1")
-async def ledger_service(config: Config, store: Store) -> AsyncIterator[UsageLedger]:
+async def ledger_service(config: Config, store: Store, audit: AuditTrail) -> AsyncIterator[UsageLedger]:
     """The usage ledger: its table migrated at start, every queued row written at stop.
+
+    Its rows are written after the audit trail's queued decisions (``UsageLedger(audit=...)``), so a
+    crash never leaves a call in the ledger without its audit rows; it stops before the audit trail.
 
     With ``store.retention.ledger`` set, rows past that age are rolled up and
     pruned in the background (``ledger.pruner``).
     """
-    ledger = UsageLedger(store)
+    ledger = UsageLedger(store, audit=audit)
     await ledger.start()
     retention = config.store.retention
     if retention.ledger is not None:
