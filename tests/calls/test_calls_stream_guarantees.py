@@ -161,6 +161,32 @@ async def test_a_stream_past_its_output_cap_is_cut_there_and_settled_at_the_cap(
     assert len(warnings) == 1
 
 
+async def test_a_stream_the_provider_counts_past_its_cap_is_settled_at_the_cap_in_budget_and_ledger(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    # 600 bytes of ordinary text (4 bytes a token): too few to be cut, but 150 tokens by the provider's count.
+    up.script(Reply(text="abcd" * 150, usage=(5, 150)))
+    policy = RecordingPolicy()
+    rt = open_runtime(up, tmp_path, store=with_ledger(tmp_path))
+    rt.override(PolicyHook, policy)  # type: ignore[type-abstract]
+    async with rt:
+        token = request_id.set("past-cap")
+        try:
+            events = [e async for e in rt.stream("primary", "talk", max_output_tokens=100)]
+        finally:
+            request_id.reset(token)
+        rows = await ledger_rows(rt)
+        warnings = log_events(rt, "stream_settled_at_output_cap")
+    final = events[-1]
+    assert isinstance(final, Completed)
+    assert final.completion.text == "abcd" * 150  # the caller has it all: nothing was cut
+    assert final.completion.finish_reason == "stop"  # the provider's: the answer is whole
+    assert final.completion.usage == Usage(5, 100)
+    assert [u for _, u, _ in policy.settled] == [Usage(5, 100)]
+    assert [(rid, outcome, i, o) for rid, outcome, i, o, _ in rows] == [("past-cap", "ok", 5, 100)]
+    assert [(w["output_cap"], w["output_tokens"]) for w in warnings] == [(100, 150)]
+
+
 # --- 10.12: the call's deadline covers the slot wait and the whole stream ---------------
 
 

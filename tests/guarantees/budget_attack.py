@@ -47,10 +47,10 @@ PRICES = {"solo": (1.0, 2.0), "primary": (1.0, 2.0), "gem": (1.0, 2.0), "pricey"
 PROVIDER_MODELS = {"solo": "gpt-solo", "primary": "gpt-test", "gem": "gemini-test", "pricey": "claude-test"}
 CALLED_MODELS = ("solo", "primary", "gem", "pricey")  # OpenAI, OpenAI falling back to Anthropic, Gemini, Anthropic
 
-# Output bytes per token of the scripted upstream. The pipeline cuts a stream only once its output
-# passes 8 bytes per token of its cap (calls/_stream_step.py), so an upstream writing denser tokens
-# past the cap is not cut; see test_budget_known_breaches.py. Set this to 4 (English text) once that is fixed.
-BYTES_PER_TOKEN = 8
+# Output bytes per token of the scripted upstream: English text. The pipeline cuts a stream once its output
+# passes 8 bytes per token of its cap, and settles at the cap a stream the provider counts past it
+# (calls/_stream_step.py), so denser tokens past the cap are caught too.
+BYTES_PER_TOKEN = 4
 # A clip_output budget lowers the hold of a call whose caller named a limit, and the provider is told the
 # smaller of the two (calls/_candidates.py): the property tests combine clip_output with caller limits.
 CLIP_TELLS_PROVIDER_WHEN_CALLER_NAMED_A_LIMIT = True

@@ -3,8 +3,14 @@
 Every event of the stream must arrive before the call's deadline (the whole
 stream is bounded, not only its first event). The output is counted as it
 comes; when it passes what the provider was told it may write, by more than
-any tokenizer could explain, the upstream ignored the cap: the stream is cut
-there and settled at the cap. A stream its reader leaves early (``break``,
+any tokenizer could explain (:data:`MAX_BYTES_PER_TOKEN`), the upstream ignored
+the cap: the stream is cut there and settled at the cap. A stream that ends
+within that many bytes but whose provider counts more output tokens than the
+cap it was sent (an upstream writing ordinary text past the cap) is settled at
+the cap too, with a warning (``stream_settled_at_output_cap``): the budget,
+the counters and the ledger row all count the cap, never the provider's larger
+count, and the finish reason stays the provider's (the caller has the whole
+answer). A stream its reader leaves early (``break``,
 ``aclose()``, a cancelled task) is settled for what it delivered: the output
 bytes streamed so far (a token per byte, an upper bound) plus the input
 bound, and its ledger row says ``cancelled``. A stream that fails after it
@@ -126,6 +132,8 @@ async def read_stream(
         usage = finish.usage
         if finish.finish_reason == "length" and delivered.over:
             usage = Usage(holds.input_bound(index), cap or 0)
+        elif cap is not None and usage.output_tokens > cap:
+            usage = _settled_at_cap(log, served.name, cap, usage)
         cost = catalog.cost(served, usage)
         settled = True
         await holds.settle(index, usage, cost)
@@ -186,6 +194,19 @@ def _cut(log: Any, model: str, cap: int | None, delivered: _Delivered, text: str
         hint="the upstream wrote past the output limit it was sent; the stream was cut there and settled at the cap",
     )
     return kept
+
+
+def _settled_at_cap(log: Any, model: str, cap: int, usage: Usage) -> Usage:
+    """The provider counted more output than the cap it was sent: log it, and settle at the cap."""
+    log.warning(
+        "stream_settled_at_output_cap",
+        model=model,
+        output_cap=cap,
+        output_tokens=usage.output_tokens,
+        hint="the upstream wrote past the output limit it was sent; the call was settled at the cap, so the "
+        "budget and the ledger count the cap, not the provider's count (check the provider's bill)",
+    )
+    return Usage(usage.input_tokens, cap, usage.cached_tokens)
 
 
 def _output_bound(output_bytes: int, cap: int | None) -> int:

@@ -19,12 +19,15 @@ concurrency slot, every retry and fallback and, for a stream, every event up
 to the last. A call that names none gets :data:`DEFAULT_CALL_TIMEOUT`
 (``timeout=math.inf`` turns it off).
 
-Output limits: the provider is told the output size the policy reserved, so
-usage stays within the hold. A stream whose output passes that size anyway
-(an upstream that ignores the cap) is cut there, settled at the cap, and ends
-with finish reason ``length``. The one case that cannot be cut is a
-non-streamed answer from such an upstream: it arrives whole, and is settled at
-the provider's own count, which may pass the hold.
+Output limits: the provider is told the output size the policy reserved (the
+smaller of the caller's limit and the policy's hold), so usage stays within the
+hold. A stream whose output passes that size anyway (an upstream that ignores
+the cap) is settled at the cap: cut there, with finish reason ``length``, once
+its bytes show it certainly passed the cap; otherwise settled at the cap when
+the provider's own count passes it (a warning is logged, and the ledger row
+says what was settled). The one case settled past the hold is a non-streamed
+answer from such an upstream: it arrives whole, and is settled at the
+provider's own count.
 """
 
 from __future__ import annotations
