@@ -3,6 +3,7 @@ counters and audit trail agree (issue 10, item 6)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -13,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from agentrt import Runtime
+from agentrt.policy.backends._recovery import Recovered, recover
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 CALLS = 30
@@ -104,3 +106,33 @@ async def test_a_restart_after_sigkill_writes_the_lost_rows_and_everything_agree
     async with Runtime.open(config, plugins=False):  # a second start finds nothing more to do
         pass
     assert counts(tmp_path / "agentrt.db") == after
+
+
+def test_a_written_deny_row_does_not_stand_in_for_the_lost_allow_row_of_a_recovered_call(tmp_path: Path) -> None:
+    """A call refused on its first candidate (deny row written) and admitted on its fallback, whose process
+    died before the allow row was written: recovery writes the allow row all the same."""
+    db = tmp_path / "agentrt.db"
+
+    async def migrate() -> None:
+        async with Runtime.open(write_config(tmp_path), plugins=False):
+            pass
+
+    asyncio.run(migrate())
+    dead = "nowhere|1|dead"
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO agentrt_audit (ts, request_id, user_name, model, operation, decision, limit_name) "
+            "VALUES (1.0, 'fell-back', 'alice', 'big', 'generate', 'deny', 'user budget')"
+        )
+        conn.execute(
+            "INSERT INTO agentrt_usage_pending (rid, request_id, owner, ts, state, user_name, model, provider, "
+            "operation, input_tokens, output_tokens, cost) "
+            "VALUES ('h1', 'fell-back', ?, 2.0, 'settled', 'alice', 'm', 'offline', 'generate', 5, 7, 0)",
+            (dead,),
+        )
+        done = recover(conn, "me", gone=lambda owner: owner == dead)
+        decisions = conn.execute(
+            "SELECT decision FROM agentrt_audit WHERE request_id = 'fell-back' ORDER BY id"
+        ).fetchall()
+    assert done == Recovered(settled=1, in_flight=0, audit_rows=1)
+    assert decisions == [("deny",), ("allow",)]

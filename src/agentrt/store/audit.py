@@ -4,11 +4,16 @@ The policy service calls ``audit.record(AuditRecord(...))`` for each decision;
 rows are written in batches by the same writer as the usage ledger, so a
 decision costs the caller an append. ``query()`` reads them back, newest first.
 
-A process killed with SIGKILL loses the decisions still queued: at most those
-of the last ``flush_interval`` (0.5 s). With the ``sqlite`` policy backend,
-the next start writes an ``allow`` row (reason ``recovered ...``) for every
-admitted call it recovers into the ledger; refusals of that last half second
-stay lost, and so do all of them with the ``memory`` or ``redis`` backends.
+The ledger writes a call's row only after the decisions queued here before
+it (``UsageLedger(audit=...)``), so no crash leaves a call in the ledger
+without its audit rows. A process killed with SIGKILL loses the decisions
+still queued: at most those of the last ``flush_interval`` (0.5 s). With the
+``sqlite`` policy backend, a call the counters hold or charged is recovered at
+the next start with an ``allow`` row (reason ``recovered ...``) if it has none;
+its other rows of that last half second are lost (a refused first candidate's
+``deny``, the real allow row's rule and reason), and so are the decisions of
+calls that charged nothing. With the ``memory`` or ``redis`` backends every
+queued decision is lost, together with the ledger rows queued after it.
 """
 
 from __future__ import annotations

@@ -3,13 +3,26 @@
 The call pipeline calls ``ledger.record(UsageRecord(...))`` once per call; that
 is an append to a list. A background task writes the rows in batches (see
 ``agentrt.store._batch``); ``close()`` writes the rest, so a clean stop loses
-nothing. A process killed with SIGKILL loses the rows still queued: at most
-those of the last ``flush_interval`` (0.5 s). With the ``sqlite`` policy
-backend they are not lost: its counters journal each call in the same store
-(``PENDING_TABLE``), and the next start writes the lost rows, outcome
-``recovered``. ``query()`` sums what has been written, grouped by user, tenant,
+nothing. ``query()`` sums what has been written, grouped by user, tenant,
 model, provider or UTC day: rows still queued are not in it until the next
 flush (``await ledger.flush()`` first when that matters).
+
+The runtime's ledger writes each batch only after the audit trail's queued
+decisions (``UsageLedger(audit=...)``), and a call's decisions are queued
+before its usage: on every store and policy backend, a call in the ledger
+has its audit rows. What a SIGKILL can lose:
+
+- ``sqlite`` policy backend (SQLite store): nothing the counters know. Each
+  call they hold or charged is journaled (``PENDING_TABLE``) until its ledger
+  row is written, and the next start writes the lost rows, outcome
+  ``recovered`` (``agentrt.policy.backends._recovery``). Lost: the rows of the
+  last ``flush_interval`` (0.5 s) of calls that charged nothing (refusals,
+  failed calls whose hold was released), ledger and audit rows alike.
+- ``redis`` and ``memory`` backends, on a SQLite or a PostgreSQL store (the
+  ``sqlite`` backend needs a SQLite store): the rows still queued, at most
+  those of the last ``flush_interval``; no recovery. A call may keep its
+  audit rows and lose its ledger row, never the other way round; Redis keeps
+  what those calls used on its counters (``memory`` counters die with the process).
 """
 
 from __future__ import annotations
@@ -59,9 +72,11 @@ PENDING_TABLE: Final = "agentrt_usage_pending"
 
 The ``sqlite`` policy backend writes a row in the same transaction as its
 counters (``held`` at admit, ``settled`` with the usage); the ledger deletes
-the rows of a request in the same transaction as it writes the request's row.
-So a crash between the two leaves the call here, and the next start writes its
-ledger row, marked ``recovered`` (``agentrt.policy.backends._recovery``).
+the rows of a request in the same transaction as it writes the request's row,
+and only after the call's queued audit rows are written. So a crash before the
+ledger's write leaves the call here, and the next start writes its ledger row,
+marked ``recovered``, and its allow row if that was lost too
+(``agentrt.policy.backends._recovery``).
 """
 
 USAGE_MIGRATIONS: Final[list[str | dict[str, str]]] = [

@@ -5,8 +5,9 @@ counters at once. A process killed in between leaves calls the counters hold
 with no ledger or audit row. So the ``sqlite`` backend journals each call in
 the store (table ``agentrt_usage_pending``, in the same transaction as its
 counters), and the ledger deletes a call's journal rows in the same
-transaction as it writes the call's row: at every instant a charged call is in
-the ledger or in the journal.
+transaction as it writes the call's row, which it writes only once the call's
+queued audit rows are written: at every instant a charged call is in the
+ledger with its audit rows, or in the journal.
 
 At start, :func:`recover` finds the journal rows of processes that are gone
 (same host, process id no longer running) and, in one transaction:
@@ -16,7 +17,9 @@ At start, :func:`recover` finds the journal rows of processes that are gone
 - a call still in flight (held) gets a ledger row of 0 tokens, outcome
   ``recovered``, and its holds are released now (as its ``reservation_ttl``
   would have): what the provider used for it, if anything, is unknown;
-- a call with no audit row gets one (``allow``, reason ``recovered ...``);
+- a call with no allow row gets one (``allow``, reason ``recovered ...``);
+  its other decisions still queued at the kill (the deny of a refused first
+  candidate, the real allow row's rule and reason) are lost;
 - its journal rows go.
 
 Other processes' rows that are still running, and rows of other hosts (a
@@ -121,7 +124,10 @@ def recover(conn: sqlite3.Connection, own_owner: str, gone: Callable[[str], bool
                 ),
             )
             if request_id is not None and not conn.execute(
-                "SELECT 1 FROM agentrt_audit WHERE request_id = ? LIMIT 1", (request_id,)
+                # An allow row, not any row: a deny row of a refused first candidate may be written while the
+                # allow row of the fallback that ran was still queued.
+                "SELECT 1 FROM agentrt_audit WHERE request_id = ? AND decision = 'allow' LIMIT 1",
+                (request_id,),
             ).fetchone():
                 conn.execute(
                     "INSERT INTO agentrt_audit (ts, request_id, user_name, tenant, api_key, model, operation, "

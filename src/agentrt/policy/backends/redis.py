@@ -21,7 +21,10 @@ The clock is the engine's (this process's); keep the machines' clocks in sync
 
 Counters in Redis outlive a process that is killed; its ledger and audit rows
 still queued do not: a SIGKILL loses at most the last ``flush_interval``
-(0.5 s) of them, while the counters keep what those calls used. Only the
+(0.5 s) of them, on a SQLite or a PostgreSQL store alike, while the counters
+keep what those calls used (a settle not sent yet leaves its hold until
+``reservation_ttl``). A call may lose its ledger row and keep its audit rows,
+never the reverse (the ledger writes after the audit trail). Only the
 ``sqlite`` backend journals calls for the next start to recover.
 """
 

@@ -18,9 +18,10 @@ Entries that leave a window and holds that lapse are removed when their
 counter is next touched, and idle counters by a sweep every minute.
 
 Each call is also journaled in ``agentrt_usage_pending`` in the same
-transaction as its counters, until its ledger row is written: at start the
-backend writes the ledger and audit rows that a crashed process lost (see
-``_recovery``), so the ledger, the audit trail and the counters agree.
+transaction as its counters, until its ledger row is written (after the
+call's audit rows): at start the backend writes the ledger and allow rows
+that a crashed process lost (see ``_recovery``), so the ledger, the audit
+trail and the counters agree.
 """
 
 from __future__ import annotations
