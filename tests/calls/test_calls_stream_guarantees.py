@@ -12,7 +12,7 @@ import pytest
 from calls_support import RecordingPolicy, ScriptedClient, log_events, open_runtime, use_client
 
 from agentrt.calls import PolicyHook, request_id
-from agentrt.errors import ProviderTimeout
+from agentrt.errors import ProviderTimeout, RuntimeStateError
 from agentrt.store import UsageLedger
 from agentrt.testing import FakeUpstream, Reply
 from agentrt.types import (
@@ -115,6 +115,64 @@ async def test_a_cancelled_streaming_task_is_charged_for_what_it_delivered(up: F
     assert usage.output_tokens < len("".join(delivered)) + 20  # what was delivered, not the hold of 900
     assert [r[1] for r in rows] == ["cancelled"]
     assert client.closed == 1  # the provider's stream was closed too
+
+
+async def test_a_stream_open_when_the_runtime_stops_is_settled_once_and_refuses_to_be_read_on(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    up.script(Reply(text="x" * 400, chunk_size=10, usage=(20, 100)))
+    policy = RecordingPolicy()
+    rt = open_runtime(up, tmp_path, store=with_ledger(tmp_path))
+    rt.override(PolicyHook, policy)  # type: ignore[type-abstract]
+    await rt.start()
+    events = rt.stream("primary", "tell me")
+    for _ in range(3):
+        assert isinstance(await anext(events), TextDelta)  # type: ignore[call-overload]
+    await rt.stop()  # the caller still holds the stream
+    [(_, usage, _)] = policy.settled
+    assert 30 <= usage.output_tokens <= 400  # what it delivered, a token per byte at most
+    with pytest.raises(RuntimeStateError, match="runtime stopped while this stream"):
+        await anext(events)  # type: ignore[call-overload]
+    await events.aclose()  # type: ignore[attr-defined]
+    assert len(policy.settled) == 1  # settled once: the generator's own exit found it settled
+    assert policy.released == []
+    [stopped] = log_events(rt, "streams_settled_at_stop")
+    assert stopped["streams"] == 1
+    [abandoned] = log_events(rt, "model_call_abandoned")
+    assert abandoned["output_tokens"] == usage.output_tokens
+
+
+async def test_a_stream_waiting_on_its_upstream_when_the_runtime_stops_is_settled_once(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    client = ScriptedClient(events=[TextDelta("first ")], endless=TextDelta("."), pause=0.2)
+    policy = RecordingPolicy()
+    rt = open_runtime(up, tmp_path)
+    rt.override(PolicyHook, policy)  # type: ignore[type-abstract]
+    await rt.start()
+    use_client(rt, client)
+    events = rt.stream("primary", "tell me", fallbacks=[])
+    assert await anext(events) == TextDelta("first ")  # type: ignore[call-overload]
+    reader = asyncio.create_task(anext(events))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)  # the reader now waits on the upstream's next event
+    await rt.stop()
+    with pytest.raises(RuntimeStateError):
+        await reader  # the next event arrived after the stream was settled: not delivered
+    await events.aclose()  # type: ignore[attr-defined]
+    [(_, usage, _)] = policy.settled
+    assert usage.output_tokens == len("first ")
+    assert client.closed == 1
+
+
+async def test_a_stream_carries_the_request_id_current_when_it_was_called(up: FakeUpstream, tmp_path: Path) -> None:
+    rt = open_runtime(up, tmp_path, store=with_ledger(tmp_path))
+    async with rt:
+        token = request_id.set("set-by-the-server")
+        events = rt.stream("primary", "hi")
+        request_id.reset(token)  # e.g. a middleware's context ends before the body is streamed
+        await drain(events)
+        rows = await ledger_rows(rt)
+    assert [rid for rid, *_ in rows] == ["set-by-the-server"]
 
 
 # --- 10.11: everything sent is counted; a stream past the cap is cut --------------------

@@ -1,8 +1,8 @@
 """The ways around a budget that the property attack found, each narrowed to its smallest case.
 
-Each is marked ``xfail(strict=True)`` until the pipeline is fixed (the reason names the root cause): a
-fix makes it pass, pytest then reports the XPASS as a failure, and whoever fixed it removes the mark and
-turns the matching switch of ``budget_attack`` on, so the property tests attack that path too.
+Each was marked ``xfail(strict=True)`` until the pipeline was fixed (the reason named the root cause);
+whoever fixed one removed its mark and turned the matching switch of ``budget_attack`` on, so the property
+tests attack that path too. All are fixed: they stay here as the smallest regression test of each.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from budget_attack import PRINCIPAL, upstream_urls
 
@@ -77,15 +76,6 @@ async def test_a_clip_output_budget_tells_the_provider_the_clipped_limit_even_wh
     assert used - (400 - sent) <= 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # failing for any other reason is a failure, not this known breach
-    reason="Runtime.stop closes the policy engine while a stream its caller has not finished or closed is still "
-    "open; the stream's settle then runs in the async generator's finalizer and raises RuntimeStateError (the "
-    "policy engine is closed): its delivered output is never charged, it has no ledger row, and its hold stays "
-    "until reservation_ttl. Fix: the pipeline keeps its open streams (a WeakSet) and the calls service "
-    "acloses them at stop, before the policy and the ledger stop",
-)
 async def test_a_stream_still_open_when_the_runtime_stops_is_charged_for_what_it_delivered(tmp_path: Path) -> None:
     async with FakeUpstream() as up:
         settings = config(up, tmp_path, {"max_tokens": 100_000}, backend="sqlite")
@@ -107,8 +97,8 @@ async def test_a_stream_still_open_when_the_runtime_stops_is_charged_for_what_it
         rows = conn.execute(
             "SELECT outcome, output_tokens FROM agentrt_usage WHERE request_id = 'left-open'"
         ).fetchall()
-    assert [outcome for outcome, _ in rows] == ["cancelled"]  # today: no row
-    assert reserved == 0  # today: the 2000-token hold stays until reservation_ttl
+    assert [outcome for outcome, _ in rows] == ["cancelled"]  # before the fix: no row
+    assert reserved == 0  # before the fix: the 2000-token hold stayed until reservation_ttl
     assert used >= 48  # the 48 bytes delivered are charged
 
 

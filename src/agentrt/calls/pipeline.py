@@ -33,6 +33,7 @@ provider's own count.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from functools import partial
@@ -47,10 +48,10 @@ from agentrt.calls._deadline import DEFAULT_CALL_TIMEOUT, call_timeout, deadline
 from agentrt.calls._messages import Prompt, to_messages
 from agentrt.calls._records import CallRecords
 from agentrt.calls._span_attributes import attempt_attributes, request_attributes, response_attributes
-from agentrt.calls._stream_step import read_stream
+from agentrt.calls._stream_step import OpenStream, read_stream, settle_open_streams
 from agentrt.calls._tooling import ToolsArg, resolve_tools, run_tool_calls
 from agentrt.calls.policy_hook import Admission, PolicyHook
-from agentrt.calls.principal import Principal
+from agentrt.calls.principal import Principal, request_id
 from agentrt.errors import ToolError
 from agentrt.models import ModelCatalog, ModelSpec, check_request, estimate_tokens, input_token_bound
 from agentrt.resilience import Candidate, StreamCandidate, run_plan, stream_plan
@@ -98,6 +99,17 @@ class CallPipeline:
         self._records = CallRecords(metrics, ledger, structlog.get_logger("agentrt.calls"))
         self._tracing = tracing if tracing is not None and tracing.enabled else None
         self._log = structlog.get_logger("agentrt.calls")
+        # Streams opened and not yet settled; weak, so a stream its reader dropped goes with its generator.
+        self._open_streams: weakref.WeakSet[OpenStream] = weakref.WeakSet()
+
+    async def settle_open_streams(self) -> int:
+        """Settle every stream still open for what it delivered (ledger row ``cancelled``); how many were open.
+
+        The calls service runs this when it stops, before the policy and the ledger it needs stop: a stream
+        its reader has neither finished nor closed is charged now, not by a finalizer after the policy is
+        gone. Such a stream then raises ``RuntimeStateError`` if it is read again.
+        """
+        return await settle_open_streams(list(self._open_streams), self.catalog, self._records, self._log)
 
     # --- generate ----------------------------------------------------------------------
 
@@ -255,7 +267,7 @@ class CallPipeline:
 
     # --- stream ------------------------------------------------------------------------
 
-    async def stream(
+    def stream(
         self,
         model: str,
         prompt: Prompt,
@@ -281,11 +293,52 @@ class CallPipeline:
         ``timeout`` bounds each model call of the stream to its last event. With
         runnable tools, the tool loop runs between steps and every step's deltas
         are streamed. A stream left early (``break``, ``aclose()``, a cancelled
-        task) is charged for what it delivered, its ledger row marked ``cancelled``.
+        task) is charged for what it delivered, its ledger row marked ``cancelled``;
+        so is a stream still open when the runtime stops. Close a stream you leave
+        (``async with aclosing(rt.stream(...))``): a stream merely dropped is
+        settled when the event loop finalises it, which may wait for a garbage
+        collection, and holds its reservation until then. The request id is the
+        one current when ``stream`` is called, not when the stream is first read.
         """
+        return self._stream(
+            request_id.get(),
+            model,
+            prompt,
+            system,
+            principal or Principal.of(user, tenant),
+            fallbacks,
+            timeout,
+            tools,
+            tool_choice,
+            max_steps,
+            max_output_tokens,
+            temperature,
+            response_format,
+            params,
+            model_params,
+        )
+
+    async def _stream(
+        self,
+        current_request_id: str | None,
+        model: str,
+        prompt: Prompt,
+        system: str | None,
+        principal: Principal,
+        fallbacks: Sequence[str] | None,
+        timeout: float | None,
+        tools: ToolsArg,
+        tool_choice: str | dict[str, Any] | None,
+        max_steps: int,
+        max_output_tokens: int | None,
+        temperature: float | None,
+        response_format: ResponseFormat | Mapping[str, Any] | type | None,
+        params: Mapping[str, Any] | None,
+        model_params: dict[str, Any],
+    ) -> AsyncGenerator[StreamEvent, None]:
         messages = to_messages(prompt, system)
         call = call_settings(
-            principal or Principal.of(user, tenant),
+            principal,
             "stream",
             fallbacks,
             timeout,
@@ -296,6 +349,8 @@ class CallPipeline:
             params=params,
             model_params=model_params,
         )
+        if current_request_id is not None:
+            call.request_id = current_request_id
         toolset, call.tool_specs = resolve_tools(tools)
         usage, cost, attempts, latency, priced = Usage(), 0.0, list[Attempt](), 0.0, True
         for _ in range(max_steps if toolset is not None else 1):
@@ -363,9 +418,9 @@ class CallPipeline:
             await holds.release_all()
             self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
             raise
-        async with aclosing(
-            read_stream(self.catalog, self._records, self._log, holds, index, events, call, attempts, started, deadline)
-        ) as delivered:
+        step = OpenStream(holds, index, call, attempts, started, holds.requests[index].max_output_tokens)
+        self._open_streams.add(step)
+        async with aclosing(read_stream(self.catalog, self._records, self._log, step, events, deadline)) as delivered:
             async for event in delivered:
                 yield event
 

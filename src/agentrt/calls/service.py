@@ -60,4 +60,10 @@ async def call_pipeline_service(
     tracing: Tracing,
     ledger: UsageLedger,
 ) -> AsyncIterator[CallPipeline]:
-    yield CallPipeline(catalog, providers, guards, policy, metrics.calls, tracing, ledger)
+    """Model calls; at stop, streams still open are settled while the policy and the ledger still run."""
+    pipeline = CallPipeline(catalog, providers, guards, policy, metrics.calls, tracing, ledger)
+    try:
+        yield pipeline
+    finally:
+        # This service needs the policy and the ledger, so it stops before them: the last moment to charge.
+        await pipeline.settle_open_streams()
