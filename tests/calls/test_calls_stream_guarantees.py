@@ -142,6 +142,23 @@ async def test_a_stream_open_when_the_runtime_stops_is_settled_once_and_refuses_
     assert abandoned["output_tokens"] == usage.output_tokens
 
 
+async def test_a_stream_read_to_its_completion_but_still_held_at_stop_is_not_settled_again(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    policy = RecordingPolicy()
+    rt = open_runtime(up, tmp_path)
+    rt.override(PolicyHook, policy)  # type: ignore[type-abstract]
+    await rt.start()
+    events = rt.stream("primary", "tell me")
+    async for event in events:
+        if isinstance(event, Completed):
+            break  # the generator stays suspended after its last event, held by `events`
+    await rt.stop()
+    assert len(policy.settled) == 1
+    assert log_events(rt, "streams_settled_at_stop") == []
+    await events.aclose()  # type: ignore[attr-defined]
+
+
 async def test_a_stream_waiting_on_its_upstream_when_the_runtime_stops_is_settled_once(
     up: FakeUpstream, tmp_path: Path
 ) -> None:

@@ -160,22 +160,25 @@ class OpenStream:
         latency = perf_counter() - self.started
         records.abandoned(holds.specs[0], holds.specs[index], self.call, usage, cost, latency, self.attempts)
 
-    async def settle_at_stop(self, catalog: ModelCatalog, records: CallRecords) -> None:
-        """The pipeline stops: settle this stream for what it delivered, or wait for its settle in flight."""
+    async def settle_at_stop(self, catalog: ModelCatalog, records: CallRecords) -> bool:
+        """The pipeline stops: settle this stream for what it delivered (True), or wait for its settle in flight."""
         if not self._ending:
             await self.settle_delivered(catalog, records)
-        elif not self._ended:
+            return True
+        if not self._ended:
             self._done = self._done or asyncio.Event()
             await self._done.wait()
+        return False
 
 
 async def settle_open_streams(
     open_streams: list[OpenStream], catalog: ModelCatalog, records: CallRecords, log: Any
 ) -> int:
-    """Settle each of ``open_streams`` for what it delivered (the pipeline stops); how many there were."""
+    """Settle each of ``open_streams`` not yet settled for what it delivered (the pipeline stops); how many."""
+    settled = 0
     for step in open_streams:
         try:
-            await step.settle_at_stop(catalog, records)
+            settled += await step.settle_at_stop(catalog, records)
         except Exception as err:  # one stream failing to settle must not keep the others from it
             log.error(
                 "stream_not_settled_at_stop",
@@ -183,14 +186,14 @@ async def settle_open_streams(
                 error_type=type(err).__name__,
                 error=str(err),
             )
-    if open_streams:
+    if settled:
         log.warning(
             "streams_settled_at_stop",
-            streams=len(open_streams),
+            streams=settled,
             hint="streams still open when the runtime stopped were charged for what they had delivered; "
             "finish or close streams before stopping the runtime",
         )
-    return len(open_streams)
+    return settled
 
 
 async def read_stream(

@@ -103,7 +103,7 @@ class CallPipeline:
         self._open_streams: weakref.WeakSet[OpenStream] = weakref.WeakSet()
 
     async def settle_open_streams(self) -> int:
-        """Settle every stream still open for what it delivered (ledger row ``cancelled``); how many were open.
+        """Settle every stream still open for what it delivered (ledger row ``cancelled``); how many it settled.
 
         The calls service runs this when it stops, before the policy and the ledger it needs stop: a stream
         its reader has neither finished nor closed is charged now, not by a finalizer after the policy is
