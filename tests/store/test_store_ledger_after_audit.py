@@ -103,3 +103,27 @@ async def test_the_runtimes_ledger_waits_for_the_runtimes_audit_trail(tmp_path: 
             assert conn.execute("SELECT decision FROM agentrt_audit WHERE request_id = 'r4'").fetchall() == [("allow",)]
     finally:
         await container.stop()
+
+
+async def test_a_flush_of_the_audit_trail_during_the_ledgers_write_still_writes_everything_queued(
+    store: Store,
+) -> None:
+    async with (
+        AuditTrail(store, flush_interval=30) as audit,
+        UsageLedger(store, flush_interval=30, audit=audit) as ledger,
+    ):
+        audit.record(AuditRecord(request_id="r5", decision="allow"))
+        ledger.record(UsageRecord(request_id="r5", model="m", provider="p", operation="generate"))
+        ledger_write = asyncio.ensure_future(ledger.flush())
+        for _ in range(1000):  # until the ledger's write has started the audit rows' transaction
+            if audit.writer._writing is not None:
+                break
+            await asyncio.sleep(0)
+        assert audit.writer._writing is not None
+        assert not audit.writer._writing.done()
+        audit.record(AuditRecord(request_id="r6", decision="deny"))  # queued after the ledger's batch
+        await audit.flush()
+        assert audit.writer.pending == 0
+        assert await _decisions(store, "r6") == ["deny"]
+        await ledger_write
+        assert (await _decisions(store, "r5"), await _ledger_rows(store, "r5")) == (["allow"], 1)

@@ -15,11 +15,13 @@ the list (which would write it twice) nor run two writes of the same records.
 ``close_timeout``; records it still could not write are counted in an error
 log line and the error is raised, so a stop that loses data never looks clean.
 
-A writer may be ordered ``after`` another: before each batch it writes every
-record the other one has queued (the ledger after the audit trail, so a call's
-ledger row is never written before its decisions: a SIGKILL between the two
-writes cannot leave a call in the ledger without its audit rows). When the
-other writer fails, this one keeps its batch and tries again.
+A writer may be ordered ``after`` another: each of its batches is written in
+the transaction of the other's records queued before it, or after them (the
+ledger after the audit trail, so a call's ledger row is never written before
+its decisions: no SIGKILL can leave a call in the ledger without its audit
+rows). One transaction for both, not two: a batch reaches the store as soon
+as it did without the ordering. When that transaction fails, both keep their
+records and try again.
 """
 
 from __future__ import annotations
@@ -27,18 +29,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import structlog
 
 from agentrt.errors import RuntimeStateError
-from agentrt.store._base import Store
+from agentrt.store._base import Store, Transaction
 from agentrt.store.retention import Pruner
 
 __all__ = ["BatchWriter", "BatchedTable"]
 
 T = TypeVar("T")
+Statements = Callable[[Transaction], Awaitable[None]]
 
 _log = structlog.get_logger("agentrt.store")
 
@@ -90,6 +93,10 @@ class BatchWriter(Generic[T]):
         self._also = also
         self._after = after
         self._pending: list[T] = []
+        # Records ever queued, and ever taken off the queue's front (written, rejected or dropped): a record
+        # queued as the n-th is off the queue once `_taken >= n`, which is how a later writer orders itself.
+        self._queued = 0
+        self._taken = 0
         self._wake = asyncio.Event()  # set when batch_size records wait, or when stopping
         self._stop = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -107,6 +114,7 @@ class BatchWriter(Generic[T]):
             )
         pending = self._pending
         pending.append(record)
+        self._queued += 1
         if len(pending) >= self.batch_size:
             self._wake.set()
 
@@ -129,7 +137,12 @@ class BatchWriter(Generic[T]):
 
         Raises what the store raised if a batch fails (the records stay queued).
         """
-        return await asyncio.shield(self._start_write())
+        mark = self._queued
+        written = 0
+        # A write under way may stop short of what is queued now (a later writer's, see _write_before).
+        while self._taken < mark:
+            written += await asyncio.shield(self._start_write())
+        return written
 
     async def close(self) -> None:
         """Stop the background task and write every queued record. Closing twice is harmless.
@@ -192,15 +205,39 @@ class BatchWriter(Generic[T]):
             self._writing = writing
         return writing
 
-    async def _write_pending(self) -> int:
+    async def _write_before(self, statements: Statements) -> bool:
+        """Write the records queued now, running ``statements`` in the transaction of the last batch of them.
+
+        False (nothing run) when every record queued now is written already.
+        """
+        mark = self._queued
+        while (writing := self._writing) is not None and not writing.done():
+            with contextlib.suppress(Exception):  # its error was logged; ours, if the store still fails, is raised
+                await asyncio.shield(writing)
+        if self._taken >= mark:
+            return False
+        # As _start_write's task, so that no other write of this writer runs meanwhile (none is: checked above).
+        writing = asyncio.get_running_loop().create_task(
+            self._write_pending(through=mark, then=statements), name=f"agentrt-{self.name}-write"
+        )
+        writing.add_done_callback(_retrieve_exception)
+        self._writing = writing
+        await asyncio.shield(writing)
+        return True
+
+    async def _write_pending(self, through: int | None = None, then: Statements | None = None) -> int:
+        """Write the queue (``through``: only up to the record queued as that number), in batches; ``then``
+        runs in the transaction of the last batch."""
         written = 0
         pending = self._pending
-        while pending:
-            batch = pending[: self.batch_size]
+        while pending and (through is None or self._taken < through):
+            size = self.batch_size if through is None else min(self.batch_size, through - self._taken)
+            batch = pending[:size]
             rows = self._rows(batch)
-            if rows:
+            last = then if through is not None and self._taken + len(batch) >= through else None
+            if rows or last is not None:
                 try:
-                    await self._commit(batch, rows)
+                    await self._commit(batch, rows, last)
                 except Exception as err:
                     self.write_failures += 1
                     _log.error(
@@ -215,24 +252,33 @@ class BatchWriter(Generic[T]):
                     self._bound_pending()
                     raise
             del pending[: len(batch)]  # only now: the batch is committed
+            self._taken += len(batch)
             written += len(rows)
             self.written += len(rows)
         return written
 
-    async def _commit(self, batch: list[T], rows: list[Sequence[Any]]) -> None:
+    async def _commit(self, batch: list[T], rows: list[Sequence[Any]], then: Statements | None = None) -> None:
+        extra: list[Sequence[Any]] = []
+        if self._also is not None:
+            to_params = self._also[1]
+            extra = [params for params in map(to_params, batch) if params is not None]
+
+        async def statements(tx: Transaction) -> None:
+            if rows:
+                await tx.executemany(self._insert_sql, rows)
+            if extra and self._also is not None:
+                await tx.executemany(self._also[0], extra)
+            if then is not None:
+                await then(tx)
+
         after = self._after
-        if after is not None and after.pending:
-            # Every record of `after` queued before this batch was queued before it: written first.
-            await after.flush()
-        if self._also is None:
+        if after is not None and after.pending and await after._write_before(statements):
+            return  # in the transaction of `after`'s records queued before this batch
+        if not extra and then is None:
             await self.store.executemany(self._insert_sql, rows)
             return
-        sql, to_params = self._also
-        extra = [params for params in map(to_params, batch) if params is not None]
         async with self.store.transaction() as tx:
-            await tx.executemany(self._insert_sql, rows)
-            if extra:
-                await tx.executemany(sql, extra)
+            await statements(tx)
 
     def _rows(self, batch: list[T]) -> list[Sequence[Any]]:
         rows: list[Sequence[Any]] = []
@@ -248,6 +294,7 @@ class BatchWriter(Generic[T]):
         excess = len(self._pending) - self.max_pending
         if excess > 0:
             del self._pending[:excess]
+            self._taken += excess
             self.dropped += excess
             _log.error(
                 "store_records_dropped",
@@ -260,6 +307,7 @@ class BatchWriter(Generic[T]):
     def _give_up(self, why: str) -> None:
         lost = len(self._pending)
         self.dropped += lost
+        self._taken += lost
         self._pending.clear()
         _log.error("store_records_lost", writer=self.name, lost=lost, reason=why, store=self.store.url_for_logs)
 
