@@ -7,8 +7,8 @@ nothing. ``query()`` sums what has been written, grouped by user, tenant,
 model, provider or UTC day: rows still queued are not in it until the next
 flush (``await ledger.flush()`` first when that matters).
 
-The runtime's ledger writes each batch only after the audit trail's queued
-decisions (``UsageLedger(audit=...)``), and a call's decisions are queued
+The runtime's ledger writes each batch in one transaction with the audit
+trail's queued decisions, or after them (``UsageLedger(audit=...)``), and a call's decisions are queued
 before its usage: on every store and policy backend, a call in the ledger
 has its audit rows. What a SIGKILL can lose:
 
@@ -186,10 +186,10 @@ class UsageLedger(BatchedTable[UsageRecord]):
     background writer; ``record()`` queues; ``flush()`` writes now; ``close()``
     writes everything and stops (also ``async with UsageLedger(store) as ledger``).
 
-    Given the ``audit`` trail, each batch is written only after every decision
-    the trail has queued (the runtime's ledger does so): a call's decisions are
-    queued before its usage, so its ledger row, and the deletion of its journal
-    row, never reach the store before its audit rows.
+    Given the ``audit`` trail, each batch is written in the transaction of the
+    decisions the trail has queued, or after them (the runtime's ledger does
+    so): a call's decisions are queued before its usage, so its ledger row, and
+    the deletion of its journal row, never reach the store before its audit rows.
     """
 
     component = "usage"

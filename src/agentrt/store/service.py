@@ -40,7 +40,7 @@ async def store_service(config: Config) -> AsyncIterator[Store]:
 async def ledger_service(config: Config, store: Store, audit: AuditTrail) -> AsyncIterator[UsageLedger]:
     """The usage ledger: its table migrated at start, every queued row written at stop.
 
-    Its rows are written after the audit trail's queued decisions (``UsageLedger(audit=...)``), so a
+    Its rows are written with or after the audit trail's queued decisions (``UsageLedger(audit=...)``), so a
     crash never leaves a call in the ledger without its audit rows; it stops before the audit trail.
 
     With ``store.retention.ledger`` set, rows past that age are rolled up and
