@@ -3,7 +3,8 @@
     python audit_lag_worker.py <config path>
 
 Makes one call as request ``audit-lag``, writes the ledger's queue (as its 0.5 s timer may do at any
-moment), prints ``done`` and blocks its event loop, so the audit trail's queue is never written.
+moment), prints ``done`` and blocks its event loop, so the audit trail's own timer never writes its queue:
+the call's audit row is in the store only if the ledger's write carried it.
 """
 
 from __future__ import annotations

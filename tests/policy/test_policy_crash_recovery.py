@@ -9,7 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import yaml
 
@@ -17,6 +19,8 @@ from agentrt import Runtime
 from agentrt.policy.backends._recovery import Recovered, recover
 
 WORKER = Path(__file__).with_name("crash_worker.py")
+# The worker of the known-breach test: one call, the ledger written, then blocked until killed.
+LAG_WORKER = Path(__file__).parents[1] / "guarantees" / "audit_lag_worker.py"
 CALLS = 30
 
 
@@ -136,3 +140,52 @@ def test_a_written_deny_row_does_not_stand_in_for_the_lost_allow_row_of_a_recove
         ).fetchall()
     assert done == Recovered(settled=1, in_flight=0, audit_rows=1)
     assert decisions == [("deny",), ("allow",)]
+
+
+def test_on_a_postgresql_store_with_redis_counters_a_sigkill_after_the_ledgers_write_keeps_the_audit_row(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    """No journal there (no recovery), but the ledger's write carries the call's queued audit rows: the kill
+    right after it (audit_lag_worker.py blocks before the audit trail's own timer) leaves both rows."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        settings = {
+            "logging": {"level": "warning", "console": {"format": "off"}},
+            "store": {"url": f"{postgres_url}?options={quote(f'-csearch_path={schema}')}"},
+            "providers": {"offline": {"kind": "local"}},
+            "models": {"m": {"provider": "offline", "pricing": {"input": 1.0, "output": 2.0}}},
+            "policies": {
+                "backend": redis_url,
+                "key_prefix": f"lag:{schema}:",
+                "budgets": [{"scope": "user", "period": "total", "max_tokens": 100_000}],
+            },
+            "observability": {"monitor": {"enabled": False}},
+        }
+        path = tmp_path / "agentrt.yaml"
+        path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+        worker = subprocess.Popen(
+            [sys.executable, str(LAG_WORKER), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert worker.stdout is not None
+            line = worker.stdout.readline().strip()
+            assert line == "done", worker.stderr.read() if worker.stderr else line
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"SET search_path = {schema}")
+            ledger = conn.execute("SELECT outcome FROM agentrt_usage WHERE request_id = 'audit-lag'").fetchall()
+            audit = conn.execute("SELECT decision FROM agentrt_audit WHERE request_id = 'audit-lag'").fetchall()
+        assert ledger == [("ok",)]
+        assert audit == [("allow",)]
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
