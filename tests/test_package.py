@@ -52,6 +52,7 @@ EXPECTED_PUBLIC = {
     "CircuitOpen",
     "ModelError",
     "OutputValidationError",
+    "ParamsRefused",
     "ToolError",
     "UnknownModel",
     "ToolArgumentsError",

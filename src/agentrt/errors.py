@@ -34,7 +34,8 @@ from values that came from a secret field or an ``Authorization`` header.
     │   ├── ProviderAuthError       401 / 403: the key is wrong or lacks access
     │   ├── UnknownProvider         no provider of that name is configured
     │   └── ProviderBadRequest      400: the request was refused as invalid
-    │       └── ContextLengthExceeded   the input does not fit the model's context window
+    │       ├── ContextLengthExceeded   the input does not fit the model's context window
+    │       └── ParamsRefused       agentrt refused a parameter before sending (names it, says why)
     ├── PolicyError                 the policy refused a call before it reached a provider
     │   ├── PolicyDenied            a rule denied it (names the rule and its reason)
     │   ├── RateLimitExceeded       a rate limit would be exceeded (retry_after)
@@ -70,6 +71,7 @@ __all__ = [
     "ModelError",
     "NoRuntimeError",
     "OutputValidationError",
+    "ParamsRefused",
     "PluginError",
     "PolicyDenied",
     "PolicyError",
@@ -373,6 +375,28 @@ class ProviderBadRequest(ProviderError):
 
 class ContextLengthExceeded(ProviderBadRequest):
     """The input does not fit the model's context window."""
+
+
+class ParamsRefused(ProviderBadRequest):
+    """agentrt refused a parameter of the request before sending it, as the provider would have.
+
+    ``param`` names it; ``client_message`` says what is wrong in words fit for the
+    caller of a gateway (no configuration paths), where the message may add how the
+    operator can change agentrt's behaviour.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        client_message: str,
+        param: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, model=model, status=400)
+        self.client_message = client_message
+        self.param = param
 
 
 # --- policy ------------------------------------------------------------------

@@ -223,16 +223,6 @@ async def test_streamed_refusal(client: openai.AsyncOpenAI, gateway: Gateway, ta
     assert_declined(refusal or None, content, finish, target)
 
 
-# The provider's 400 is in the server's log only (no upstream text to clients, issue 10 item 9), so the
-# client reads "check the parameters sent": nothing says the model thinks or which parameter clashes.
-THINKING_CLASH = (
-    "a client's temperature/top_p/max_tokens that extended thinking rules out reaches Anthropic, whose 400 "
-    "the client gets as a bare upstream_rejected_request; the anthropic kind should check the thinking "
-    "limits itself (providers/_anthropic_wire.py) and say which parameter clashes, in agentrt's own words"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=THINKING_CLASH)
 @pytest.mark.parametrize(
     ("parameter", "value"), [("temperature", 0.2), ("top_p", 0.5), ("max_tokens", 500)], ids=lambda x: str(x)
 )

@@ -13,7 +13,7 @@ import structlog
 from providers_support import WEATHER, canned_client, sse
 
 from agentrt.config import ProviderSection
-from agentrt.errors import ConfigError, ProviderBadRequest
+from agentrt.errors import ConfigError, ParamsRefused, ProviderBadRequest
 from agentrt.providers import builtin_kinds
 from agentrt.testing import FakeUpstream, Reply
 from agentrt.types import ChatRequest, EmbeddingRequest, ImagePart, Message, StreamFinish, TextDelta, TextPart, ToolSpec
@@ -401,3 +401,44 @@ async def test_gemini_logprobs_in_either_dialect(up: FakeUpstream, make_client: 
     assert sent(up)["generationConfig"].items() >= {"responseLogprobs": True, "logprobs": 3}.items()
     await client.complete(request("google", params={"responseLogprobs": True, "logprobs": 2}))  # Gemini's own
     assert sent(up)["generationConfig"].items() >= {"responseLogprobs": True, "logprobs": 2}.items()
+
+
+THINKING_ON = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"temperature": 0.2}, {}),  # not sent: the default, 1, is what thinking takes
+        ({"top_p": 0.5}, {"top_p": 0.95}),
+        ({"temperature": 1.0, "top_p": 0.97}, {"temperature": 1.0, "top_p": 0.97}),  # allowed as given
+    ],
+)
+async def test_anthropic_sampling_settings_are_adjusted_to_what_thinking_takes(
+    up: FakeUpstream, make_client: Any, fields: dict[str, float], expected: dict[str, float]
+) -> None:
+    # An OpenAI client cannot know the model thinks; the strict fake refuses what Anthropic refuses.
+    ask = request("anthropic", params=THINKING_ON, max_output_tokens=2048, **fields)
+    await make_client("anthropic").complete(ask)
+    body = sent(up)
+    assert {key: body[key] for key in ("temperature", "top_p") if key in body} == expected
+
+
+async def test_anthropic_sampling_settings_thinking_refuses_are_a_400_with_drop_params_off(
+    make_client: Any,
+) -> None:
+    ask = request("anthropic", params=THINKING_ON, max_output_tokens=2048, temperature=0.2)
+    with pytest.raises(ParamsRefused, match="temperature") as refused:
+        await client_of("anthropic", make_client, drop_params=False).complete(ask)
+    assert refused.value.param == "temperature"
+    assert "providers." not in refused.value.client_message  # configuration is the operator's business
+
+
+async def test_anthropic_thinking_with_no_room_for_its_budget_is_refused_in_our_words(
+    up: FakeUpstream, make_client: Any
+) -> None:
+    ask = request("anthropic", params=THINKING_ON, max_output_tokens=500)  # a policy's hold is never raised
+    with pytest.raises(ParamsRefused, match=r"max_tokens above its budget_tokens \(1024\)") as refused:
+        await make_client("anthropic").complete(ask)
+    assert refused.value.param == "max_tokens"
+    assert up.requests == []  # refused before anything was sent

@@ -48,6 +48,7 @@ EXPECTED_STATUS = {
     "UnknownProvider": 502,
     "ProviderBadRequest": 400,
     "ContextLengthExceeded": 400,
+    "ParamsRefused": 400,
     "PolicyError": 403,
     "PolicyDenied": 403,
     "RateLimitExceeded": 429,
@@ -72,6 +73,7 @@ _ARGS: dict[str, dict[str, Any]] = {
     "ProviderRateLimited": {"retry_after": 4},
     "RateLimitExceeded": {"scope": "user", "limit": "rpm", "retry_after": 0.2},
     "BudgetExceeded": {"scope": "tenant", "budget": "cost"},
+    "ParamsRefused": {"client_message": "model 'm': no temperature with thinking", "param": "temperature"},
 }
 
 
@@ -114,6 +116,26 @@ def test_each_error_class_maps_to_its_status_in_openai_shape(cls: type[Exception
     else:
         assert body["error"]["message"] == str(exc)  # agentrt's messages say what to do, and carry no secret
     assert isinstance(body["error"]["type"], str)
+
+
+def test_a_parameter_agentrt_refused_is_told_in_its_words_without_configuration_paths() -> None:
+    refused = errors.ParamsRefused(
+        "anthropic: model 'claude': no temperature but 1 with thinking; change the request, or set "
+        "providers.anthropic.options.drop_params: true",
+        client_message="model 'claude': no temperature but 1 with thinking; change the request",
+        param="temperature",
+    )
+    for exc in (refused, _failed_with(refused)):
+        info = describe_error(exc)
+        assert (info.status, info.code, info.param) == (400, "invalid_parameter", "temperature")
+        assert info.message == "model 'claude': no temperature but 1 with thinking; change the request"
+        assert info.headers["x-should-retry"] == "false"
+
+
+def _failed_with(cause: Exception) -> errors.CallFailed:
+    failed = errors.CallFailed("every attempt failed", attempts=[])
+    failed.__cause__ = cause
+    return failed
 
 
 def test_retry_after_is_whole_seconds_rounded_up_and_at_least_one() -> None:

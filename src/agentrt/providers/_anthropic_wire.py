@@ -147,7 +147,45 @@ def messages_body(
     if params:
         _merge_params(body, params, guard, request.model)
     _no_forced_tool_while_thinking(body, guard, request.model)
+    _within_thinking_limits(body, guard, request.model)
     return body, output
+
+
+def _within_thinking_limits(body: dict[str, Any], guard: ParamGuard, model: str) -> None:
+    """Extended thinking rules out sampling settings OpenAI clients send routinely (a client cannot know
+    the model thinks): adjust them as Anthropic allows, and refuse, in our words, what cannot be adjusted."""
+    thinking = body.get("thinking")
+    if not (isinstance(thinking, dict) and thinking.get("type") in _THINKING_ON):
+        return
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        guard.relax(
+            "temperature",
+            f"Anthropic takes no temperature but 1 with extended thinking on, so temperature {temperature:g} "
+            "is not sent",
+            model=model,
+        )
+        del body["temperature"]
+    top_p = body.get("top_p")
+    if isinstance(top_p, int | float) and not 0.95 <= top_p <= 1:
+        guard.relax(
+            "top_p",
+            f"Anthropic takes a top_p from 0.95 to 1 with extended thinking on, so top_p {top_p:g} is sent as 0.95",
+            model=model,
+        )
+        body["top_p"] = 0.95
+    if "top_k" in body:
+        guard.relax("top_k", "Anthropic takes no top_k with extended thinking on, so it is not sent", model=model)
+        del body["top_k"]
+    budget = thinking.get("budget_tokens")
+    if isinstance(budget, int) and budget >= body["max_tokens"]:
+        # The output cap may be a policy's hold: it is never raised to make room for the thinking.
+        raise guard.refuse(
+            f"extended thinking needs max_tokens above its budget_tokens ({budget}), and max_tokens is "
+            f"{body['max_tokens']}: ask for more than {budget} output tokens, or use a model without thinking",
+            model,
+            param="max_tokens",
+        )
 
 
 def _no_forced_tool_while_thinking(body: dict[str, Any], guard: ParamGuard, model: str) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 
-from agentrt.errors import ConfigError, ConfigProblem, ProviderBadRequest
+from agentrt.errors import ConfigError, ConfigProblem, ParamsRefused
 
 __all__ = ["CAP_NAMES", "CHAT_ONLY", "OPENAI_ONLY", "ParamGuard", "read_drop_params"]
 
@@ -146,7 +146,7 @@ class ParamGuard:
             key = min(refused)
             advice = _ADVICE.get(key, _CONVERSATION_ADVICE)
             raise self._bad_request(
-                f"params[{key!r}] sets a field agentrt controls; {advice}, not through params", model
+                f"params[{key!r}] sets a field agentrt controls; {advice}, not through params", model, param=key
             )
         caps = {name: rest.pop(name) for name in CAP_NAMES if name in rest}
         self.check_n(rest.pop("n", None), "n", model)
@@ -159,7 +159,9 @@ class ParamGuard:
         smallest = cap
         for name, value in caps.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise self._bad_request(f"params[{name!r}] must be a whole number of tokens ≥ 1, got {value!r}", model)
+                raise self._bad_request(
+                    f"params[{name!r}] must be a whole number of tokens ≥ 1, got {value!r}", model, param=name
+                )
             smallest = value if smallest is None else min(smallest, value)
         if cap is not None and smallest == cap and any(value > cap for value in caps.values()):
             self._warn_once("param_output_cap_ignored", frozenset(caps), model, cap=cap)
@@ -173,6 +175,7 @@ class ParamGuard:
             f"params[{name!r}]={value!r} asks for several answers; agentrt returns one per call, "
             "so make one call per answer (concurrently if need be)",
             model,
+            param=name,
         )
 
     def drop(
@@ -188,9 +191,10 @@ class ParamGuard:
         if not self._drop and not always:
             listed = ", ".join(sorted(dropped))
             raise self._bad_request(
-                f"the API does not take {listed}{why}; remove them, or set providers.{self._provider}"
-                ".options.drop_params: true to drop them with a warning",
+                f"the API does not take {listed}{why}; remove them",
                 model,
+                param=min(dropped),
+                advice=f", or set providers.{self._provider}.options.drop_params: true to drop them with a warning",
             )
         for name in dropped:
             del params[name]
@@ -201,9 +205,11 @@ class ParamGuard:
         it when ``drop_params`` is false. ``what`` says what is refused and what is sent instead."""
         if not self._drop:
             raise self._bad_request(
-                f"{what}; change the request, or set providers.{self._provider}.options.drop_params: true "
-                "to let agentrt adjust it with a warning",
+                f"{what}; change the request",
                 model,
+                param=name,
+                advice=f", or set providers.{self._provider}.options.drop_params: true to let agentrt adjust it "
+                "with a warning",
             )
         self._warn_once("param_adjusted", frozenset({name}), model, reason=what)
 
@@ -215,7 +221,16 @@ class ParamGuard:
         self._warned.add(key)
         _log.warning(event, provider=self._provider, model=model, params=sorted(names), **fields)
 
-    def _bad_request(self, what: str, model: str) -> ProviderBadRequest:
-        return ProviderBadRequest(
-            f"{self._provider}: model {model!r}: {what}", provider=self._provider, model=model, status=400
+    def refuse(self, what: str, model: str, *, param: str) -> ParamsRefused:
+        """The error for a request the API would refuse and agentrt cannot adjust: ``what`` says why."""
+        return self._bad_request(what, model, param=param)
+
+    def _bad_request(self, what: str, model: str, *, param: str | None = None, advice: str = "") -> ParamsRefused:
+        # The client of a gateway gets `what` alone; `advice` names configuration, for the operator.
+        return ParamsRefused(
+            f"{self._provider}: model {model!r}: {what}{advice}",
+            client_message=f"model {model!r}: {what}",
+            param=param,
+            provider=self._provider,
+            model=model,
         )

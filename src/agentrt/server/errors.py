@@ -29,6 +29,7 @@ ProviderUnavailable           503
 ProviderTimeout               504
 ContextLengthExceeded         400     ``context_length_exceeded``; ``x-should-retry: false``
 ProviderBadRequest            400     the provider refused the request as invalid
+ParamsRefused                 400     agentrt refused a parameter before sending (its message, its param)
 ProviderAuthError, others     502     the server's upstream failed, not the client
 AgentNotFound                 404
 AgentTerminated               409
@@ -167,6 +168,11 @@ def describe_error(exc: BaseException) -> ErrorInfo:
         return exc.info
     if not isinstance(exc, e.AgentRTError):
         return _unexpected(exc)
+    refused = exc.__cause__ if isinstance(exc, e.CallFailed) else exc
+    if isinstance(refused, e.ParamsRefused):  # agentrt's own words, never the provider's: the client may read them
+        no_resend = {"x-should-retry": "false"}
+        message = refused.client_message
+        return ErrorInfo(400, message, "invalid_request_error", "invalid_parameter", refused.param, no_resend)
     if isinstance(exc, e.ProviderError):
         return _upstream(exc)
     status, kind, code = _lookup(exc)
