@@ -45,6 +45,7 @@ import structlog
 from agentrt.calls._call import _Call, call_settings
 from agentrt.calls._candidates import DEFAULT_MAX_OUTPUT_RESERVATION, CallHolds
 from agentrt.calls._deadline import DEFAULT_CALL_TIMEOUT, call_timeout, deadline_seconds
+from agentrt.calls._in_flight import InFlight
 from agentrt.calls._messages import Prompt, to_messages
 from agentrt.calls._records import CallRecords
 from agentrt.calls._span_attributes import attempt_attributes, request_attributes, response_attributes
@@ -101,6 +102,16 @@ class CallPipeline:
         self._log = structlog.get_logger("agentrt.calls")
         # Streams opened and not yet settled; weak, so a stream its reader dropped goes with its generator.
         self._open_streams: weakref.WeakSet[OpenStream] = weakref.WeakSet()
+        # Calls under way (plain calls, embeddings, streams until they open): a stop waits for them.
+        self._in_flight = InFlight()
+
+    async def drain(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for the calls under way to end; return how many still run.
+
+        The calls service runs this when it stops, before :meth:`settle_open_streams`, so that a call
+        answered meanwhile is settled while the policy and the ledger still run.
+        """
+        return await self._in_flight.wait_idle(timeout)
 
     async def settle_open_streams(self) -> int:
         """Settle every stream still open for what it delivered (ledger row ``cancelled``); how many it settled.
@@ -207,6 +218,13 @@ class CallPipeline:
         return {"admit": partial(holds.admit, index), "release": partial(holds.release, index)}
 
     async def _complete(self, model: str, messages: list[Message], call: _Call) -> Completion:
+        self._in_flight.enter()
+        try:
+            return await self._complete_counted(model, messages, call)
+        finally:
+            self._in_flight.leave()
+
+    async def _complete_counted(self, model: str, messages: list[Message], call: _Call) -> Completion:
         holds = await self._admitted(model, messages, call, stream=False)
         spec = holds.specs[0]
         attempts: list[Attempt] = []
@@ -401,25 +419,29 @@ class CallPipeline:
     async def _stream_step_untraced(
         self, model: str, messages: list[Message], call: _Call
     ) -> AsyncGenerator[StreamEvent, None]:
-        holds = await self._admitted(model, messages, call, stream=True)
-        spec = holds.specs[0]
-        attempts: list[Attempt] = []
-        started = perf_counter()
-        timeout = deadline_seconds(call.timeout)
-        deadline = asyncio.get_running_loop().time() + timeout if timeout is not None else None
+        self._in_flight.enter()  # until the stream is open: from then on, an open stream is settled at stop
         try:
-            candidates = [self._stream_candidate(holds, index) for index in range(len(holds.specs))]
+            holds = await self._admitted(model, messages, call, stream=True)
+            spec = holds.specs[0]
+            attempts: list[Attempt] = []
+            started = perf_counter()
+            timeout = deadline_seconds(call.timeout)
+            deadline = asyncio.get_running_loop().time() + timeout if timeout is not None else None
             try:
-                async with asyncio.timeout_at(deadline):  # one deadline: the opening and every event after
-                    events, index = await stream_plan(candidates, attempts=attempts, request_id=call.request_id)
-            except TimeoutError as err:
-                raise call_timeout(spec, call.timeout) from err
-        except BaseException as err:
-            await holds.release_all()
-            self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
-            raise
-        step = OpenStream(holds, index, call, attempts, started, holds.requests[index].max_output_tokens)
-        self._open_streams.add(step)
+                candidates = [self._stream_candidate(holds, index) for index in range(len(holds.specs))]
+                try:
+                    async with asyncio.timeout_at(deadline):  # one deadline: the opening and every event after
+                        events, index = await stream_plan(candidates, attempts=attempts, request_id=call.request_id)
+                except TimeoutError as err:
+                    raise call_timeout(spec, call.timeout) from err
+            except BaseException as err:
+                await holds.release_all()
+                self._records.failure(spec, call, err, perf_counter() - started, len(attempts))
+                raise
+            step = OpenStream(holds, index, call, attempts, started, holds.requests[index].max_output_tokens)
+            self._open_streams.add(step)
+        finally:
+            self._in_flight.leave()
         async with aclosing(read_stream(self.catalog, self._records, self._log, step, events, deadline)) as delivered:
             async for event in delivered:
                 yield event
@@ -464,6 +486,22 @@ class CallPipeline:
             return result
 
     async def _embed(
+        self,
+        model: str,
+        inputs: str | Sequence[str],
+        user: str | None,
+        tenant: str | None,
+        principal: Principal | None,
+        timeout: float | None,
+        params: dict[str, Any],
+    ) -> Embeddings:
+        self._in_flight.enter()
+        try:
+            return await self._embed_counted(model, inputs, user, tenant, principal, timeout, params)
+        finally:
+            self._in_flight.leave()
+
+    async def _embed_counted(
         self,
         model: str,
         inputs: str | Sequence[str],

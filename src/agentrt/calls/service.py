@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import structlog
+
+from agentrt.calls._in_flight import DRAIN_AT_STOP
 from agentrt.calls.guards import ProviderGuards
 from agentrt.calls.pipeline import CallPipeline
 from agentrt.calls.policy_hook import AllowAll, PolicyHook
@@ -14,6 +17,8 @@ from agentrt.observability.tracing import Tracing
 from agentrt.providers import ProviderRegistry
 from agentrt.services import service
 from agentrt.store.ledger import UsageLedger
+
+_log = structlog.get_logger("agentrt.calls")
 
 __all__ = [
     "call_pipeline_service",
@@ -60,10 +65,18 @@ async def call_pipeline_service(
     tracing: Tracing,
     ledger: UsageLedger,
 ) -> AsyncIterator[CallPipeline]:
-    """Model calls; at stop, streams still open are settled while the policy and the ledger still run."""
+    """Model calls; at stop, the calls under way may end (for up to ``DRAIN_AT_STOP`` seconds), then streams
+    still open are settled, all while the policy and the ledger still run."""
     pipeline = CallPipeline(catalog, providers, guards, policy, metrics.calls, tracing, ledger)
     try:
         yield pipeline
     finally:
         # This service needs the policy and the ledger, so it stops before them: the last moment to charge.
+        left = await pipeline.drain(DRAIN_AT_STOP)
+        if left:
+            _log.warning(
+                "calls_still_running_at_stop",
+                calls=left,
+                hint="their holds lapse after policies.reservation_ttl; stop the callers before the runtime",
+            )
         await pipeline.settle_open_streams()
