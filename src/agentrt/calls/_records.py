@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 from agentrt.calls._call import _Call
 from agentrt.errors import PolicyError
 from agentrt.store.ledger import UsageRecord
+from agentrt.types import Usage
 
 if TYPE_CHECKING:
     from agentrt.models import ModelSpec
     from agentrt.observability import CallMetrics
     from agentrt.store.ledger import UsageLedger
-    from agentrt.types import Attempt, Usage
+    from agentrt.types import Attempt
 
 __all__ = ["CallRecords"]
 
@@ -36,41 +37,14 @@ class CallRecords:
         latency: float,
         attempts: list[Attempt],
     ) -> None:
+        self._charged(served, call, usage, cost, latency, len(attempts), "ok")
         metrics = self._metrics
-        if metrics is not None:
-            metrics.record_success(
-                model=served.name,
-                provider=served.provider,
-                operation=call.operation,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cost=cost,
-                latency=latency,
-            )
-            if len(attempts) > 1:
-                for attempt in attempts:
-                    if attempt.error is not None:
-                        metrics.record_failed_attempt(model=attempt.model, provider=attempt.provider)
-                if served is not requested:
-                    metrics.record_fallback(requested=requested.name, served=served.name)
-        if self._ledger is not None:
-            self._ledger.record(
-                UsageRecord(
-                    request_id=call.request_id,
-                    user=call.principal.user,
-                    tenant=call.principal.tenant,
-                    api_key=call.principal.api_key,
-                    model=served.name,
-                    provider=served.provider,
-                    operation=call.operation,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cached_tokens=usage.cached_tokens,
-                    cost=cost,
-                    latency=latency,
-                    attempts=len(attempts),
-                )
-            )
+        if metrics is not None and len(attempts) > 1:
+            for attempt in attempts:
+                if attempt.error is not None:
+                    metrics.record_failed_attempt(model=attempt.model, provider=attempt.provider)
+            if served is not requested:
+                metrics.record_fallback(requested=requested.name, served=served.name)
         self._log.info(
             "model_call",
             request_id=call.request_id,
@@ -100,46 +74,26 @@ class CallRecords:
         if isinstance(err, GeneratorExit | asyncio.CancelledError | PolicyError):
             return  # not a call's failure: a refusal has its audit row, as when no fallback was in play
         outcome = type(err).__name__
-        if self._metrics is not None and usage is not None:  # charged: its tokens count, as in the ledger
-            self._metrics.record_success(
-                model=spec.name,
-                provider=spec.provider,
-                operation=call.operation,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cost=cost,
-                latency=latency,
-                outcome=outcome,
-            )
-        elif self._metrics is not None:
-            self._metrics.record_failure(
-                model=spec.name, provider=spec.provider, operation=call.operation, error_type=outcome, latency=latency
-            )
-        if self._ledger is not None:
-            self._ledger.record(
-                UsageRecord(
-                    request_id=call.request_id,
-                    user=call.principal.user,
-                    tenant=call.principal.tenant,
-                    api_key=call.principal.api_key,
+        if usage is not None:  # charged: its tokens count in the metrics, as in the ledger and the budget
+            self._charged(spec, call, usage, cost, latency, attempts, outcome)
+        else:
+            if self._metrics is not None:
+                self._metrics.record_failure(
                     model=spec.name,
                     provider=spec.provider,
                     operation=call.operation,
-                    input_tokens=usage.input_tokens if usage is not None else 0,
-                    output_tokens=usage.output_tokens if usage is not None else 0,
-                    cost=cost,
+                    error_type=outcome,
                     latency=latency,
-                    outcome=outcome,
-                    attempts=attempts,
                 )
-            )
+            if self._ledger is not None:
+                self._ledger.record(_row(spec, call, Usage(), None, latency, attempts, outcome))
         self._log.warning(
             "model_call_failed",
             request_id=call.request_id,
             model=spec.name,
             provider=spec.provider,
             operation=call.operation,
-            error_type=type(err).__name__,
+            error_type=outcome,
             error=str(err),
             latency_ms=round(latency * 1000, 3),
         )
@@ -155,35 +109,7 @@ class CallRecords:
         attempts: list[Attempt],
     ) -> None:
         """A stream its reader left early: charged for what it delivered, its ledger row marked ``cancelled``."""
-        if self._metrics is not None:  # its tokens and cost count, as in the ledger and the budget
-            self._metrics.record_success(
-                model=served.name,
-                provider=served.provider,
-                operation=call.operation,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cost=cost,
-                latency=latency,
-                outcome="cancelled",
-            )
-        if self._ledger is not None:
-            self._ledger.record(
-                UsageRecord(
-                    request_id=call.request_id,
-                    user=call.principal.user,
-                    tenant=call.principal.tenant,
-                    api_key=call.principal.api_key,
-                    model=served.name,
-                    provider=served.provider,
-                    operation=call.operation,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cost=cost,
-                    latency=latency,
-                    outcome="cancelled",
-                    attempts=len(attempts),
-                )
-            )
+        self._charged(served, call, usage, cost, latency, len(attempts), "cancelled")
         self._log.info(
             "model_call_abandoned",
             request_id=call.request_id,
@@ -197,3 +123,49 @@ class CallRecords:
             cost=cost,
             latency_ms=round(latency * 1000, 3),
         )
+
+    def _charged(
+        self,
+        served: ModelSpec,
+        call: _Call,
+        usage: Usage,
+        cost: float | None,
+        latency: float,
+        attempts: int,
+        outcome: str,
+    ) -> None:
+        """A call that used tokens: the metrics and the ledger count them alike, whatever its outcome."""
+        if self._metrics is not None:
+            self._metrics.record_success(
+                model=served.name,
+                provider=served.provider,
+                operation=call.operation,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost=cost,
+                latency=latency,
+                outcome=outcome,
+            )
+        if self._ledger is not None:
+            self._ledger.record(_row(served, call, usage, cost, latency, attempts, outcome))
+
+
+def _row(
+    spec: ModelSpec, call: _Call, usage: Usage, cost: float | None, latency: float, attempts: int, outcome: str
+) -> UsageRecord:
+    return UsageRecord(
+        request_id=call.request_id,
+        user=call.principal.user,
+        tenant=call.principal.tenant,
+        api_key=call.principal.api_key,
+        model=spec.name,
+        provider=spec.provider,
+        operation=call.operation,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_tokens=usage.cached_tokens,
+        cost=cost,
+        latency=latency,
+        outcome=outcome,
+        attempts=attempts,
+    )
