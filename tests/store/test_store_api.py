@@ -66,6 +66,15 @@ async def test_executemany_is_all_or_nothing(items: Store) -> None:
     assert await items.fetchall("SELECT id FROM items ORDER BY id") == [(3,)]
 
 
+async def test_executemany_each_runs_every_statement_in_one_transaction(items: Store) -> None:
+    insert = "INSERT INTO items (id, name) VALUES (?, ?)"
+    await items.executemany_each([(insert, [(1, "a"), (2, "b")]), ("DELETE FROM items WHERE id = ?", [(1,)])])
+    assert await items.fetchall("SELECT id, name FROM items ORDER BY id") == [(2, "b")]
+    with pytest.raises(StoreError):  # the second statement fails: the first one's rows go too
+        await items.executemany_each([(insert, [(5, "e")]), (insert, [(2, "dup")])])
+    assert await items.fetchall("SELECT id FROM items ORDER BY id") == [(2,)]
+
+
 async def test_a_transaction_commits_on_a_clean_exit(items: Store) -> None:
     async with items.transaction() as tx:
         await tx.execute("INSERT INTO items (id, name) VALUES (?, ?)", (1, "a"))

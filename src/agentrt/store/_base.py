@@ -186,6 +186,14 @@ class Store:
         self._check_usable("executemany")
         await self._executemany(sql, rows)
 
+    async def executemany_each(self, statements: Sequence[tuple[str, Sequence[Params]]]) -> None:
+        """Run each ``(sql, rows)`` as :meth:`executemany`, all in one transaction (all or none).
+
+        One round trip to the store where the backend allows it: the batch writers of the ledger and the
+        audit trail write every flush this way."""
+        self._check_usable("executemany_each")
+        await self._executemany_each(statements)
+
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a query; return every row as a tuple."""
         self._check_usable("fetchall")
@@ -274,6 +282,11 @@ class Store:
 
     async def _executemany(self, sql: str, rows: Iterable[Params]) -> None:
         raise NotImplementedError
+
+    async def _executemany_each(self, statements: Sequence[tuple[str, Sequence[Params]]]) -> None:
+        async with self.transaction() as tx:
+            for sql, rows in statements:
+                await tx.executemany(sql, rows)
 
     async def _fetchall(self, sql: str, params: Params) -> list[Row]:
         raise NotImplementedError

@@ -29,19 +29,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import structlog
 
 from agentrt.errors import RuntimeStateError
-from agentrt.store._base import Store, Transaction
+from agentrt.store._base import Store
 from agentrt.store.retention import Pruner
 
 __all__ = ["BatchWriter", "BatchedTable"]
 
 T = TypeVar("T")
-Statements = Callable[[Transaction], Awaitable[None]]
+# The statements of one transaction, as data, so that a store runs them in one round trip: (sql, rows) each.
+Statements = list[tuple[str, Sequence[Sequence[Any]]]]
 
 _log = structlog.get_logger("agentrt.store")
 
@@ -258,27 +259,21 @@ class BatchWriter(Generic[T]):
         return written
 
     async def _commit(self, batch: list[T], rows: list[Sequence[Any]], then: Statements | None = None) -> None:
-        extra: list[Sequence[Any]] = []
+        statements: Statements = [(self._insert_sql, rows)] if rows else []
         if self._also is not None:
             to_params = self._also[1]
             extra = [params for params in map(to_params, batch) if params is not None]
-
-        async def statements(tx: Transaction) -> None:
-            if rows:
-                await tx.executemany(self._insert_sql, rows)
-            if extra and self._also is not None:
-                await tx.executemany(self._also[0], extra)
-            if then is not None:
-                await then(tx)
-
+            if extra:
+                statements.append((self._also[0], extra))
+        if then:
+            statements.extend(then)
         after = self._after
         if after is not None and after.pending and await after._write_before(statements):
             return  # in the transaction of `after`'s records queued before this batch
-        if not extra and then is None:
-            await self.store.executemany(self._insert_sql, rows)
-            return
-        async with self.store.transaction() as tx:
-            await statements(tx)
+        if len(statements) == 1:
+            await self.store.executemany(*statements[0])
+        elif statements:
+            await self.store.executemany_each(statements)  # one transaction, one round trip
 
     def _rows(self, batch: list[T]) -> list[Sequence[Any]]:
         rows: list[Sequence[Any]] = []

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -91,6 +91,11 @@ class SQLiteStore(Store):
         batch = list(rows)  # materialised here: the worker thread must not run the caller's generator
         async with self._lock:
             await self._call(_executemany_atomic, sql, batch)
+
+    async def _executemany_each(self, statements: Sequence[tuple[str, Sequence[Params]]]) -> None:
+        batches = [(sql, list(rows)) for sql, rows in statements]  # materialised here, not on the worker
+        async with self._lock:
+            await self._call(_executemany_each_atomic, "", batches)
 
     async def _fetchall(self, sql: str, params: Params) -> list[Row]:
         async with self._lock:
@@ -300,6 +305,17 @@ def _fetchone(conn: sqlite3.Connection, sql: str, params: Params) -> Row | None:
         return row
     finally:
         cursor.close()  # an unfinished SELECT would hold its read snapshot open
+
+
+def _executemany_each_atomic(conn: sqlite3.Connection, _sql: str, batches: list[tuple[str, list[Params]]]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, rows in batches:
+            conn.executemany(sql, rows).close()
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback_if_open(conn, "")
+        raise
 
 
 def _rollback_if_open(conn: sqlite3.Connection, _sql: str) -> None:
