@@ -37,7 +37,7 @@ class CallRecords:
         latency: float,
         attempts: list[Attempt],
     ) -> None:
-        self._charged(served, call, usage, cost, latency, len(attempts), "ok")
+        self._charged(served, call, usage, cost, latency, len(attempts), "ok", "model_call")
         metrics = self._metrics
         if metrics is not None and len(attempts) > 1:
             for attempt in attempts:
@@ -45,20 +45,6 @@ class CallRecords:
                     metrics.record_failed_attempt(model=attempt.model, provider=attempt.provider)
             if served is not requested:
                 metrics.record_fallback(requested=requested.name, served=served.name)
-        self._log.info(
-            "model_call",
-            request_id=call.request_id,
-            model=served.name,
-            provider=served.provider,
-            operation=call.operation,
-            user=call.principal.user,
-            tenant=call.principal.tenant,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cost=cost,
-            latency_ms=round(latency * 1000, 3),
-            attempts=len(attempts),
-        )
 
     def failure(
         self,
@@ -109,20 +95,7 @@ class CallRecords:
         attempts: list[Attempt],
     ) -> None:
         """A stream its reader left early: charged for what it delivered, its ledger row marked ``cancelled``."""
-        self._charged(served, call, usage, cost, latency, len(attempts), "cancelled")
-        self._log.info(
-            "model_call_abandoned",
-            request_id=call.request_id,
-            model=served.name,
-            provider=served.provider,
-            operation=call.operation,
-            user=call.principal.user,
-            tenant=call.principal.tenant,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cost=cost,
-            latency_ms=round(latency * 1000, 3),
-        )
+        self._charged(served, call, usage, cost, latency, len(attempts), "cancelled", "model_call_abandoned")
 
     def _charged(
         self,
@@ -133,8 +106,10 @@ class CallRecords:
         latency: float,
         attempts: int,
         outcome: str,
+        log_event: str | None = None,
     ) -> None:
-        """A call that used tokens: the metrics and the ledger count them alike, whatever its outcome."""
+        """A call that used tokens: the metrics and the ledger count them alike, whatever its outcome;
+        ``log_event`` names its log line (a failure logs its own)."""
         if self._metrics is not None:
             self._metrics.record_success(
                 model=served.name,
@@ -148,6 +123,21 @@ class CallRecords:
             )
         if self._ledger is not None:
             self._ledger.record(_row(served, call, usage, cost, latency, attempts, outcome))
+        if log_event is not None:
+            self._log.info(
+                log_event,
+                request_id=call.request_id,
+                model=served.name,
+                provider=served.provider,
+                operation=call.operation,
+                user=call.principal.user,
+                tenant=call.principal.tenant,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost=cost,
+                latency_ms=round(latency * 1000, 3),
+                attempts=attempts,
+            )
 
 
 def _row(
