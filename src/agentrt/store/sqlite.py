@@ -281,13 +281,7 @@ def _executemany(conn: sqlite3.Connection, sql: str, rows: list[Params]) -> None
 
 
 def _executemany_atomic(conn: sqlite3.Connection, sql: str, rows: list[Params]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany(sql, rows).close()
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback_if_open(conn, "")
-        raise
+    _executemany_each_atomic(conn, sql, [(sql, rows)])
 
 
 def _fetchall(conn: sqlite3.Connection, sql: str, params: Params) -> list[Row]:
