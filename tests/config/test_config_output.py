@@ -186,6 +186,8 @@ def test_the_json_schema_describes_every_section() -> None:
         "providers",
         "models",
         "policies",
+        "tools",
+        "prompts",
         "agents",
         "server",
         "observability",

@@ -1,42 +1,19 @@
-"""Tools in a call: which are offered, and running the ones the model asks for."""
+"""Running the tool calls a model asks for: each concurrently, traced, its outcome logged."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 from agentrt.errors import ToolArgumentsError, ToolError
-from agentrt.types import Message, ToolCall, ToolSpec
+from agentrt.types import Message, ToolCall
 
 if TYPE_CHECKING:
     from agentrt.observability.tracing import Tracing
-    from agentrt.tools import Tool, ToolSet
-
-__all__ = ["ToolsArg", "resolve_tools", "run_tool_calls"]
-
-ToolsArg: TypeAlias = "ToolSet | Sequence[Tool[..., Any] | Callable[..., Any] | ToolSpec] | None"
-
-
-def resolve_tools(tools: ToolsArg) -> tuple[ToolSet | None, list[ToolSpec]]:
-    """The runnable tools (None when only specs were given) and the specs to offer the model."""
-    if tools is None:
-        return None, []
     from agentrt.tools import ToolSet
 
-    if isinstance(tools, ToolSet):
-        return tools, tools.specs()
-    items = list(tools)
-    specs = [item for item in items if isinstance(item, ToolSpec)]
-    if len(specs) == len(items):
-        return None, specs
-    if specs:
-        raise ToolError(
-            "pass either tools to run (functions or Tools) or tool specs to offer (ToolSpec), not both in one call"
-        )
-    toolset = ToolSet(items)  # type: ignore[arg-type]  # no ToolSpec left, checked above
-    return toolset, toolset.specs()
+__all__ = ["run_tool_calls"]
 
 
 async def run_tool_calls(

@@ -50,7 +50,8 @@ from agentrt.calls._messages import Prompt, to_messages
 from agentrt.calls._records import CallRecords
 from agentrt.calls._span_attributes import attempt_attributes, request_attributes, response_attributes
 from agentrt.calls._stream_step import OpenStream, read_stream, settle_open_streams
-from agentrt.calls._tooling import ToolsArg, resolve_tools, run_tool_calls
+from agentrt.calls._tool_selection import ToolsArg, resolve_tools
+from agentrt.calls._tooling import run_tool_calls
 from agentrt.calls.policy_hook import Admission, PolicyHook
 from agentrt.calls.principal import Principal, request_id
 from agentrt.errors import ToolError

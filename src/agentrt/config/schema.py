@@ -12,6 +12,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from agentrt.config._catalog import ModelSection, ProviderSection
 from agentrt.config._paths import Loc, url_password, walk_secrets, walk_strings
 from agentrt.config._policy import PoliciesSection, policy_reference_problems
+from agentrt.config._prompts import PromptSection
 from agentrt.config._sections import (
     AgentSection,
     LoggingSection,
@@ -21,6 +22,7 @@ from agentrt.config._sections import (
     StoreSection,
     store_kind,
 )
+from agentrt.config._tools import ToolkitSection
 from agentrt.config._types import Section
 
 __all__ = ["Config"]
@@ -41,6 +43,10 @@ class Config(Section):
     providers: dict[str, ProviderSection] = Field(default_factory=dict)
     models: dict[str, ModelSection] = Field(default_factory=dict)
     policies: PoliciesSection = Field(default_factory=PoliciesSection)
+    tools: dict[str, ToolkitSection] = Field(default_factory=dict)
+    """Toolkits by name; a tool is named ``toolkit.tool``."""
+    prompts: dict[str, PromptSection] = Field(default_factory=dict)
+    """Prompt templates by name, rendered by ``rt.prompt(name, **inputs)``."""
     agents: dict[str, AgentSection] = Field(default_factory=dict)
     server: ServerSection = Field(default_factory=ServerSection)
     observability: ObservabilitySection = Field(default_factory=ObservabilitySection)
