@@ -66,6 +66,8 @@ __all__ = [
     "ToolOverrideSection",
     "ToolSettings",
     "ToolkitSection",
+    "is_python_file",
+    "resolve_toolkit_paths",
     "split_tool_pattern",
     "tool_reference_problems",
     "toolkit_secret_values",
@@ -105,8 +107,9 @@ class CalculatorOptions(Section):
 
     max_exponent: int = Field(default=10_000, ge=1)
     """The largest exponent ``**`` accepts, so ``9**9**9`` is refused rather than computed."""
-    max_digits: int = Field(default=1_000, ge=1)
-    """The most digits an integer may have, in the input and in every intermediate result."""
+    max_digits: int = Field(default=1_000, ge=1, le=4_000)
+    """The most digits an integer may have, in the input and in every intermediate result (at most 4000,
+    below the 4300 digits Python turns into text)."""
 
 
 class HttpGetOptions(Section):
@@ -460,3 +463,30 @@ def toolkit_secret_values(toolkits: Mapping[str, ToolkitSection]) -> Iterator[st
         values = server.env if isinstance(server, McpStdioSection) else server.headers if server else {}
         for secret in values.values():
             yield secret.get_secret_value()
+
+
+def is_python_file(module: str) -> bool:
+    """Whether the module part of a ``python:`` reference is a file path rather than a dotted module name."""
+    return module.endswith(".py") or "/" in module or "\\" in module
+
+
+def resolve_toolkit_paths(toolkits: Mapping[str, ToolkitSection], base: Path) -> dict[str, ToolkitSection] | None:
+    """The toolkits with relative paths made absolute against ``base`` (the config's folder); None when
+    nothing changes. That is a ``python:`` file and an MCP stdio server's ``cwd``, which defaults to
+    ``base``, so that ``args: [server.py]`` means the file next to the config."""
+    changed: dict[str, ToolkitSection] = {}
+    for name, section in toolkits.items():
+        update: dict[str, Any] = {}
+        if section.python is not None:
+            module, sep, function = section.python.partition(":")
+            path = Path(module).expanduser()
+            if is_python_file(module) and (not path.is_absolute() or str(path) != module):
+                update["python"] = f"{base / path}{sep}{function}"
+        server = section.mcp
+        if isinstance(server, McpStdioSection):
+            cwd = server.resolved_cwd(base) or base
+            if cwd != server.cwd:
+                update["mcp"] = server.model_copy(update={"cwd": cwd})
+        if update:
+            changed[name] = section.model_copy(update=update)
+    return {**toolkits, **changed} if changed else None
