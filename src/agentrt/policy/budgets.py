@@ -13,6 +13,12 @@ Periods start at midnight (day), Monday midnight (week, ISO) or the first of
 the month, in UTC unless ``policies.timezone`` names an IANA zone; ``total``
 never resets. Each period has its own counter, keyed by the period's start,
 so a new period starts at zero without anything having to reset it.
+
+Tool calls with a configured ``cost`` charge it (reserve before, settle after)
+to the budgets with a ``max_cost`` that count them: a budget with ``tools``
+globs counts only those tools; a budget with neither ``models`` nor ``tools``
+counts model calls and every tool call; a budget with ``models`` never counts
+tool calls.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from agentrt.config import BudgetSection
 from agentrt.models import ModelSpec
 from agentrt.policy.limits import stable_id
 from agentrt.policy.reservation import cost_units_floor, usd
-from agentrt.policy.rules import model_matches
+from agentrt.policy.rules import model_matches, tool_matches
 from agentrt.policy.scopes import dimensions_of
 
 __all__ = ["Budget", "PeriodClock", "compile_budgets", "zone"]
@@ -105,10 +111,17 @@ class Budget:
     models: tuple[str, ...] | None = None
     clip_output: bool = False
     """A call that does not fit is admitted with its output lowered to what is left (see ``headroom``)."""
+    tools: tuple[str, ...] | None = None
 
     def applies_to(self, model: ModelSpec) -> bool:
         """Whether calls to ``model`` count against this budget (its ``models`` globs, by name or alias)."""
-        return self.models is None or model_matches(self.models, model)
+        return self.tools is None and (self.models is None or model_matches(self.models, model))
+
+    def applies_to_tool(self, tool: str) -> bool:
+        """Whether the cost of calls of ``tool`` (full name) counts against this budget."""
+        if self.max_cost is None or self.models is not None:
+            return False
+        return self.tools is None or tool_matches(self.tools, tool)
 
     @property
     def label(self) -> str:
@@ -120,6 +133,8 @@ class Budget:
             parts.append(f"max_tokens={self.max_tokens}")
         if self.models is not None:
             parts.append(f"models={list(self.models)}")
+        if self.tools is not None:
+            parts.append(f"tools={list(self.tools)}")
         return " ".join(parts)
 
 
@@ -134,7 +149,9 @@ def compile_budgets(sections: Iterable[BudgetSection]) -> tuple[Budget, ...]:
     merged: dict[str, Budget] = {}
     for section in sections:
         models = None if section.models is None else tuple(sorted(set(section.models)))
-        budget_id = stable_id("budget", section.scope, section.period, models)
+        tools = None if section.tools is None else tuple(sorted(set(section.tools)))
+        extra = () if tools is None else ("tools", tools)  # model budgets keep their ids (and counts)
+        budget_id = stable_id("budget", section.scope, section.period, models, *extra)
         max_cost = None if section.max_cost is None else cost_units_floor(section.max_cost)
         earlier = merged.get(budget_id)
         if earlier is not None:
@@ -150,6 +167,7 @@ def compile_budgets(sections: Iterable[BudgetSection]) -> tuple[Budget, ...]:
                 min(earlier.warn_at, section.warn_at),
                 models,
                 earlier.clip_output or section.clip_output,
+                tools,
             )
         else:
             merged[budget_id] = Budget(
@@ -163,5 +181,6 @@ def compile_budgets(sections: Iterable[BudgetSection]) -> tuple[Budget, ...]:
                 section.warn_at,
                 models,
                 section.clip_output,
+                tools,
             )
     return tuple(merged.values())

@@ -7,7 +7,9 @@ the stable ids of limits and budgets, so a new generation keeps their counts.
 A :class:`Route` is what a (principal, model, operation) triple needs on
 every call: the rules' verdict and the windows and budgets it counts against,
 with their scope keys. Routes are cached: the second call of the same user on
-the same model costs one dict lookup.
+the same model costs one dict lookup. A :class:`ToolRoute` is the same for a
+(principal, tool) pair: the verdict (with its approval flag), the tool limits'
+windows and the budgets that count the tool's cost.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from agentrt.models import ModelSpec
 from agentrt.policy.budgets import Budget, PeriodClock, compile_budgets, zone
 from agentrt.policy.limits import Limit, compile_limits
 from agentrt.policy.reservation import BudgetCharge, WindowCharge
-from agentrt.policy.rules import Rule, Verdict, decide
-from agentrt.policy.scopes import scope_key
+from agentrt.policy.rules import Rule, Verdict, decide, decide_tool
+from agentrt.policy.scopes import scope_key, tool_scope_key
 
-__all__ = ["CompiledPolicy", "Route", "budget_key", "window_key"]
+__all__ = ["CompiledPolicy", "Route", "ToolRoute", "budget_key", "window_key"]
 
 _ROUTE_CACHE_SIZE = 8192
 
@@ -76,6 +78,21 @@ class Route:
         return self._charges
 
 
+@dataclass(slots=True)
+class ToolRoute:
+    """What one (principal, tool) is decided by and counts against: a route without tokens."""
+
+    verdict: Verdict
+    limits: tuple[tuple[Limit, str], ...]
+    windows: tuple[WindowCharge, ...]
+    budget_route: Route
+    """The budgets that count the tool's cost, as a model route's (its period cache included)."""
+
+    @property
+    def budgets(self) -> tuple[tuple[Budget, str, PeriodClock], ...]:
+        return self.budget_route.budgets
+
+
 class CompiledPolicy:
     """Rules, limits, budgets and caps of one ``policies`` section, ready for the hot path."""
 
@@ -92,6 +109,10 @@ class CompiledPolicy:
         self.max_output_tokens = section.max_output_tokens
         self.counts = bool(self.limits or self.budgets)
         self._routes: dict[RouteKey, Route] = {}
+        self._tool_routes: dict[tuple[Principal, str], ToolRoute] = {}
+        self.counts_tools = any(limit.tools is not None for limit in self.limits) or any(
+            budget.max_cost is not None and budget.models is None for budget in self.budgets
+        )
 
     def route(self, principal: Principal, model: ModelSpec, operation: str) -> Route:
         """The (cached) route of a call."""
@@ -117,3 +138,28 @@ class CompiledPolicy:
         needs_price = next((budget for budget, _, _ in budgets if budget.max_cost is not None), None)
         clips = any(budget.clip_output for budget, _, _ in budgets)
         return Route(verdict, limits, windows, budgets, needs_price, clips)
+
+    def tool_route(self, principal: Principal, tool: str) -> ToolRoute:
+        """The (cached) route of a call of ``tool`` (full name)."""
+        key = (principal, tool)
+        route = self._tool_routes.get(key)
+        if route is None:
+            if len(self._tool_routes) >= _ROUTE_CACHE_SIZE:
+                self._tool_routes.clear()
+            route = self._tool_routes[key] = self._build_tool(principal, tool)
+        return route
+
+    def _build_tool(self, principal: Principal, tool: str) -> ToolRoute:
+        verdict = decide_tool(self.rules, self.default, principal, tool)
+        limits = tuple(
+            (limit, tool_scope_key(limit.dimensions, principal, tool))
+            for limit in self.limits
+            if limit.applies_to_tool(tool)
+        )
+        windows = tuple(WindowCharge(window_key(limit, scope), limit.rpm, None) for limit, scope in limits)
+        budgets = tuple(
+            (budget, tool_scope_key(budget.dimensions, principal, tool), self.clocks[budget.id])
+            for budget in self.budgets
+            if budget.applies_to_tool(tool)
+        )
+        return ToolRoute(verdict, limits, windows, Route(verdict, (), (), budgets, None))

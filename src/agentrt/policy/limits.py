@@ -14,6 +14,10 @@ Counters are keyed by a *stable id* made of the limit's scope and filters, not
 its position in the list, so a reload that reorders limits or changes their
 numbers keeps counting where it was. Limits with the same scope and filters are
 merged into one (the lower rpm and tpm win), so no request is logged twice.
+
+A limit with ``tools`` (globs of full tool names) counts tool calls, one
+request each, through the same windows and backends; it never counts model
+calls, and a limit without ``tools`` never counts tool calls.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 
 from agentrt.config import LimitSection
 from agentrt.models import ModelSpec
-from agentrt.policy.rules import model_matches
+from agentrt.policy.rules import model_matches, tool_matches
 from agentrt.policy.scopes import dimensions_of
 
 __all__ = ["WINDOW_SECONDS", "Limit", "compile_limits", "stable_id", "window_retry_after"]
@@ -55,12 +59,19 @@ class Limit:
     tpm: int | None
     models: tuple[str, ...] | None = None
     providers: frozenset[str] | None = None
+    tools: tuple[str, ...] | None = None
 
     def applies_to(self, model: ModelSpec) -> bool:
         """Whether calls to ``model`` count against this limit (``models`` globs by name or alias; ``providers``)."""
+        if self.tools is not None:
+            return False
         if self.models is not None and not model_matches(self.models, model):
             return False
         return self.providers is None or model.provider in self.providers
+
+    def applies_to_tool(self, tool: str) -> bool:
+        """Whether calls of ``tool`` (full name) count against this limit: only when its ``tools`` match."""
+        return self.tools is not None and tool_matches(self.tools, tool)
 
     @property
     def label(self) -> str:
@@ -74,6 +85,8 @@ class Limit:
             parts.append(f"models={list(self.models)}")
         if self.providers is not None:
             parts.append(f"providers={sorted(self.providers)}")
+        if self.tools is not None:
+            parts.append(f"tools={list(self.tools)}")
         return " ".join(parts)
 
 
@@ -83,7 +96,10 @@ def compile_limits(sections: Iterable[LimitSection]) -> tuple[Limit, ...]:
     for section in sections:
         models = None if section.models is None else tuple(sorted(set(section.models)))
         providers = None if section.providers is None else frozenset(section.providers)
-        limit_id = stable_id("limit", section.scope, models, None if providers is None else sorted(providers))
+        tools = None if section.tools is None else tuple(sorted(set(section.tools)))
+        # `tools` joins the id only when set, so the ids (and counts) of model limits stay what they were.
+        extra = () if tools is None else ("tools", tools)
+        limit_id = stable_id("limit", section.scope, models, None if providers is None else sorted(providers), *extra)
         earlier = merged.get(limit_id)
         if earlier is not None:
             merged[limit_id] = Limit(
@@ -94,10 +110,18 @@ def compile_limits(sections: Iterable[LimitSection]) -> tuple[Limit, ...]:
                 _min(earlier.tpm, section.tpm),
                 models,
                 providers,
+                tools,
             )
         else:
             merged[limit_id] = Limit(
-                limit_id, section.scope, dimensions_of(section.scope), section.rpm, section.tpm, models, providers
+                limit_id,
+                section.scope,
+                dimensions_of(section.scope),
+                section.rpm,
+                section.tpm,
+                models,
+                providers,
+                tools,
             )
     return tuple(merged.values())
 

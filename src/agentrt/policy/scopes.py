@@ -12,7 +12,7 @@ from __future__ import annotations
 from agentrt.calls.principal import Principal
 from agentrt.models import ModelSpec
 
-__all__ = ["MISSING", "dimensions_of", "scope_key", "scope_value"]
+__all__ = ["MISSING", "dimensions_of", "scope_key", "scope_value", "tool_scope_key"]
 
 MISSING = "-"
 """The bucket of every principal that lacks the scope's field (e.g. calls with no tenant)."""
@@ -38,6 +38,30 @@ def scope_value(dimension: str, principal: Principal, model: ModelSpec) -> str |
     if dimension == "provider":
         return model.provider
     raise ValueError(f"unknown scope dimension {dimension!r}")
+
+
+def tool_scope_key(dimensions: tuple[str, ...], principal: Principal, tool: str) -> str:
+    """The counter key of a call of ``tool`` under a scope of ``dimensions`` (``tool``: one counter per tool)."""
+    if not dimensions:
+        return "global"
+    parts = []
+    for dimension in dimensions:
+        if dimension == "tool":
+            value: str | None = tool
+        elif dimension in ("user", "tenant", "api_key"):
+            value = getattr(principal, dimension)
+        else:  # config validation refuses model and provider scopes on tool limits
+            raise ValueError(f"scope dimension {dimension!r} does not apply to tool calls")
+        parts.append(f"{dimension}={_escaped(value)}")
+    return "|".join(parts)
+
+
+def _escaped(value: str | None) -> str:
+    if value is None:
+        return MISSING
+    if value == MISSING:
+        return "%2D"  # a user literally named "-" is not the shared bucket
+    return value.translate(_ESCAPES)
 
 
 def scope_key(dimensions: tuple[str, ...], principal: Principal, model: ModelSpec) -> str:

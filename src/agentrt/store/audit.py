@@ -1,5 +1,12 @@
 """The audit trail: every policy decision (allow or deny, which rule, why), written like the ledger.
 
+It also holds one row per tool call (``operation`` ``tool``, the full tool name
+in ``tool``): its decision (``allow``, ``deny``, ``approved``, ``rejected`` or
+``timeout`` for an approval that never came), ``outcome`` (``ok``, ``error``,
+``timeout``, ...), ``duration_ms`` and a JSON ``detail`` (the arguments with
+secret fields redacted, who approved, the cost). Its ``request_id`` is the
+model call's that asked for the tool, so both join the ledger row.
+
 The policy service calls ``audit.record(AuditRecord(...))`` for each decision;
 rows are written in batches by the same writer as the usage ledger, so a
 decision costs the caller an append. ``query()`` reads them back, newest first.
@@ -26,9 +33,11 @@ from typing import Any, Final, Literal
 from agentrt.store._base import Store
 from agentrt.store._batch import BatchedTable
 
-__all__ = ["AUDIT_MIGRATIONS", "AuditRecord", "AuditTrail", "Decision", "read_audit"]
+__all__ = ["AUDIT_MIGRATIONS", "DECISIONS", "AuditRecord", "AuditTrail", "Decision", "read_audit"]
 
-Decision = Literal["allow", "deny"]
+Decision = Literal["allow", "deny", "approved", "rejected", "timeout"]
+DECISIONS: Final = ("allow", "deny", "approved", "rejected", "timeout")
+"""Model calls are allowed or denied; a tool call that needs approval is also approved, rejected or timed out."""
 
 _COLUMNS: Final = """
     ts DOUBLE PRECISION NOT NULL,
@@ -56,11 +65,19 @@ AUDIT_MIGRATIONS: Final[list[str | dict[str, str]]] = [
     },
     # 2: the audit row of a call is found by its request id (joined to its ledger row, `agentrt audit`).
     "CREATE INDEX agentrt_audit_request ON agentrt_audit (request_id)",
+    # 3: tool calls have a row each: the tool, how the call ended, how long it took, its redacted arguments.
+    "ALTER TABLE agentrt_audit ADD COLUMN tool TEXT;"
+    "ALTER TABLE agentrt_audit ADD COLUMN outcome TEXT;"
+    "ALTER TABLE agentrt_audit ADD COLUMN duration_ms DOUBLE PRECISION;"
+    "ALTER TABLE agentrt_audit ADD COLUMN detail TEXT",
 ]
 """The ``audit`` component's schema versions."""
 
-_FIELDS: Final = "ts, request_id, user_name, tenant, api_key, model, operation, decision, rule, reason, limit_name"
-_INSERT: Final = f"INSERT INTO agentrt_audit ({_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_FIELDS: Final = (
+    "ts, request_id, user_name, tenant, api_key, model, operation, decision, rule, reason, limit_name, "
+    "tool, outcome, duration_ms, detail"
+)
+_INSERT: Final = f"INSERT INTO agentrt_audit ({_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -70,7 +87,8 @@ class AuditRecord:
     ``rule`` names the rule that decided (None: the policy's default);
     ``reason`` is its configured reason; ``limit`` names the rate limit or
     budget that denied the call, when one did. ``api_key`` is the key's name,
-    never the key.
+    never the key. Tool calls also fill ``tool``, ``outcome``, ``duration_ms``
+    and ``detail`` (a JSON object: redacted arguments, approver, cost).
     """
 
     ts: float = field(default_factory=time.time)
@@ -84,6 +102,10 @@ class AuditRecord:
     rule: str | None = None
     reason: str | None = None
     limit: str | None = None
+    tool: str | None = None
+    outcome: str | None = None
+    duration_ms: float | None = None
+    detail: str | None = None
 
 
 class AuditTrail(BatchedTable[AuditRecord]):
@@ -112,6 +134,7 @@ class AuditTrail(BatchedTable[AuditRecord]):
         model: str | None = None,
         request_id: str | None = None,
         limit: int = 100,
+        tool: str | None = None,
     ) -> list[AuditRecord]:
         """The written decisions in ``[since, until)`` (epoch seconds) that match every filter given,
         newest first, at most ``limit`` of them."""
@@ -125,6 +148,7 @@ class AuditTrail(BatchedTable[AuditRecord]):
             model=model,
             request_id=request_id,
             limit=limit,
+            tool=tool,
         )
 
 
@@ -139,10 +163,11 @@ async def read_audit(
     model: str | None = None,
     request_id: str | None = None,
     limit: int = 100,
+    tool: str | None = None,
 ) -> list[AuditRecord]:
     """What :meth:`AuditTrail.query` answers, for a store without a running trail (the CLI)."""
-    if decision is not None and decision not in ("allow", "deny"):
-        raise ValueError(f"decision must be 'allow' or 'deny', got {decision!r}")
+    if decision is not None and decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
     if limit < 0:
         raise ValueError(f"limit must be 0 or more, got {limit}")
     where: list[str] = []
@@ -155,6 +180,7 @@ async def read_audit(
         ("tenant = ?", tenant),
         ("model = ?", model),
         ("request_id = ?", request_id),
+        ("tool = ?", tool),
     ):
         if value is not None:
             where.append(clause)
@@ -168,8 +194,8 @@ async def read_audit(
 
 
 def _row(rec: AuditRecord) -> tuple[Any, ...]:
-    if rec.decision not in ("allow", "deny"):
-        raise ValueError(f"decision must be 'allow' or 'deny', got {rec.decision!r}")
+    if rec.decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {rec.decision!r}")
     return (
         float(rec.ts),
         _text(rec.request_id),
@@ -182,11 +208,16 @@ def _row(rec: AuditRecord) -> tuple[Any, ...]:
         _text(rec.rule),
         _text(rec.reason),
         _text(rec.limit),
+        _text(rec.tool),
+        _text(rec.outcome),
+        None if rec.duration_ms is None else float(rec.duration_ms),
+        _text(rec.detail),
     )
 
 
 def _record(row: Sequence[Any]) -> AuditRecord:
-    ts, request_id, user, tenant, api_key, model, operation, decision, rule, reason, limit = row
+    ts, request_id, user, tenant, api_key, model, operation, decision, rule, reason, limit = row[:11]
+    tool, outcome, duration_ms, detail = row[11:15]
     return AuditRecord(
         ts=float(ts),
         request_id=request_id,
@@ -199,6 +230,10 @@ def _record(row: Sequence[Any]) -> AuditRecord:
         rule=rule,
         reason=reason,
         limit=limit,
+        tool=tool,
+        outcome=outcome,
+        duration_ms=None if duration_ms is None else float(duration_ms),
+        detail=detail,
     )
 
 
