@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from agentrt.calls.policy_hook import Operation
 from agentrt.calls.principal import Principal, new_request_id, request_id
 from agentrt.types import ResponseFormat, ToolSpec
 
-__all__ = ["OUTPUT_LIMIT_ALIASES", "_Call", "call_settings", "to_response_format"]
+__all__ = ["OUTPUT_LIMIT_ALIASES", "CacheMode", "_Call", "cache_mode", "call_settings", "to_response_format"]
+
+CacheMode: TypeAlias = Literal["use", "refresh", "off"]
+"""``use``: read and write the response cache; ``refresh``: write, never read (``Cache-Control: no-cache``);
+``off``: neither (``no-store``)."""
 
 OUTPUT_LIMIT_ALIASES = ("max_tokens", "max_completion_tokens")
 """Other APIs' names of ``max_output_tokens`` (OpenAI's old and new), accepted as keywords and in ``params``."""
@@ -38,6 +42,8 @@ class _Call:
     temperature: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     request_id: str | None = None  # joins the ledger row, the audit row, the log line and the span
+    cache: CacheMode | None = None  # the response cache for this call; None: as configured
+    cache_ttl: float | None = None  # seconds a stored answer lives; None: the model's or the cache's TTL
 
 
 def call_settings(
@@ -52,6 +58,8 @@ def call_settings(
     temperature: float | None = None,
     params: Mapping[str, Any] | None = None,
     model_params: dict[str, Any] | None = None,
+    cache: bool | str | None = None,
+    cache_ttl: float | None = None,
 ) -> _Call:
     """The :class:`_Call` for a caller's options: output-size aliases folded in, ``response_format`` parsed.
 
@@ -77,7 +85,39 @@ def call_settings(
         temperature=temperature,
         params=merged,
         request_id=request_id.get() or new_request_id(),
+        cache=cache_mode(cache),
+        cache_ttl=_cache_ttl(cache_ttl),
     )
+
+
+def _cache_ttl(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"cache_ttl must be a number of seconds above 0, got {value!r}")
+    return float(value)
+
+
+def cache_mode(value: bool | str | None) -> CacheMode | None:
+    """The cache mode a caller's ``cache=`` names: True (use), False (off), ``"refresh"``, or None (as configured)."""
+    if value is None:
+        return None
+    mode = _CACHE_MODES.get(value) if isinstance(value, bool | str) else None
+    if mode is None:
+        raise ValueError(
+            "cache must be True (read and write the response cache), False (neither), 'refresh' (write, never "
+            f"read) or None (as configured); got {value!r}"
+        )
+    return mode
+
+
+_CACHE_MODES: dict[bool | str, CacheMode] = {
+    True: "use",
+    False: "off",
+    "use": "use",
+    "refresh": "refresh",
+    "off": "off",
+}
 
 
 def _merged(params: Mapping[str, Any] | None, model_params: dict[str, Any] | None) -> dict[str, Any]:

@@ -6,6 +6,13 @@ is skipped (the plan lists the refusal in the attempts); a candidate that
 failed gives its reservation back before the next is tried; only the one that
 served is settled, by the pipeline. A call with no fallback is admitted before
 the plan, as a single candidate, and pays for nothing more.
+
+A candidate that is a deployment with ``rpm``/``tpm`` first holds a request on
+its deployment's window (:class:`~agentrt.routing.DeploymentLimits`); a busy
+deployment raises :class:`~agentrt.routing.DeploymentBusy` and is skipped
+before the policy is asked, so a skip costs the caller nothing. A policy
+refusal after that hold releases it (the deployment then counts the request
+for its minute: over-held, never over its limit).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from agentrt.models import ModelSpec, json_token_bound
 from agentrt.types import ChatRequest, Message
 
 if TYPE_CHECKING:
+    from agentrt.policy.reservation import Reservation
+    from agentrt.routing import DeploymentLimits
     from agentrt.types import Usage
 
 __all__ = ["DEFAULT_MAX_OUTPUT_RESERVATION", "CallHolds", "build_request", "output_reservation"]
@@ -30,17 +39,44 @@ DEFAULT_MAX_OUTPUT_RESERVATION = 4096
 class CallHolds:
     """Per candidate of one call: its request (output cap included once admitted) and its reservation."""
 
-    __slots__ = ("_call", "_input_bound", "_policy", "requests", "reservations", "specs")
+    __slots__ = (
+        "_call",
+        "_input_bound",
+        "_limits",
+        "_messages",
+        "_policy",
+        "_requests",
+        "deployment_holds",
+        "reservations",
+        "specs",
+    )
 
     def __init__(
-        self, policy: PolicyHook, specs: list[ModelSpec], messages: list[Message], call: _Call, input_bound: int
+        self,
+        policy: PolicyHook,
+        specs: list[ModelSpec],
+        messages: list[Message],
+        call: _Call,
+        input_bound: int,
+        limits: DeploymentLimits | None = None,
     ) -> None:
         self._policy = policy
         self._call = call
         self._input_bound = input_bound
+        self._messages = messages
+        self._limits = limits
         self.specs = specs
-        self.requests = [build_request(spec, messages, call) for spec in specs]
+        # Built when first needed: a model with 8 deployments usually tries one.
+        self._requests: list[ChatRequest | None] = [None] * len(specs)
         self.reservations: list[object | None] = [None] * len(specs)
+        self.deployment_holds: list[Reservation | None] = [None] * len(specs)
+
+    def request(self, index: int) -> ChatRequest:
+        """The request of candidate ``index`` (its output cap set once it is admitted)."""
+        request = self._requests[index]
+        if request is None:
+            request = self._requests[index] = build_request(self.specs[index], self._messages, self._call)
+        return request
 
     async def admit(self, index: int) -> None:
         """Ask the policy for candidate ``index`` (raises its ``PolicyError``); the request gets its cap.
@@ -48,18 +84,26 @@ class CallHolds:
         The cap sent is the smaller of the request's own limit and the output the policy held
         (a ``clip_output`` budget may hold less than the caller asked for).
         """
-        spec, request, call = self.specs[index], self.requests[index], self._call
-        reservation = await self._policy.admit(
-            Admission(
-                call.principal,
-                call.operation,
-                spec,
-                self.input_bound(index),
-                output_reservation(spec, call),
-                call.max_output_tokens is not None,
-                call.request_id,
+        spec, request, call = self.specs[index], self.request(index), self._call
+        deployment = spec.deployment
+        if deployment is not None and deployment.limited and self._limits is not None:
+            tokens = self.input_bound(index) + output_reservation(spec, call)
+            self.deployment_holds[index] = await self._limits.hold(spec, tokens, call.request_id, call.operation)
+        try:
+            reservation = await self._policy.admit(
+                Admission(
+                    call.principal,
+                    call.operation,
+                    spec,
+                    self.input_bound(index),
+                    output_reservation(spec, call),
+                    call.max_output_tokens is not None,
+                    call.request_id,
+                )
             )
-        )
+        except BaseException:
+            await self._release_deployment(index)
+            raise
         self.reservations[index] = reservation
         cap = getattr(reservation, "output_cap", None)
         if cap is not None and (request.max_output_tokens is None or cap < request.max_output_tokens):
@@ -69,24 +113,37 @@ class CallHolds:
 
     def input_bound(self, index: int) -> int:
         """The upper bound of candidate ``index``'s input tokens: everything its request sends."""
-        return self._input_bound + json_token_bound(self.requests[index].params)
+        return self._input_bound + json_token_bound(self.request(index).params)
 
     async def release(self, index: int) -> None:
         """Give candidate ``index``'s reservation back (it failed); a second call does nothing."""
         reservation, self.reservations[index] = self.reservations[index], None
-        if reservation is not None:
-            await self._policy.release(reservation)
+        try:
+            if reservation is not None:
+                await self._policy.release(reservation)
+        finally:
+            await self._release_deployment(index)
 
     async def release_all(self) -> None:
         """The call failed or was abandoned before any settle: give back whatever is still held."""
         for index, reservation in enumerate(self.reservations):
-            if reservation is not None:
+            if reservation is not None or self.deployment_holds[index] is not None:
                 await self.release(index)
 
     async def settle(self, index: int, usage: Usage, cost: float | None) -> None:
         """Candidate ``index`` served the call: its reservation becomes ``usage`` and ``cost``."""
         reservation, self.reservations[index] = self.reservations[index], None
-        await self._policy.settle(reservation, usage, cost)
+        hold, self.deployment_holds[index] = self.deployment_holds[index], None
+        try:
+            await self._policy.settle(reservation, usage, cost)
+        finally:
+            if hold is not None and self._limits is not None:
+                await self._limits.settle(hold, usage.input_tokens + usage.output_tokens)
+
+    async def _release_deployment(self, index: int) -> None:
+        hold, self.deployment_holds[index] = self.deployment_holds[index], None
+        if hold is not None and self._limits is not None:
+            await self._limits.release(hold)
 
 
 def build_request(spec: ModelSpec, messages: list[Message], call: _Call) -> ChatRequest:

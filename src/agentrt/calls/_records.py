@@ -97,6 +97,34 @@ class CallRecords:
         """A stream its reader left early: charged for what it delivered, its ledger row marked ``cancelled``."""
         self._charged(served, call, usage, cost, latency, len(attempts), "cancelled", "model_call_abandoned")
 
+    def cached(self, spec: ModelSpec, call: _Call, latency: float, deployment: str | None) -> None:
+        """A call served from the response cache: no tokens, $0, its ledger row marked ``cached``."""
+        usage = Usage()
+        if self._metrics is not None:
+            self._metrics.record_success(
+                model=spec.name,
+                provider=spec.provider,
+                operation=call.operation,
+                input_tokens=0,
+                output_tokens=0,
+                cost=0.0,
+                latency=latency,
+                outcome="cached",
+            )
+        if self._ledger is not None:
+            row = _row(spec, call, usage, 0.0, latency, 0, "ok")
+            row.cached, row.deployment = True, deployment
+            self._ledger.record(row)
+        self._log.info(
+            "model_call_cached",
+            request_id=call.request_id,
+            model=spec.name,
+            operation=call.operation,
+            user=call.principal.user,
+            tenant=call.principal.tenant,
+            latency_ms=round(latency * 1000, 3),
+        )
+
     def _charged(
         self,
         served: ModelSpec,
@@ -158,4 +186,5 @@ def _row(
         latency=latency,
         outcome=outcome,
         attempts=attempts,
+        deployment=spec.deployment.label if spec.deployment is not None else None,
     )

@@ -279,9 +279,10 @@ async def read_stream(
                 attempts,
                 latency,
                 None,
-                holds.requests[index].messages,
+                holds.request(index).messages,
                 refusal,
                 call.request_id,
+                served.deployment.label if served.deployment is not None else None,
             )
         )
     except (GeneratorExit, asyncio.CancelledError):  # the reader left early: charge what it was given

@@ -1,4 +1,4 @@
-"""One resilience guard per configured provider, kept across reloads."""
+"""One resilience guard per configured provider, and one per deployment of a model, kept across reloads."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import structlog
 
 from agentrt.config import ProviderSection
 from agentrt.errors import UnknownProvider
+from agentrt.models import ModelSpec
 from agentrt.resilience import ProviderGuard
 
 __all__ = ["ProviderGuards"]
@@ -28,6 +29,21 @@ class ProviderGuards:
     def __init__(self, sections: Mapping[str, ProviderSection]) -> None:
         self._sections = dict(sections)
         self._guards = {name: ProviderGuard.from_section(name, section) for name, section in sections.items()}
+        # A deployment's guard: its own breaker (named after the deployment), its provider's limit and retries.
+        self._deployments: dict[tuple[str, str], ProviderGuard] = {}
+
+    def for_spec(self, spec: ModelSpec) -> ProviderGuard:
+        """The guard a call to ``spec`` goes through: its deployment's when it is one, else its provider's."""
+        deployment = spec.deployment
+        if deployment is None:
+            return self.get(spec.provider)
+        key = (spec.name, deployment.label)
+        guard = self._deployments.get(key)
+        if guard is None or guard.provider != spec.provider:
+            provider = self.get(spec.provider)
+            breaker = provider.breaker.sibling(f"{spec.name}@{deployment.label}")
+            guard = self._deployments[key] = provider.for_deployment(deployment.label, breaker)
+        return guard
 
     def get(self, provider: str) -> ProviderGuard:
         guard = self._guards.get(provider)
@@ -55,6 +71,11 @@ class ProviderGuards:
             ]
             needs_restart.extend(f"providers.{name}.{key}" for key in other_changes)
             guard.reconfigure(section)
+            for deployment_guard in self._deployments.values():
+                if deployment_guard.provider == name:
+                    deployment_guard.breaker.configure(
+                        failures=section.breaker.failures, cooldown=section.breaker.cooldown
+                    )
             # Remember only what was applied: the rest is still pending, and is reported again next time.
             self._sections[name] = old.model_copy(update={key: getattr(section, key) for key in _GUARD_FIELDS})
         if needs_restart:

@@ -57,6 +57,7 @@ async def policy_hook_service(config: Config) -> AsyncIterator[PolicyHook]:
 
 @service(name="calls", version="1")
 async def call_pipeline_service(
+    config: Config,
     catalog: ModelCatalog,
     providers: ProviderRegistry,
     guards: ProviderGuards,
@@ -67,7 +68,14 @@ async def call_pipeline_service(
 ) -> AsyncIterator[CallPipeline]:
     """Model calls; at stop, the calls under way may end (for up to ``DRAIN_AT_STOP`` seconds), then streams
     still open are settled, all while the policy and the ledger still run."""
-    pipeline = CallPipeline(catalog, providers, guards, policy, metrics.calls, tracing, ledger)
+    from agentrt.cache import ResponseCache
+    from agentrt.routing import Router
+
+    router = Router(getattr(policy, "backend", None))
+    cache = ResponseCache(config.cache, registry=metrics.registry if metrics.enabled else None)
+    pipeline = CallPipeline(
+        catalog, providers, guards, policy, metrics.calls, tracing, ledger, router=router, cache=cache
+    )
     try:
         yield pipeline
     finally:
@@ -80,3 +88,5 @@ async def call_pipeline_service(
                 hint="their holds lapse after policies.reservation_ttl; stop the callers before the runtime",
             )
         await pipeline.settle_open_streams()
+        await router.close()
+        await cache.close()

@@ -15,7 +15,7 @@ Modules: ``_spec`` (:class:`ModelSpec`, :class:`Price`), ``_catalog``
 
 from agentrt.models._catalog import ModelCatalog
 from agentrt.models._pricing import PriceLookup, default_price_lookup
-from agentrt.models._spec import ModelSpec, Price, PriceSource
+from agentrt.models._spec import Deployment, ModelSpec, Price, PriceSource, RoutingStrategy
 from agentrt.models.capabilities import (
     IMAGE_TOKENS,
     check_request,
@@ -26,11 +26,13 @@ from agentrt.models.capabilities import (
 
 __all__ = [
     "IMAGE_TOKENS",
+    "Deployment",
     "ModelCatalog",
     "ModelSpec",
     "Price",
     "PriceLookup",
     "PriceSource",
+    "RoutingStrategy",
     "check_request",
     "default_price_lookup",
     "estimate_tokens",

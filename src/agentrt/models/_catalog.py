@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from agentrt.config import ModelSection, ProviderSection
+from agentrt.config import ModelSection, PricingSection, ProviderSection
 from agentrt.errors import ConfigError, ConfigProblem, UnknownModel
 from agentrt.models._pricing import PriceLookup, default_price_lookup
-from agentrt.models._spec import ModelSpec, Price, PriceSource
+from agentrt.models._spec import Deployment, ModelSpec, Price, PriceSource
 from agentrt.types import Usage
 
 __all__ = ["ModelCatalog"]
@@ -143,8 +143,8 @@ class ModelCatalog:
 
     def _spec(self, name: str, section: ModelSection, canonical: Mapping[str, str]) -> ModelSpec:
         provider_model = section.name or name
-        pricing, source = self._price(section, provider_model)
-        return ModelSpec(
+        pricing, source = self._price(section.pricing, section.provider, provider_model)
+        spec = ModelSpec(
             name=name,
             provider=section.provider,
             provider_model=provider_model,
@@ -158,15 +158,45 @@ class ModelCatalog:
             params=MappingProxyType(dict(section.params)),
             price_source=source,
             object_retries=section.object_retries,
+            routing=section.routing.strategy if section.routing is not None else "shuffle",
+            cache_ttl=section.cache.ttl if section.cache is not None else None,
+            cache_enabled=section.cache.enabled if section.cache is not None else True,
         )
+        if not section.deployments:
+            return spec
+        return replace(spec, deployments=tuple(self._deployments(spec, section)))
 
-    def _price(self, section: ModelSection, provider_model: str) -> tuple[Price | None, PriceSource | None]:
-        if section.pricing is not None:
-            configured = section.pricing
+    def _deployments(self, spec: ModelSpec, section: ModelSection) -> Iterator[ModelSpec]:
+        """The spec of each deployment: the model as that provider serves it, at that provider's price."""
+        for index, deployment in enumerate(section.deployments):
+            provider_model = deployment.name or spec.provider_model
+            label = f"{deployment.provider}/{provider_model}"
+            pricing, source = self._price(deployment.pricing or section.pricing, deployment.provider, provider_model)
+            yield replace(
+                spec,
+                provider=deployment.provider,
+                provider_model=provider_model,
+                pricing=pricing,
+                price_source=source,
+                deployment=Deployment(
+                    label,
+                    index,
+                    deployment.weight,
+                    deployment.rpm,
+                    deployment.tpm,
+                    tuple(sorted(deployment.tags.items())),
+                    f"deployment:{spec.name}:{label}",
+                ),
+            )
+
+    def _price(
+        self, configured: PricingSection | None, provider: str, provider_model: str
+    ) -> tuple[Price | None, PriceSource | None]:
+        if configured is not None:
             return Price(configured.input, configured.output, configured.cached_input), "config"
         if self._price_lookup is None:
             return None, None
-        found = self._price_lookup(self._providers[section.provider].kind, provider_model)
+        found = self._price_lookup(self._providers[provider].kind, provider_model)
         return (found, "genai-prices") if found is not None else (None, None)
 
 
@@ -181,6 +211,12 @@ def _reference_problems(
                 f"models.{name}.provider",
                 f"unknown provider {section.provider!r}: declare it under providers (known: {known})",
             )
+        for position, deployment in enumerate(section.deployments):
+            if deployment.provider not in providers:
+                yield ConfigProblem(
+                    f"models.{name}.deployments.{position}.provider",
+                    f"unknown provider {deployment.provider!r}: declare it under providers",
+                )
         for position, alias in enumerate(section.aliases):
             if alias in models and alias != name:
                 yield ConfigProblem(

@@ -10,7 +10,10 @@ from typing import Any, Literal, TypeAlias
 
 from agentrt.types import Usage
 
-__all__ = ["ModelSpec", "Price", "PriceSource"]
+__all__ = ["Deployment", "ModelSpec", "Price", "PriceSource", "RoutingStrategy"]
+
+RoutingStrategy: TypeAlias = Literal["shuffle", "least-busy", "latency", "usage", "cost"]
+"""How a model's deployments are ordered for each call (see :mod:`agentrt.routing`)."""
 
 PriceSource: TypeAlias = Literal["config", "genai-prices"]
 """Where a model's price came from: its ``pricing`` section, or the genai-prices data."""
@@ -56,6 +59,28 @@ class Price:
 
 
 @dataclass(frozen=True, slots=True)
+class Deployment:
+    """One place a model is served: a provider and its name for the model, with its weight and limits.
+
+    ``label`` (``provider/name``) names it in attempts, the ledger and metrics;
+    ``key`` names its rate-limit window on the policy backend. ``rpm``/``tpm``
+    are enforced across processes when given.
+    """
+
+    label: str
+    index: int
+    weight: float = 1.0
+    rpm: int | None = None
+    tpm: int | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    key: str = ""
+
+    @property
+    def limited(self) -> bool:
+        return self.rpm is not None or self.tpm is not None
+
+
+@dataclass(frozen=True, slots=True)
 class ModelSpec:
     """One configured model, as the call pipeline needs it.
 
@@ -64,7 +89,8 @@ class ModelSpec:
     model. ``fallbacks`` are configured model names, tried in order when this
     model fails. ``params`` are the default request parameters (read-only).
     ``pricing`` is ``None`` when the price is unknown; ``price_source`` says
-    where a known price came from.
+    where a known price came from. A model with ``deployments`` is served by
+    them (ordered by ``routing``); the spec of one deployment has ``deployment`` set.
     """
 
     name: str
@@ -81,6 +107,16 @@ class ModelSpec:
     params: Mapping[str, Any] = field(default_factory=_no_params, hash=False)
     price_source: PriceSource | None = None
     object_retries: int = 2
+    # Routing: the deployment specs of a model configured with ``deployments`` (each with its
+    # ``deployment`` set; the same name, aliases and fallbacks, its own provider and price), and how
+    # they are ordered. Left out of equality and hash: a spec is one model, whatever serves it.
+    deployments: tuple[ModelSpec, ...] = field(default=(), compare=False, hash=False)
+    deployment: Deployment | None = field(default=None, compare=False, hash=False)
+    routing: RoutingStrategy = field(default="shuffle", compare=False, hash=False)
+    cache_ttl: float | None = field(default=None, compare=False, hash=False)
+    """Seconds a cached answer of this model lives (``models.<m>.cache.ttl``); None: the cache's own TTL."""
+    cache_enabled: bool = field(default=True, compare=False, hash=False)
+    """False: this model's answers are never cached (``models.<m>.cache.enabled``)."""
 
     def has(self, capability: str) -> bool:
         """Whether the model declares ``capability`` (``chat``, ``tools``, ``json``, ``vision``, ...)."""

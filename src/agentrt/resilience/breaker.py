@@ -128,6 +128,13 @@ class CircuitBreaker:
             self._transition(CircuitState.HALF_OPEN)
         return self._state
 
+    def sibling(self, name: str) -> CircuitBreaker:
+        """A new, closed breaker named ``name`` with this one's thresholds, clock and listeners
+        (a deployment's breaker beside its provider's)."""
+        breaker = CircuitBreaker(name, failures=self._threshold, cooldown=self._cooldown, clock=self._clock)
+        breaker._listeners = list(self._listeners)
+        return breaker
+
     def add_listener(self, listener: BreakerListener) -> None:
         """Call ``listener(name, old, new)`` on every state change (e.g. to export it as a metric).
 

@@ -44,9 +44,11 @@ class _Settings:
     limit: ConcurrencyLimit
 
 
-def _failed_attempt(model: str, provider: str, latency: float, error: BaseException) -> Attempt:
+def _failed_attempt(
+    model: str, provider: str, latency: float, error: BaseException, deployment: str | None = None
+) -> Attempt:
     name = type(error).__name__
-    return Attempt(model, provider, latency, f"{name}: {error}", name)
+    return Attempt(model, provider, latency, f"{name}: {error}", name, deployment)
 
 
 class ProviderGuard:
@@ -57,7 +59,7 @@ class ProviderGuard:
     (tests pass a recorder).
     """
 
-    __slots__ = ("_settings", "_sleep", "breaker", "provider")
+    __slots__ = ("_box", "_sleep", "breaker", "deployment", "provider")
 
     def __init__(
         self,
@@ -71,8 +73,21 @@ class ProviderGuard:
     ) -> None:
         self.provider = provider
         self.breaker = breaker
-        self._settings = _Settings(_deadline(timeout), retry, limit)
+        self.deployment: str | None = None
+        # One box that the deployment guards of this provider share: a reconfigure reaches them all.
+        self._box = [_Settings(_deadline(timeout), retry, limit)]
         self._sleep = sleep
+
+    def for_deployment(self, deployment: str, breaker: CircuitBreaker) -> ProviderGuard:
+        """A guard for one deployment on this provider: its own ``breaker``, so a failing deployment cools
+        down alone; this provider's concurrency limit, timeout and retries (a reconfigure applies to both)."""
+        guard = object.__new__(ProviderGuard)
+        guard.provider = self.provider
+        guard.breaker = breaker
+        guard.deployment = deployment
+        guard._box = self._box
+        guard._sleep = self._sleep
+        return guard
 
     @classmethod
     def from_section(
@@ -102,26 +117,26 @@ class ProviderGuard:
         slots of the old one finish, both limits' calls can be in flight.
         """
         timeout = _deadline(section.timeout)
-        current = self._settings
+        current = self._box[0]
         limit = current.limit
         if limit.max_in_flight != section.max_concurrency:
             limit = ConcurrencyLimit(section.max_concurrency)
-        self._settings = _Settings(timeout, RetryPolicy.from_section(section.retry), limit)
+        self._box[0] = _Settings(timeout, RetryPolicy.from_section(section.retry), limit)
         self.breaker.configure(failures=section.breaker.failures, cooldown=section.breaker.cooldown)
 
     @property
     def timeout(self) -> float:
         """Seconds each try (or each stream event) may take; 0: no timeout."""
-        return self._settings.timeout or 0.0
+        return self._box[0].timeout or 0.0
 
     @property
     def retry(self) -> RetryPolicy:
-        return self._settings.retry
+        return self._box[0].retry
 
     @property
     def limit(self) -> ConcurrencyLimit:
         """The limit new calls take a slot from (read its ``in_flight`` and ``waiting``)."""
-        return self._settings.limit
+        return self._box[0].limit
 
     # --- plain calls -------------------------------------------------------------
 
@@ -134,7 +149,7 @@ class ProviderGuard:
         when the tries are used up, and a non-retryable error at once. A
         timeout is raised as :class:`ProviderTimeout`.
         """
-        settings = self._settings
+        settings = self._box[0]
         try:
             return await self._call_once(fn, model, attempts, settings)
         except AgentRTError as exc:
@@ -170,7 +185,7 @@ class ProviderGuard:
         latency = perf_counter() - started
         limit.release()
         self.breaker.record_success(trial)
-        attempts.append(Attempt(model, self.provider, latency))
+        attempts.append(Attempt(model, self.provider, latency, deployment=self.deployment))
         return result
 
     # --- streams -----------------------------------------------------------------
@@ -187,7 +202,7 @@ class ProviderGuard:
         stream's :class:`Attempt` is appended when the first event arrives; its
         latency and error are completed when the stream ends.
         """
-        settings = self._settings
+        settings = self._box[0]
         try:
             return await self._open_once(fn, model, attempts, settings)
         except AgentRTError as exc:
@@ -230,7 +245,7 @@ class ProviderGuard:
             await close_quietly(inner)
             raise
         assert inner is not None  # fn() returned, or we would have raised above
-        attempt = Attempt(model, self.provider, perf_counter() - started)
+        attempt = Attempt(model, self.provider, perf_counter() - started, deployment=self.deployment)
         attempts.append(attempt)
         stream = GuardedStream(
             inner,
@@ -255,7 +270,7 @@ class ProviderGuard:
         try:
             trial = breaker.before_call()
         except CircuitOpen as exc:
-            attempts.append(_failed_attempt(model, self.provider, 0.0, exc))
+            attempts.append(_failed_attempt(model, self.provider, 0.0, exc, self.deployment))
             raise
         limit = settings.limit
         try:
@@ -278,7 +293,7 @@ class ProviderGuard:
         limit.release()
         self.breaker.record_failure(error, trial)
         if isinstance(error, Exception):  # a cancellation is not a failed try
-            attempts.append(_failed_attempt(model, self.provider, latency, error))
+            attempts.append(_failed_attempt(model, self.provider, latency, error, self.deployment))
 
     def _timeout_error(
         self, model: str, timeout: float | None, cause: TimeoutError, *, expired: bool
@@ -293,7 +308,7 @@ class ProviderGuard:
         return ProviderTimeout(message, provider=self.provider, model=model)
 
     def __repr__(self) -> str:
-        settings = self._settings
+        settings = self._box[0]
         return (
             f"ProviderGuard({self.provider!r}, timeout={self.timeout:g}s, {settings.retry}, "
             f"{self.breaker!r}, {settings.limit!r})"

@@ -14,8 +14,9 @@ be billed to another account.
 
 When every candidate failed, the error says what to catch: if every attempt
 failed the same way (a 429 with no fallback), that error itself, with
-``attempts`` set and its details (``retry_after``) kept; if the policy refused
-every candidate, the first refusal (the primary's); else
+``attempts`` set and its details (``retry_after``) kept; if every candidate
+was at a rate limit (all deployments busy), the refusal with the soonest
+``retry_after``; if the policy refused every candidate, the first refusal (the primary's); else
 :class:`~agentrt.errors.CallFailed`, listing every attempt, with advice that
 fits the errors seen.
 
@@ -41,6 +42,7 @@ from agentrt.errors import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    RateLimitExceeded,
 )
 from agentrt.resilience._log import logger
 from agentrt.resilience.guard import ProviderGuard
@@ -119,7 +121,8 @@ async def _first_success(
                 await candidate.admit()
             except PolicyError as exc:
                 name = type(exc).__name__
-                attempts.append(Attempt(candidate.model, candidate.guard.provider, 0.0, f"{name}: {exc}", name))
+                guard = candidate.guard
+                attempts.append(Attempt(candidate.model, guard.provider, 0.0, f"{name}: {exc}", name, guard.deployment))
                 errors.append(exc)
                 _log_fallback(candidates, index, exc, request_id)
                 continue
@@ -179,6 +182,9 @@ def _all_failed(
     candidates: Sequence[Candidate[T] | StreamCandidate[E]], attempts: list[Attempt], errors: list[AgentRTError]
 ) -> AgentRTError:
     last = errors[-1]
+    if all(isinstance(error, RateLimitExceeded) for error in errors):
+        # Every candidate was at a rate limit (deployments busy): the one with room soonest says when to retry.
+        return min(errors, key=_retry_after)
     if all(isinstance(error, PolicyError) for error in errors):
         return errors[0]  # the policy refused every candidate: the primary's reason is the one to show
     kinds = {attempt.error_type for attempt in attempts}
@@ -193,6 +199,11 @@ def _all_failed(
         f"{_advice(errors)}:\n" + "\n".join(lines)
     )
     return CallFailed(message, attempts=attempts, model=candidates[0].model)
+
+
+def _retry_after(error: AgentRTError) -> float:
+    retry_after = getattr(error, "retry_after", None)
+    return float("inf") if retry_after is None else float(retry_after)
 
 
 def _advice(errors: list[AgentRTError]) -> str:

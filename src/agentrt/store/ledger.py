@@ -107,13 +107,16 @@ USAGE_MIGRATIONS: Final[list[str | dict[str, str]]] = [
     CREATE INDEX {PENDING_TABLE}_request ON {PENDING_TABLE} (request_id)""",
     # 4: the daily rollup of the rows that retention pruned (see agentrt.store.retention).
     ROLLUP_MIGRATION,
+    # 5: the deployment that served a call (routing), and whether the response cache answered it.
+    "ALTER TABLE agentrt_usage ADD COLUMN deployment TEXT; "
+    "ALTER TABLE agentrt_usage ADD COLUMN cached BOOLEAN NOT NULL DEFAULT FALSE",
 ]
 """The ``usage`` component's schema versions (``store.migrate("usage", USAGE_MIGRATIONS)``)."""
 
 _INSERT: Final = (
     "INSERT INTO agentrt_usage (ts, request_id, user_name, tenant, api_key, model, provider, operation, "
-    "input_tokens, output_tokens, cached_tokens, cost, latency, outcome, attempts) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "input_tokens, output_tokens, cached_tokens, cost, latency, outcome, attempts, deployment, cached) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 _GROUP_KEYS: Final[dict[str, dict[str, str]]] = {
@@ -142,6 +145,8 @@ class UsageRecord:
     ``latency`` is seconds; ``outcome`` is ``"ok"``, the error's class name
     (``ProviderTimeout``), or ``"recovered"`` for a row written at start for a
     call whose process died before writing it; ``attempts`` counts every try, fallbacks included.
+    ``deployment`` names the deployment that served (``provider/name``) for a model with deployments;
+    ``cached`` marks a call served from the response cache (0 tokens, $0, no attempt).
     """
 
     ts: float = field(default_factory=time.time)
@@ -159,6 +164,8 @@ class UsageRecord:
     latency: float = 0.0
     outcome: str = "ok"
     attempts: int = 1
+    deployment: str | None = None
+    cached: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +341,8 @@ def _row(rec: UsageRecord) -> tuple[Any, ...]:
         float(rec.latency),
         str(rec.outcome),
         int(rec.attempts),
+        _text(rec.deployment),
+        bool(rec.cached),
     )
 
 

@@ -1,0 +1,135 @@
+"""The response cache as the call pipeline uses it: a plan per call, then get and put.
+
+``plan(spec, messages, call)`` says whether a call may use the cache at all
+(the cache's ``enabled``, the model's ``cache.enabled`` and the call's
+``cache=``), whether it may read (not with ``cache="refresh"``, the gateway's
+``Cache-Control: no-cache``), its key and its TTL (the call's ``cache_ttl``,
+else the model's ``cache.ttl``, else the cache's ``ttl``). A backend that fails
+never fails the call: the error is logged and the call goes to the provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+
+from agentrt.cache._entry import CachedAnswer
+from agentrt.cache._key import cache_key
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from agentrt.calls._call import _Call
+    from agentrt.config._cache import CacheSection
+    from agentrt.models import ModelSpec
+    from agentrt.types import Completion, Message, StreamEvent
+
+__all__ = ["CacheBackend", "CachePlan", "ResponseCache", "open_cache_backend"]
+
+_log = structlog.get_logger("agentrt.cache")
+
+
+class CacheBackend(Protocol):
+    """Where answers are kept: bytes by key, each with a TTL in seconds."""
+
+    name: str
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CachePlan:
+    """What one call does with the cache: its ``key``, whether it may ``read``, and the ``ttl`` of what it writes."""
+
+    key: str
+    read: bool
+    ttl: float
+    model: str
+
+
+def open_cache_backend(section: CacheSection) -> CacheBackend:
+    """The backend ``section.backend`` names: ``memory`` (bounded by ``max_bytes``) or a Redis URL."""
+    if section.backend == "memory":
+        from agentrt.cache.memory import MemoryCache
+
+        return MemoryCache(section.max_bytes)
+    from agentrt.cache.redis import RedisCache
+
+    return RedisCache(section.backend, key_prefix=section.key_prefix)
+
+
+class ResponseCache:
+    """Identical requests answered from ``backend``, tenant by tenant unless ``section.shared_across_tenants``."""
+
+    def __init__(
+        self, section: CacheSection, backend: CacheBackend | None = None, *, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.section = section
+        self.backend = backend if backend is not None else open_cache_backend(section)
+        self._lookups: Any = None
+        if registry is not None:
+            from prometheus_client import Counter
+
+            self._lookups = Counter(
+                "agentrt_cache_lookups",
+                "Response cache lookups by model and result (hit, miss).",
+                ["model", "result"],
+                registry=registry,
+            )
+        self.hits = 0
+        self.misses = 0
+
+    def plan(self, spec: ModelSpec, messages: list[Message], call: _Call) -> CachePlan | None:
+        """What ``call`` to ``spec`` does with the cache, or None: it does not use it."""
+        mode = call.cache
+        if mode == "off":
+            return None
+        if mode is None and not (self.section.enabled and spec.cache_enabled):
+            return None
+        tenant = None if self.section.shared_across_tenants else call.principal.tenant
+        key = cache_key(spec, messages, call, tenant=tenant)
+        ttl = call.cache_ttl or spec.cache_ttl or self.section.ttl
+        return CachePlan(key, mode != "refresh", ttl, spec.name)
+
+    async def get(self, plan: CachePlan) -> CachedAnswer | None:
+        """The stored answer of ``plan``'s request, or None (counted as a hit or a miss)."""
+        try:
+            data = await self.backend.get(plan.key)
+            answer = None if data is None else CachedAnswer.from_bytes(data)
+        except Exception as err:  # an unreachable or corrupt cache is a miss, loudly
+            _log.warning("cache_read_failed", model=plan.model, backend=self.backend.name, error=_error(err))
+            answer = None
+        self._count(plan.model, answer is not None)
+        return answer
+
+    async def put(self, plan: CachePlan, completion: Completion, events: list[StreamEvent] | None = None) -> None:
+        """Keep ``completion`` (streamed as ``events``) for ``plan.ttl`` seconds, if it is a complete answer."""
+        answer = CachedAnswer.of(completion, events)
+        if answer is None:
+            return
+        try:
+            await self.backend.put(plan.key, answer.to_bytes(), plan.ttl)
+        except Exception as err:
+            _log.warning("cache_write_failed", model=plan.model, backend=self.backend.name, error=_error(err))
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    def _count(self, model: str, hit: bool) -> None:
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+        if self._lookups is not None:
+            self._lookups.labels(model, "hit" if hit else "miss").inc()
+
+
+def _error(err: BaseException) -> str:
+    # The class and message only: a Redis error's text never holds the URL's password.
+    return f"{type(err).__name__}: {err}"
