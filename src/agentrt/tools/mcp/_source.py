@@ -87,6 +87,7 @@ class McpToolSource:
         self._stop_scope: anyio.CancelScope | None = None
         self._first_outcome: asyncio.Future[None] | None = None
         self._list_changed = asyncio.Event()
+        self._closing = False
 
     # --- the ToolSource protocol -----------------------------------------------------------
 
@@ -132,6 +133,7 @@ class McpToolSource:
     async def close(self, *, final_state: SourceState = "stopped") -> None:
         """End the session and stop the server process (the SDK closes its stdin, then terminates its tree)."""
         task, self._supervisor = self._supervisor, None
+        self._closing = True
         detail = self._detail if final_state == "failed" else "closed"
         first = self._first_outcome
         if first is not None and not first.done():
@@ -145,6 +147,7 @@ class McpToolSource:
                 if not task.cancelled():
                     raise  # our own caller is being cancelled, not just the supervisor
         self._connection = None
+        self._closing = False
         self._set_state(final_state, detail)
 
     async def call(self, tool: str, arguments: Mapping[str, Any], *, timeout: float | None = None) -> ToolOutput:
@@ -216,6 +219,8 @@ class McpToolSource:
             exc.code == types.INVALID_REQUEST and exc.message == "Session terminated"
         ):
             connection.end(f"the connection closed during a call of {full_name}")
+            if self._closing:
+                return ToolError(f"{full_name} was cut short: MCP toolkit {self._toolkit!r} was closed during the call")
             return ToolError(
                 f"{full_name} failed: the MCP server of toolkit {self._toolkit!r} closed the connection "
                 "during the call; it is being restarted (the call was not retried: it may have had effects)"
