@@ -6,7 +6,7 @@ models read and write reliably; zones are IANA names (``Europe/Paris``).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,7 +60,8 @@ def datetime_tools(options: DatetimeOptions) -> list[Tool[..., Any]]:
         return _described(moment.astimezone(_zone(to_timezone)))
 
     def add(time: str, days: float = 0, hours: float = 0, minutes: float = 0, seconds: float = 0) -> dict[str, str]:
-        """A time plus (or, with negative numbers, minus) a span of days, hours, minutes and seconds.
+        """A time plus (or, with negative numbers, minus) days, hours, minutes and seconds. Days are calendar
+        days (the same clock time, across a daylight-saving change); hours, minutes and seconds are elapsed time.
 
         Args:
             time: An ISO 8601 time; without an offset it is read in the toolkit's zone.
@@ -71,8 +72,9 @@ def datetime_tools(options: DatetimeOptions) -> list[Tool[..., Any]]:
         """
         moment = _parse(time, _zone(default_zone))
         try:
-            span = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-            result = moment + span
+            on_the_day = moment + timedelta(days=days)  # aware + timedelta keeps the clock time
+            elapsed = timedelta(hours=hours, minutes=minutes, seconds=seconds)
+            result = (on_the_day.astimezone(UTC) + elapsed).astimezone(moment.tzinfo)
         except OverflowError:
             raise ValueError("the result is outside the years 1 to 9999") from None
         return _described(result)
