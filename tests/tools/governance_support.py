@@ -125,3 +125,24 @@ def ops_config(tmp_path: Path, *, ops: dict[str, Any] | None = None, **sections:
     }
     config.update(sections)
     return config
+
+
+def fake_config(up: Any, tmp_path: Path, *, ops: dict[str, Any] | None = None, **sections: Any) -> dict[str, Any]:
+    """:func:`ops_config` with model ``gpt`` on an OpenAI-format FakeUpstream ``up`` (the tool loop) and logs in a
+    file."""
+    config = ops_config(tmp_path, ops=ops, **sections)
+    config["providers"] = {
+        "oai": {
+            "kind": "openai",
+            "api_key": "sk-test-key-0123456789",
+            "base_url": up.openai_base_url,
+            "timeout": "30s",  # the strict fake validates its first request slowly (it imports the SDK types)
+            "retry": {"attempts": 2, "backoff": "1ms", "max_backoff": "2ms"},
+        }
+    }
+    config["models"] = {
+        "gpt": {"provider": "oai", "capabilities": ["chat", "tools"], "pricing": {"input": 1.0, "output": 2.0}}
+    }
+    if "logging" not in sections:
+        config["logging"] = {"console": {"format": "off"}, "file": {"path": str(tmp_path / "log.jsonl")}}
+    return config
