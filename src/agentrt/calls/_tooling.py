@@ -53,7 +53,7 @@ async def run_tool_calls(
         governor = ToolGovernor(tracing=tracing)
     principal: Principal | None = getattr(call, "principal", None)
     request_id: str | None = getattr(call, "request_id", None)
-    parent: Context | None = getattr(call, "parent_span", None)
+    parent = _parent_context(getattr(call, "parent_span", None))
     results = await asyncio.gather(
         *(_run_one(governor, toolset, tool_call, principal, request_id, parent) for tool_call in calls)
     )
@@ -61,6 +61,15 @@ async def run_tool_calls(
         Message.tool(tool_call.id, _text(output), name=tool_call.name)
         for tool_call, output in zip(calls, results, strict=True)
     ]
+
+
+def _parent_context(span: Any) -> Context | None:
+    """The OpenTelemetry context whose current span is the model call's that asked for the tools."""
+    if span is None:
+        return None
+    from opentelemetry import trace
+
+    return trace.set_span_in_context(span)
 
 
 def _text(output: ToolOutput) -> str:
