@@ -5,12 +5,16 @@ connections, lets the requests in flight (streams included) finish within
 ``runtime.shutdown_timeout``, then stops the services (agents drain, the
 ledger and the logs flush), and the command exits 0. A second signal forces
 the exit. SIGHUP reloads the configuration.
+
+``--workers N`` runs N such processes on one port under a supervisor that
+replaces a dead one and drains them all on SIGTERM (see
+:mod:`agentrt.server.workers`).
 """
 
 from __future__ import annotations
 
 import errno
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -25,15 +29,43 @@ PortOption = Annotated[
     int | None,
     typer.Option("--port", "-p", min=0, max=65535, help="Port to listen on; 0 picks a free one. Default: server.port."),
 ]
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        "-w",
+        min=1,
+        help="Server processes sharing the port, supervised (a dead one is replaced). Shared state must not be "
+        "in memory: policies.backend sqlite or redis, a sqlite or postgresql store.",
+    ),
+]
 
 
 # The address is taken, does not exist here, or needs privileges.
 _CANNOT_BIND = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
 
-def serve(config: ConfigOption = None, env: EnvOption = None, host: HostOption = None, port: PortOption = None) -> None:
+def serve(
+    config: ConfigOption = None,
+    env: EnvOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: WorkersOption = 1,
+    port_sharing: Annotated[
+        str,
+        typer.Option(
+            "--port-sharing",
+            hidden=True,  # for tests and odd platforms: auto picks reuseport on Linux, else one shared socket
+            help="How workers share the port: auto, reuseport or socket.",
+        ),
+    ] = "auto",
+) -> None:
     """Serve the OpenAI-compatible API, the agents API, /healthz, /readyz and /metrics until SIGTERM."""
     import functools
+
+    if workers > 1:
+        _serve_workers(config, env, host, port, workers, port_sharing)
+        return
 
     from agentrt.runtime import Runtime
     from agentrt.server import serve as serve_forever
@@ -45,6 +77,35 @@ def serve(config: ConfigOption = None, env: EnvOption = None, host: HostOption =
             if err.errno not in _CANNOT_BIND:
                 raise
             fail(f"cannot listen: {err}; pick another --host/--port (server.host, server.port), or stop what uses it")
+
+
+def _serve_workers(
+    config: ConfigOption, env: EnvOption, host: str | None, port: int | None, workers: int, sharing: str
+) -> None:
+    from agentrt._preflight import check_startable
+    from agentrt.cli._common import load, run_async
+    from agentrt.logging import configure_logging
+    from agentrt.server.workers import ShareMode, WorkerSupervisor
+
+    with reported_errors():
+        loaded = load(config, env)
+        if sharing not in ("auto", "reuseport", "socket"):
+            fail(f"--port-sharing {sharing!r}: use auto, reuseport or socket")
+        share = cast("ShareMode", sharing)
+        supervisor = WorkerSupervisor(loaded, workers=workers, host=host, port=port, share=share)
+        run_async(check_startable(loaded))  # a configuration that cannot start fails here once, not N times
+        # The supervisor logs to the console only: the log file is the workers' (one each).
+        section = loaded.config.logging.model_copy(update={"file": None})
+        handle = configure_logging(section, secrets=loaded.config.secret_values())
+        try:
+            status = supervisor.run()
+        except OSError as err:
+            if err.errno not in _CANNOT_BIND:
+                raise
+            fail(f"cannot listen: {err}; pick another --host/--port (server.host, server.port), or stop what uses it")
+        finally:
+            handle.close()
+    raise typer.Exit(status)
 
 
 def main() -> None:
