@@ -61,3 +61,40 @@ def write_config(folder: Path, config: dict[str, Any], name: str = "agentrt.yaml
     path = folder / name
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+ASKER_AGENT = '''
+from agentrt.agents import Activity, Agent, AgentContext
+
+
+class Asker(Agent[dict]):
+    """Passes its payload to the model, with the type's default tools (or the tools the payload names)."""
+
+    async def handle(self, activity: Activity, ctx: AgentContext[dict]) -> str:
+        options = {"tools": activity.payload["tools"]} if "tools" in activity.payload else {}
+        return (await ctx.generate(activity.payload["text"], **options)).text
+'''
+
+
+def fake_model_config(base_url: str, tmp_path: Path) -> dict[str, Any]:
+    """One OpenAI-format model, ``primary``, on a FakeUpstream, with a log file to read events from."""
+    return {
+        "logging": {"console": {"format": "off"}, "file": {"path": str(tmp_path / "log.jsonl")}},
+        "providers": {
+            "oai": {
+                "kind": "openai",
+                "api_key": "sk-test-key-0123456789",
+                "base_url": base_url,
+                "timeout": "30s",
+                "retry": {"attempts": 1},
+            }
+        },
+        "models": {
+            "primary": {
+                "provider": "oai",
+                "name": "gpt-test",
+                "capabilities": ["chat", "tools", "streaming"],
+                "pricing": {"input": 1.0, "output": 2.0},
+            }
+        },
+    }

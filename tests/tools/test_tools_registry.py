@@ -14,7 +14,7 @@ from registry_support import SLOW_TOOLS, SUPPORT_TOOLS, write, write_config
 from agentrt import Runtime
 from agentrt.config import Config, load_config
 from agentrt.config._tools import ToolkitSection
-from agentrt.errors import RuntimeStateError, ToolArgumentsError, ToolError
+from agentrt.errors import ConfigError, RuntimeStateError, ToolArgumentsError, ToolError
 from agentrt.tools.registry import ToolRegistry
 
 
@@ -251,3 +251,53 @@ asyncio.run(main())
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert "HEAVY []" in done.stdout
+
+
+COUNTED_TOOLS = """
+from pathlib import Path
+from agentrt.tools import tool
+
+Path(__file__).with_suffix(".runs").open("a").write("ran\\n")
+
+
+@tool
+def ping() -> str:
+    \"\"\"Answer pong.\"\"\"
+    return "pong"
+"""
+
+
+async def test_a_file_runs_once_per_version_and_a_reload_sees_its_changes(tmp_path: Path) -> None:
+    module = write(tmp_path / "counted.py", COUNTED_TOOLS)
+    runs = tmp_path / "counted.runs"
+    path = write_config(tmp_path, {"tools": {"kit": {"python": "counted.py"}}})
+    async with Runtime.open(path, plugins=False) as rt:
+        registry = rt.services.get(ToolRegistry)
+        assert runs.read_text().count("ran") == 1  # the start's checks and the registry share one run
+        module.write_text(COUNTED_TOOLS.replace('"pong"', '"PONG!"'))
+        write_config(tmp_path, {"tools": {"kit": {"python": "counted.py", "timeout": "9s"}}})
+        await rt.reload()  # a governance change only: the source stays
+        assert (await registry.call("kit.ping", {})).text == "pong"
+        write_config(tmp_path, {"tools": {"kit": {"python": "counted.py:ping"}}})
+        await rt.reload()  # a new source of the same file, which changed since it ran: it runs again
+        assert (await registry.call("kit.ping", {})).text == "PONG!"
+    assert runs.read_text().count("ran") == 2
+
+
+async def test_start_checks_report_python_toolkit_problems_at_once(tmp_path: Path) -> None:
+    write(tmp_path / "tools" / "support.py", SUPPORT_TOOLS)
+    path = write_config(
+        tmp_path,
+        {
+            "tools": {
+                "support": {"python": "tools/support.py", "tools": {"lookup": {"approval": "required"}}},
+                "gone": {"python": "tools/gone.py"},
+            }
+        },
+    )
+    with pytest.raises(ConfigError) as caught:
+        async with Runtime.open(path, plugins=False):
+            pass
+    found = {problem.path: problem.message for problem in caught.value.problems}
+    assert "has no tool 'lookup' (its tools: lookup_order, refund)" in found["tools.support.tools.lookup"]
+    assert "there is no file" in found["tools.gone.python"]

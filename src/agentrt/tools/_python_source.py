@@ -3,9 +3,8 @@
 The reference names a file (``tools/support.py``, relative to the config's
 folder) or a module on the Python path (``myapp.tools``; the config's folder is
 on it while a runtime runs, as for agent classes), optionally followed by
-``:function``. A file is executed afresh each time it is loaded, so a reload
-that names a changed file sees its new code; a module is imported once, as
-Python does.
+``:function``. A file runs again when it changed since it last ran, so a
+reload sees its new code; a module is imported once, as Python does.
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ __all__ = ["load_python_tools", "python_source"]
 
 # Files are loaded as modules under this prefix, so that they never shadow an installed module.
 _FILE_MODULE_PREFIX = "agentrt_toolkit_"
+# The file's modification time and size when it ran: a file that changed since runs again.
+_STAMP_ATTR = "__agentrt_stamp__"
 
 
 def python_source(toolkit: str, reference: str, base_dir: Path) -> FunctionSource:
@@ -83,6 +84,10 @@ def _load_module(toolkit: str, module_ref: str, base_dir: Path) -> ModuleType:
         raise ToolError(f"toolkit {toolkit!r}: there is no file {path} (python paths are relative to the config)")
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
     name = f"{_FILE_MODULE_PREFIX}{toolkit.replace('-', '_')}_{digest}"
+    stamp = _stamp(path)
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, _STAMP_ATTR, None) == stamp:
+        return loaded  # unchanged since it ran (the start's checks ran it): run it once
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ToolError(f"toolkit {toolkit!r}: {path} cannot be loaded as a Python module")
@@ -94,4 +99,10 @@ def _load_module(toolkit: str, module_ref: str, base_dir: Path) -> ModuleType:
     except Exception as err:
         sys.modules.pop(name, None)
         raise ToolError(f"toolkit {toolkit!r}: running {path} raised {type(err).__name__}: {err}") from err
+    setattr(module, _STAMP_ATTR, stamp)
     return module
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_mtime_ns, status.st_size
