@@ -91,7 +91,7 @@ async def test_an_unknown_tool_is_refused_naming_the_tools_the_server_has(basic:
     assert not isinstance(caught.value, ToolArgumentsError)
 
 
-async def test_arguments_that_do_not_fit_the_schema_are_refused_before_sending(basic: McpToolSource) -> None:
+async def test_arguments_that_do_not_fit_the_schema_are_refused_naming_each_problem(basic: McpToolSource) -> None:
     with pytest.raises(ToolArgumentsError) as caught:
         await basic.call("add", {"a": "two", "secret": "hunter2"}, timeout=10)
     assert caught.value.tool == "kit.add"
@@ -131,6 +131,14 @@ async def test_a_server_that_never_starts_fails_with_its_stderr_tail(hang: bool)
     assert source.status().state == "failed"
     with pytest.raises(ToolError, match="cannot be called: MCP toolkit 'github' is failed"):
         await source.call("anything", {}, timeout=1)
+
+
+async def test_a_secret_the_server_prints_on_stderr_is_masked_in_the_error() -> None:
+    source = source_from_spec("github", stdio_spec("broken", env={"BROKEN_TOKEN": "ghp_0123456789abcdef"}))
+    with pytest.raises(ToolError) as caught:
+        await source.start()
+    assert "the token *** was rejected" in str(caught.value)
+    assert "ghp_0123456789abcdef" not in str(caught.value)
 
 
 async def test_a_command_that_does_not_exist_fails_the_start_clearly() -> None:

@@ -1,15 +1,19 @@
 """A server that never starts: it says why on stderr, then exits (or, with ``--hang``, never answers).
 
 Not an MCP server at all: what a misconfigured one looks like to a client.
+With ``BROKEN_TOKEN`` set, it also prints that token, as careless servers do.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 if __name__ == "__main__":
     sys.stderr.write("broken: starting up\n")
+    if os.environ.get("BROKEN_TOKEN"):
+        sys.stderr.write(f"broken: the token {os.environ['BROKEN_TOKEN']} was rejected\n")
     sys.stderr.write("broken: GITHUB_TOKEN is not set, cannot continue\n")
     sys.stderr.flush()
     if "--hang" in sys.argv:

@@ -72,7 +72,8 @@ class McpToolSource:
     def __init__(self, toolkit: str, spec: McpServerSpec) -> None:
         self._toolkit = toolkit
         self._spec = spec
-        self._stderr = StderrTail(toolkit) if isinstance(spec.server, StdioServer) else None
+        server = spec.server
+        self._stderr = StderrTail(toolkit, secrets=server.env.values()) if isinstance(server, StdioServer) else None
         self._tools: tuple[ToolInfo, ...] = ()
         self._by_name: dict[str, ToolInfo] = {}
         self._checker = ArgumentChecker()
@@ -127,7 +128,8 @@ class McpToolSource:
             await self.close()
             raise
         except ToolError:
-            await self.close(final_state="failed")
+            if self._supervisor is not None:  # not already closed by someone else meanwhile
+                await self.close(final_state="failed")
             raise
 
     async def close(self, *, final_state: SourceState = "stopped") -> None:
@@ -155,17 +157,21 @@ class McpToolSource:
         deadline = None if timeout is None else time.monotonic() + timeout
         connection = await self._ready_connection(full_name, timeout)
         info = self._by_name.get(tool) or await self._relisted(connection.client, tool)
-        self._checker.check(full_name, tool, info.parameters, arguments)
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
         assert connection.client is not None
         try:
             result = await connection.client.call_tool(tool, dict(arguments), read_timeout_seconds=remaining)
         except MCPError as exc:
+            if exc.code == types.INVALID_PARAMS:
+                self._checker.check(full_name, tool, info.parameters, arguments)
             raise self._call_error(connection, full_name, timeout, exc) from None
         except (RuntimeError, ValidationError) as exc:
             # The SDK's checks of the answer: structured content against the tool's output schema, a result
             # shape this client cannot take (input required). The server answered, but not usably.
             raise ToolError(f"{full_name}: the MCP server's answer was not usable: {exc}") from None
+        if result.is_error:
+            # Refused: if the arguments do not fit the schema, that is why, and the model gets each problem.
+            self._checker.check(full_name, tool, info.parameters, arguments)
         return tool_output(result)
 
     # --- calls -----------------------------------------------------------------------------
@@ -225,7 +231,8 @@ class McpToolSource:
                 f"{full_name} failed: the MCP server of toolkit {self._toolkit!r} closed the connection "
                 "during the call; it is being restarted (the call was not retried: it may have had effects)"
             )
-        return ToolError(f"{full_name} failed: the MCP server answered with an error: {exc.message} (code {exc.code})")
+        message = self._redacted(exc.message)
+        return ToolError(f"{full_name} failed: the MCP server answered with an error: {message} (code {exc.code})")
 
     # --- the supervisor ----------------------------------------------------------------------
 
@@ -239,7 +246,7 @@ class McpToolSource:
                     await self._run_connection(connection)
                     reason = connection.end_reason or "the connection ended"
                 except Exception as exc:
-                    reason = _describe_error(exc)
+                    reason = self._redacted(_describe_error(exc))
                 self._connection = None
                 first = self._first_outcome
                 if first is not None and not first.done():
@@ -360,6 +367,16 @@ class McpToolSource:
         self._detail = detail
         transition, self._transition = self._transition, asyncio.Event()
         transition.set()
+
+    def _redacted(self, text: str) -> str:
+        """``text`` without the URL's credentials or query, nor header values (an HTTP error may quote them)."""
+        server = self._spec.server
+        if isinstance(server, HttpServer):
+            text = text.replace(server.url, server.display_url)
+            for value in server.headers.values():
+                if len(value) >= 4:
+                    text = text.replace(value, "***")
+        return text
 
     def _describe(self) -> str:
         return f"{self._state} ({self._detail})" if self._detail else self._state

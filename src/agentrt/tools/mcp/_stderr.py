@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
+from collections.abc import Iterable
 from typing import TextIO
 
 import structlog
@@ -23,8 +24,10 @@ _log = structlog.get_logger("agentrt.tools.mcp")
 class StderrTail:
     """The last ``keep`` lines the toolkit's server processes wrote to stderr, over all their restarts."""
 
-    def __init__(self, toolkit: str, keep: int = 20) -> None:
+    def __init__(self, toolkit: str, keep: int = 20, secrets: Iterable[str] = ()) -> None:
         self._toolkit = toolkit
+        # A server may print its own token (the env it was given): never into our errors or logs.
+        self._secrets = tuple(secret for secret in secrets if len(secret) >= 4)
         self._lines: deque[str] = deque(maxlen=keep)
         self._lock = threading.Lock()
 
@@ -54,6 +57,8 @@ class StderrTail:
                 line = raw.rstrip()
                 if not line:
                     continue
+                for secret in self._secrets:
+                    line = line.replace(secret, "***")
                 with self._lock:
                     self._lines.append(line)
                 _log.debug("mcp server stderr", toolkit=self._toolkit, line=line)
