@@ -162,12 +162,17 @@ def test_enum_and_object_inputs() -> None:
     spec = {
         "inputs": {
             "tone": {"type": "str", "enum": ["formal", "casual"]},
-            "customer": {"type": "dict", "properties": {"name": "str", "tier": "int"}, "required": ["name"]},
+            "customer": {
+                "type": "dict",
+                "properties": {"name": "str", "tier": {"type": "int", "default": 1}},
+                "required": ["name"],
+            },
         },
         "user": "{{ tone }} {{ customer.name }} {{ customer.tier }}",
     }
     lib = library(p=spec)
     assert lib.render("p", tone="formal", customer={"name": "Ann", "tier": 2})[0].text == "formal Ann 2"
+    assert lib.render("p", tone="casual", customer={"name": "Bo"})[0].text == "casual Bo 1"  # a key's default
     with pytest.raises(PromptInputError, match="input 'tone' must be one of 'formal', 'casual'"):
         lib.render("p", tone="rude", customer={"name": "Ann"})
     with pytest.raises(PromptInputError, match="input 'customer' lacks the key 'name'"):

@@ -305,8 +305,11 @@ def _check_keys(spec: PromptInput, value: dict[str, Any], where: str) -> dict[st
         return value
     out = dict(value)
     for name, item in spec.properties.items():
-        if name in value and (value[name] is not None or not item.has_default):
-            out[name] = check_input(item, value[name], f"{where}.{name}")
+        if name not in value or (value[name] is None and item.has_default):
+            if item.has_default:
+                out[name] = item.default  # so that the template can use every declared key
+            continue
+        out[name] = check_input(item, value[name], f"{where}.{name}")
     return out
 
 
