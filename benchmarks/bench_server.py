@@ -14,6 +14,11 @@ noise hits both alike:
 Goal (issue 6): under 1 ms p50 added latency and at least 2,500 requests/s
 through the server on a 2-core machine (the LiteLLM proxy, one worker,
 measured ~260 requests/s and 3.4 ms added p50 in the same setting).
+
+``--workers`` measures instead ``agentrt serve`` with 1 worker (the plain
+command) against ``agentrt serve --workers 2``: requests per second with 64
+concurrent clients, both servers up at once and measured in alternating rounds,
+the load generator (this process) apart from both (issue 12).
 """
 
 from __future__ import annotations
@@ -67,10 +72,11 @@ def serve_command(config: Path) -> list[str]:
     return [sys.executable, "-m", "agentrt.cli.serve_cmd", *args]
 
 
-def start_server(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(upstream: str, workdir: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     import yaml
 
     from agentrt.server import hash_key
+    from agentrt.server.workers import worker_log_path
 
     log = workdir / "agentrt.jsonl"
     config = {
@@ -89,19 +95,30 @@ def start_server(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes],
     path = workdir / "agentrt.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTRT")}
-    proc = subprocess.Popen(serve_command(path), env=env, stderr=subprocess.PIPE)
+    command = serve_command(path) + (["--workers", str(workers)] if workers > 1 else [])
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    # With workers, each writes its own log file; the server is up when every one of them listens.
+    logs = [log] if workers == 1 else [worker_log_path(log, index) for index in range(1, workers + 1)]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if log.exists():
-            for line in log.read_bytes().splitlines():
-                record = orjson.loads(line)
-                if record.get("event") == "server_listening":
-                    return proc, str(record["url"])
+        urls = [_listening(one) for one in logs]
+        if all(urls):
+            return proc, str(urls[0])
         if proc.poll() is not None:
             raise SystemExit(f"agentrt serve exited: {proc.stderr.read().decode() if proc.stderr else ''}")
         time.sleep(0.02)
     proc.kill()
     raise SystemExit("agentrt serve did not start within 20 s")
+
+
+def _listening(log: Path) -> str | None:
+    if not log.exists():
+        return None
+    for line in log.read_bytes().splitlines():
+        record = orjson.loads(line)
+        if record.get("event") == "server_listening":
+            return str(record["url"])
+    return None
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -257,6 +274,64 @@ async def main() -> None:
     print(f"  (the server wrote {lines} log lines, one per call, and exited with status {code} on SIGTERM)")
 
 
+WORKER_ROUNDS = 3
+WORKER_REQUESTS = 4000
+
+
+async def compare_workers() -> None:
+    """Requests/s at 64 clients: `agentrt serve` (1 worker) and `agentrt serve --workers 2`."""
+    upstream_proc, upstream = start_upstream()
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    try:
+        for workers in (1, 2):
+            workdir = Path(tempfile.mkdtemp(prefix=f"agentrt-bench-workers{workers}-"))
+            servers[f"{workers} worker{'s' if workers > 1 else ''}"] = start_server(upstream, workdir, workers)
+        connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            headers = {"Authorization": f"Bearer {SERVER_KEY}", "Content-Type": "application/json"}
+
+            def caller(base: str) -> Callable[[], Awaitable[None]]:
+                async def call() -> None:
+                    async with session.post(base + "/v1/chat/completions", data=BODY, headers=headers) as response:
+                        body = await response.read()
+                        if response.status != 200:
+                            raise SystemExit(f"{base} answered {response.status}: {body[:300]!r}")
+
+                return call
+
+            calls = {name: caller(url) for name, (_, url) in servers.items()}
+            for call in calls.values():  # warm up: 64 connections each, code paths, the SQLite file
+                await requests_per_second(call, 1000, IN_FLIGHT)
+            rates: dict[str, list[float]] = {name: [] for name in calls}
+            for _ in range(WORKER_ROUNDS):
+                for name, call in calls.items():
+                    rates[name].append(await requests_per_second(call, WORKER_REQUESTS, IN_FLIGHT))
+        print(
+            f"requests per second, {IN_FLIGHT} concurrent clients, {WORKER_ROUNDS} alternating rounds of "
+            f"{WORKER_REQUESTS} chat completions (load generator: this process, aiohttp):"
+        )
+        for name, values in rates.items():
+            print(
+                f"  agentrt serve, {name:9s} median {statistics.median(values):6.0f}/s   "
+                f"rounds {', '.join(f'{v:.0f}' for v in values)}"
+            )
+        one, two = (statistics.median(values) for values in rates.values())
+        print(
+            f"  2 workers / 1 worker: {two / one:.2f}x ({os.cpu_count()} CPUs here, shared by the load "
+            "generator, the fake upstream and the workers)"
+        )
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        upstream_proc.terminate()
+        upstream_proc.wait(timeout=10)
+
+
 def event_loop_name() -> str:
     """What `agentrt serve` runs on: uvloop when installed, unless AGENTRT_LOOP=asyncio."""
     if os.environ.get("AGENTRT_LOOP", "auto") == "asyncio":
@@ -271,4 +346,4 @@ def event_loop_name() -> str:
 if __name__ == "__main__":
     os.environ.pop("AGENTRT_CONFIG", None)
     print(f"server event loop: {event_loop_name()} (AGENTRT_LOOP=asyncio selects the standard loop)")
-    asyncio.run(main())
+    asyncio.run(compare_workers() if "--workers" in sys.argv[1:] else main())
