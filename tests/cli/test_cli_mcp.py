@@ -3,15 +3,18 @@ lists, calls and renders through it; stdout carries the protocol only, whatever 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import mcp_types as types
 import orjson
 import yaml
 from mcp import ClientSession, StdioServerParameters
+from mcp.client.session import IncomingMessage, MessageHandlerFnT
 from mcp.client.stdio import stdio_client
 
 from agentrt.server import hash_key
@@ -31,7 +34,7 @@ class Echo(Agent[dict]):
 '''
 
 
-def write_config(folder: Path) -> Path:
+def write_config(folder: Path, **sections: Any) -> Path:
     (folder / "stdio_echo_agent.py").write_text(AGENT_MODULE, encoding="utf-8")
     config = {
         # Console logging on stdout at debug level: if any of it reached stdout, the client would choke.
@@ -48,16 +51,19 @@ def write_config(folder: Path) -> Path:
             ]
         },
     }
+    config.update(sections)
     path = folder / "agentrt.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
 
 
 @contextlib.asynccontextmanager
-async def stdio_session(config: Path, *args: str) -> AsyncIterator[ClientSession]:
+async def stdio_session(
+    config: Path, *args: str, on_message: MessageHandlerFnT | None = None
+) -> AsyncIterator[ClientSession]:
     """A session with `agentrt mcp serve --stdio` (the SDK's stdio client starts and ends the process)."""
     params = StdioServerParameters(command=AGENTRT, args=["mcp", "serve", "--stdio", "--config", str(config), *args])
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+    async with stdio_client(params) as (read, write), ClientSession(read, write, message_handler=on_message) as session:
         await session.initialize()
         yield session
 
@@ -94,3 +100,26 @@ async def test_stdio_as_a_key_takes_its_scopes(tmp_path: Path) -> None:
     async with stdio_session(write_config(tmp_path), "--key", KEY) as session:
         assert (await session.list_tools()).tools == []  # the key has `chat` only: prompts, no tools
         assert [p.name for p in (await session.list_prompts()).prompts] == ["hello"]
+
+
+async def test_stdio_tells_the_client_when_the_tool_list_changes(tmp_path: Path) -> None:
+    # An MCP toolkit whose `grow` tool adds a tool and announces it: the registry refreshes, and our
+    # stdio session passes the news on as notifications/tools/list_changed.
+    changing = Path(__file__).parents[1] / "tools" / "mcp_servers" / "changing.py"
+    tools = {"calc": {"builtin": "calculator"}, "grower": {"mcp": {"command": sys.executable, "args": [str(changing)]}}}
+    changed = asyncio.Event()
+
+    async def on_message(message: IncomingMessage) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    async with stdio_session(write_config(tmp_path, tools=tools), on_message=on_message) as session:
+        before = {tool.name for tool in (await session.list_tools()).tools}
+        assert "grower.grow" in before
+        assert "grower.sprout" not in before
+        grown = await session.call_tool("grower.grow", {"name": "sprout"})
+        assert not grown.is_error, text_of(grown)
+        await asyncio.wait_for(changed.wait(), 10)
+        after = {tool.name for tool in (await session.list_tools()).tools}
+        assert "grower.sprout" in after
+        assert text_of(await session.call_tool("grower.sprout", {})) == "sprout here"

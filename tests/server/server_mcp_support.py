@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from server_support import USER_KEY, Served, api_keys, server_config
@@ -96,12 +97,23 @@ def mcp_config(up: FakeUpstream, tmp_path: Path, **overrides: Any) -> dict[str, 
 @contextlib.asynccontextmanager
 async def mcp_served(up: FakeUpstream, tmp_path: Path, **overrides: Any) -> AsyncIterator[Served]:
     """A runtime configured by :func:`mcp_config`, with the `tallier` agent type, on a loopback port."""
+    Tallier.gate = asyncio.Event()  # a test that opened it must not open it for the next one
     rt = Runtime.open(mcp_config(up, tmp_path, **overrides), plugins=False)
     agents_services(rt)
     async with rt:
         rt.services.get(AgentRuntime).register("tallier", Tallier)
         async with HttpServer(rt, port=0) as server:
             yield Served(rt, server, up)
+
+
+@contextlib.asynccontextmanager
+async def mcp_client(url: str, key: str = USER_KEY) -> AsyncIterator[Client]:
+    """The SDK's high-level Client (mode auto: it probes ``server/discover`` and speaks 2026-07-28)."""
+    async with (
+        create_mcp_http_client(headers={"Authorization": f"Bearer {key}"}, timeout=httpx2.Timeout(20.0)) as http,
+        Client(streamable_http_client(url + "/mcp", http_client=http)) as client,
+    ):
+        yield client
 
 
 @contextlib.asynccontextmanager

@@ -8,16 +8,20 @@ toolkit, the agent is the agents API tests' `tallier`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import base64
+import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import mcp_types as types
 import orjson
 import pytest
 from mcp.shared.exceptions import MCPError
-from server_mcp_support import CHAT_ONLY_KEY, OTHER_TENANT_KEY, mcp_served, mcp_session
+from server_mcp_support import CHAT_ONLY_KEY, OTHER_TENANT_KEY, mcp_client, mcp_served, mcp_session
 from server_support import ADMIN_KEY, Served, auth
+from test_server_agents import Tallier
 
 from agentrt.agents import AgentRuntime
 from agentrt.store.audit import AuditTrail
@@ -245,3 +249,96 @@ async def test_the_server_stops_cleanly_with_the_endpoint_running(up: FakeUpstre
     assert stopped
     tasks = [t for t in asyncio.all_tasks() if t.get_name() == "agentrt-mcp-sessions"]
     assert tasks == []
+
+
+# --- both protocol eras, and what an MCP toolkit returns --------------------------------------
+
+
+async def test_the_2026_client_lists_calls_and_gets_prompts(served: Served) -> None:
+    async with mcp_client(served.url) as client:
+        assert client.protocol_version == "2026-07-28"  # the per-request era, not the handshake
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        shouted = await client.call_tool("shop.shout", {"text": "modern"})
+        asked = await client.call_tool("agents.tallier", {"message": {"add": 2}})
+        prompt = await client.get_prompt("triage", {"ticket": "x"})
+    assert {"shop.shout", "agents.tallier"} <= names
+    assert text_of(shouted) == "MODERN!"
+    assert asked.structured_content == {"result": {"count": 2}}
+    assert len(prompt.messages) == 2
+
+
+async def test_images_structured_content_and_error_results_of_an_mcp_toolkit_pass_through(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    basic = Path(__file__).parents[1] / "tools" / "mcp_servers" / "basic.py"
+    tools = {"basic": {"mcp": {"command": sys.executable, "args": [str(basic)]}}}
+    async with mcp_served(up, tmp_path, tools=tools) as served, mcp_session(served.url) as session:
+        pixel = await session.call_tool("basic.pixel", {})
+        added = await session.call_tool("basic.add", {"a": 2, "b": 3})
+        failed = await session.call_tool("basic.fail", {"reason": "no luck"})
+    images = [block for block in pixel.content if isinstance(block, types.ImageContent)]
+    assert len(images) == 1
+    assert images[0].mime_type == "image/png"
+    assert base64.b64decode(images[0].data).startswith(b"\x89PNG\r\n\x1a\n")  # basic.py's one-pixel PNG
+    assert added.structured_content == {"total": 5, "terms": [2, 3]}
+    assert failed.is_error
+    assert "failed: no luck" in text_of(failed)
+
+
+# --- the transport's lifetime -----------------------------------------------------------------
+
+
+async def test_a_stop_lets_an_mcp_call_in_flight_finish(
+    up: FakeUpstream, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    # A raw POST (stateless: no initialize needed), so nothing but the call itself is in flight.
+    async with mcp_served(up, tmp_path) as served:
+        agents = served.rt.services.get(AgentRuntime)
+        asking = asyncio.create_task(_post(http, served.url, _tool_call("agents.tallier", {"wait": True, "add": 1})))
+        await _until(lambda: any(info.status.value == "processing" for info in agents.list()))
+        stopping = asyncio.create_task(served.server.stop(5.0))
+        await asyncio.sleep(0.2)
+        assert not stopping.done()  # the drain waits for the call
+        Tallier.gate.set()
+        status, body = await asyncio.wait_for(asking, 5)
+        assert await asyncio.wait_for(stopping, 5) is True
+    assert status == 200
+    assert b'"text":"{\\"count\\":1}"' in body  # the answer came as an SSE event before the server closed
+
+
+async def test_a_client_that_hangs_up_mid_call_leaves_nothing_running(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    call = _tool_call("agents.tallier", {"wait": True}, agent_id="hang-1")
+    request = asyncio.create_task(_post(http, served.url, call))
+    await _until(lambda: "hang-1" in served.rt.services.get(AgentRuntime) or request.done())
+    assert not request.done(), request.result()
+    await _until(lambda: _in_flight(served) > 0)
+    request.cancel()  # the client goes away while the agent is still thinking
+    await _until(lambda: _in_flight(served) == 0, timeout=5)
+    Tallier.gate.set()
+    assert await served.server.stop(2.0) is True
+
+
+def _tool_call(name: str, message: Any, **arguments: Any) -> dict[str, Any]:
+    params = {"name": name, "arguments": {"message": message, **arguments}}
+    return {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
+
+
+async def _post(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> tuple[int, bytes]:
+    headers = {**ACCEPT, **auth(), "MCP-Protocol-Version": "2025-06-18"}
+    async with http.post(url + "/mcp", json=body, headers=headers) as response:
+        return response.status, await response.read()
+
+
+def _in_flight(served: Served) -> int:
+    from agentrt.server.app import CONTEXT
+
+    runner = served.server._runner
+    return 0 if runner is None else runner.app[CONTEXT].in_flight.count
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - polling state the server sets no event for
+            await asyncio.sleep(0.02)

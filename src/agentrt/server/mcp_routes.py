@@ -62,7 +62,7 @@ class JsonRpcError(BaseModel):
     """An error of the HTTP layer, as a JSON-RPC error response (``id`` null: no request was read)."""
 
     jsonrpc: str = "2.0"
-    id: None = None
+    id: str | int | None = None
     error: dict[str, Any]
 
 
