@@ -17,7 +17,7 @@ kept, and what is not), ``memory`` (an LRU bounded in bytes), ``redis``,
 """
 
 from agentrt.cache._entry import STORED_FINISH_REASONS, CachedAnswer
-from agentrt.cache._key import IGNORED_PARAMS, cache_key
+from agentrt.cache._key import IGNORED_PARAMS, cache_control, cache_key
 from agentrt.cache.memory import MemoryCache
 from agentrt.cache.redis import RedisCache
 from agentrt.cache.response_cache import CacheBackend, CachePlan, ResponseCache, open_cache_backend
@@ -31,6 +31,7 @@ __all__ = [
     "MemoryCache",
     "RedisCache",
     "ResponseCache",
+    "cache_control",
     "cache_key",
     "open_cache_backend",
 ]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from agentrt.models import ModelSpec
     from agentrt.types import Message
 
-__all__ = ["IGNORED_PARAMS", "cache_key"]
+__all__ = ["IGNORED_PARAMS", "cache_control", "cache_key"]
 
 IGNORED_PARAMS = frozenset({"user", "metadata", "stream", "stream_options", "store", "safety_identifier"})
 """Request parameters that do not change the answer: left out of the key."""
@@ -62,3 +62,16 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return repr(value)
+
+
+def cache_control(header: str | None) -> bool | str | None:
+    """The ``cache=`` of a call from an HTTP ``Cache-Control`` header: ``no-store`` -> False (neither read nor
+    write), ``no-cache`` -> ``"refresh"`` (write, never read), else None (as configured)."""
+    if not header:
+        return None
+    directives = {part.strip().split("=", 1)[0].lower() for part in header.split(",")}
+    if "no-store" in directives:
+        return False
+    if "no-cache" in directives:
+        return "refresh"
+    return None
