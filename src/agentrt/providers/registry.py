@@ -1,7 +1,7 @@
 """The provider kinds, and the registry holding one client per configured provider.
 
-Kinds are the four built-ins (``openai``, ``anthropic``, ``google``,
-``local``) plus whatever installed distributions declare in the
+Kinds are the built-ins (``openai`` with its presets, ``anthropic``, ``google``,
+``local``, ``azure``, ``bedrock``, ``vertex``, ``ollama``) plus whatever installed distributions declare in the
 ``agentrt.providers`` entry-point group, each a :data:`ProviderFactory`. A
 plugin may add kinds but never replace a built-in one: that is a
 ``PluginError``, not a silent swap of the code that holds your API keys.
@@ -31,9 +31,10 @@ PROVIDERS_GROUP = "agentrt.providers"
 
 # Each factory imports its client on first use: aiohttp is only loaded for HTTP kinds.
 def _openai(name: str, section: ProviderSection) -> ProviderClient:
+    from agentrt.providers._presets import apply_preset
     from agentrt.providers.openai import OpenAIClient
 
-    return OpenAIClient(name, section)
+    return OpenAIClient(name, apply_preset(name, section))
 
 
 def _anthropic(name: str, section: ProviderSection) -> ProviderClient:
@@ -54,9 +55,49 @@ def _local(name: str, section: ProviderSection) -> ProviderClient:
     return LocalClient(name, section)
 
 
+def _azure(name: str, section: ProviderSection) -> ProviderClient:
+    from agentrt.providers.azure import AzureOpenAIClient
+
+    return AzureOpenAIClient(name, section)
+
+
+def _bedrock(name: str, section: ProviderSection) -> ProviderClient:
+    from agentrt.providers.bedrock import BedrockClient
+
+    return BedrockClient(name, section)
+
+
+def _vertex(name: str, section: ProviderSection) -> ProviderClient:
+    try:
+        import google.auth  # noqa: F401 - only to say what to install
+    except ImportError:
+        raise ConfigError(
+            [ConfigProblem(f"providers.{name}.kind", "kind vertex needs google-auth: pip install 'agentrt[vertex]'")]
+        ) from None
+    from agentrt.providers.vertex import VertexClient
+
+    return VertexClient(name, section)
+
+
+def _ollama(name: str, section: ProviderSection) -> ProviderClient:
+    from agentrt.providers.ollama import OllamaClient
+
+    return OllamaClient(name, section)
+
+
 def builtin_kinds() -> dict[str, ProviderFactory]:
-    """The built-in kinds: ``openai``, ``anthropic``, ``google``, ``local``."""
-    return {"openai": _openai, "anthropic": _anthropic, "google": _google, "local": _local}
+    """The built-in kinds: ``openai``, ``anthropic``, ``google``, ``local``, ``azure``, ``bedrock``, ``vertex``,
+    ``ollama``."""
+    return {
+        "openai": _openai,
+        "anthropic": _anthropic,
+        "google": _google,
+        "local": _local,
+        "azure": _azure,
+        "bedrock": _bedrock,
+        "vertex": _vertex,
+        "ollama": _ollama,
+    }
 
 
 def available_kinds() -> dict[str, ProviderFactory]:
@@ -110,6 +151,15 @@ class ProviderRegistry:
             )
             for name, section in sections.items()
             if section.kind not in table
+        ]
+        problems += [
+            ConfigProblem(
+                f"providers.{name}.preset",
+                f"preset is a setting of kind openai (OpenAI-compatible services), not of kind {section.kind!r}; "
+                "use kind: openai with the preset, or remove it",
+            )
+            for name, section in sections.items()
+            if section.preset is not None and section.kind != "openai"
         ]
         if problems:
             raise ConfigError(problems)
