@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from agentrt.testing._neutral import Answer, ChatCall, IdMint, Rejection, estimate_tokens, text_of_parts
+from agentrt.testing._script import Api
 from agentrt.testing._strict import Invalid
 
 __all__ = ["AnthropicDialect"]
@@ -29,7 +30,7 @@ _CONTEXT_WINDOW = 200000
 
 
 class AnthropicDialect:
-    api: Literal["anthropic"] = "anthropic"
+    api: Api = "anthropic"
 
     # --- requests -----------------------------------------------------------
 

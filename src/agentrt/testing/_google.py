@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
@@ -18,6 +18,7 @@ from agentrt.testing._neutral import (
     embedding_vector,
     estimate_tokens,
 )
+from agentrt.testing._script import Api
 from agentrt.testing._strict import Invalid
 
 __all__ = ["GoogleDialect"]
@@ -39,7 +40,7 @@ _CONTEXT_WINDOW = 1048576
 
 
 class GoogleDialect:
-    api: Literal["google"] = "google"
+    api: Api = "google"
 
     # --- requests -----------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
@@ -20,6 +20,7 @@ from agentrt.testing._neutral import (
     float32_base64,
     text_of_parts,
 )
+from agentrt.testing._script import Api
 from agentrt.testing._strict import Invalid
 
 __all__ = ["OpenAIDialect"]
@@ -39,7 +40,7 @@ _CONTEXT_WINDOW = 128000
 
 
 class OpenAIDialect:
-    api: Literal["openai"] = "openai"
+    api: Api = "openai"
 
     # --- requests -----------------------------------------------------------
 

@@ -89,7 +89,7 @@ class Fault:
             raise ValueError(f"Fault(cut_stream_after={self.cut_stream_after}): use 0 or more events")
 
 
-Api = Literal["openai", "anthropic", "google"]
+Api = Literal["openai", "anthropic", "google", "azure", "bedrock", "vertex", "ollama"]
 ScriptItem = Reply | Fault | Recorded
 
 

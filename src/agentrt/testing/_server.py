@@ -9,7 +9,7 @@ cutting a stream, sending a body that is not JSON).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,13 +35,27 @@ _DEFAULT_MODELS = {
 
 
 _NOT_JSON = "The request body is not valid JSON: send a JSON object."
+# The formats whose credentials are checked by _cloud_routes, not as an API key.
+CLOUD_APIS = frozenset({"azure", "bedrock", "vertex", "ollama"})
 
 
 class UpstreamState:
     """What the application shares with its FakeUpstream: the script, the record, the settings."""
 
-    def __init__(self, *, api_key: str | None, embedding_dim: int, lenient: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        embedding_dim: int,
+        lenient: bool = False,
+        aws_keys: Mapping[str, str] | None = None,
+    ) -> None:
         self.api_key = api_key
+        # Bedrock: access key id -> secret, to verify SigV4 signatures; Vertex: the service accounts trusted
+        # (email -> public key PEM) and the access tokens the fake token endpoint issued.
+        self.aws_keys: dict[str, str] = dict(aws_keys or {})
+        self.service_accounts: dict[str, bytes] = {}
+        self.issued_tokens: set[str] = set()
         self.embedding_dim = embedding_dim
         self.lenient = lenient
         self.ledger = ReasoningLedger()
@@ -50,7 +64,7 @@ class UpstreamState:
         self.mint = IdMint()
 
     def model_names(self, api: str) -> list[str]:
-        names = list(_DEFAULT_MODELS[api])
+        names = list(_DEFAULT_MODELS.get(api, ()))
         return names + [m for m in self.script.scripted_models() if m not in names]
 
 
@@ -62,6 +76,7 @@ class _Incoming:
     dialect: Dialect
     body: Any
     body_is_json: bool
+    raw: bytes = b""
     path_model: str | None = None
     streaming_path: bool = False
     recorded: RecordedRequest | None = None
@@ -136,6 +151,9 @@ def build_app(state: UpstreamState) -> web.Application:
     for version in ("v1beta", "v1"):  # the google-genai SDK now defaults to v1; the REST docs say v1beta
         app.router.add_post(f"/{version}/models/{{target}}", google_model_method)
     app.router.add_get("/v1beta/models", google_models)
+    from agentrt.testing._cloud_routes import add_cloud_routes
+
+    add_cloud_routes(app, state)
     return app
 
 
@@ -152,9 +170,9 @@ async def _read(request: web.Request, dialect: Dialect) -> _Incoming:
     if not raw:
         return _Incoming(request, dialect, None, body_is_json=False)
     try:
-        return _Incoming(request, dialect, orjson.loads(raw), body_is_json=True)
+        return _Incoming(request, dialect, orjson.loads(raw), body_is_json=True, raw=raw)
     except orjson.JSONDecodeError:
-        return _Incoming(request, dialect, None, body_is_json=False)
+        return _Incoming(request, dialect, None, body_is_json=False, raw=raw)
 
 
 def _record(state: UpstreamState, incoming: _Incoming) -> None:
@@ -172,16 +190,22 @@ def _record(state: UpstreamState, incoming: _Incoming) -> None:
     state.requests.append(incoming.recorded)
 
 
-def _refuse(incoming: _Incoming, status: int, body: dict[str, Any]) -> web.Response:
+def _refuse(
+    incoming: _Incoming, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> web.Response:
     """Answer an error the request caused, and note on its record why it was refused."""
     if incoming.recorded is not None:
         incoming.recorded.rejection = _error_message(body)
-    return _json(status, body)
+    error_headers = getattr(incoming.dialect, "error_headers", None)
+    if headers is None and error_headers is not None:
+        headers = error_headers(status, None)
+    return _json(status, body, headers)
 
 
 def _error_message(body: dict[str, Any]) -> str:
     error = body.get("error")
-    message = error.get("message") if isinstance(error, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error  # Ollama: {"error": "..."}
+    message = body.get("message") if message is None else message  # Bedrock: {"message": "..."}
     return message if isinstance(message, str) else str(body)
 
 
@@ -189,6 +213,13 @@ def _record_and_check(state: UpstreamState, incoming: _Incoming) -> web.Response
     """Record the request, then refuse it if its credentials or required headers are wrong."""
     _record(state, incoming)
     dialect, request = incoming.dialect, incoming.request
+    if dialect.api in CLOUD_APIS:  # their credentials are not an API key: signatures, tokens, api-version
+        from agentrt.testing._cloud_routes import access_problem
+
+        refused = access_problem(state, incoming)
+        if refused is not None:
+            return _refuse(incoming, *refused[:2], headers=refused[2])
+        return None
     if state.api_key is not None and not dialect.authorized(request.headers, request.query, state.api_key):
         return _refuse(incoming, *dialect.auth_error())
     if isinstance(dialect, AnthropicDialect):
@@ -218,6 +249,10 @@ def _strict_problem(state: UpstreamState, incoming: _Incoming, kind: str) -> Inv
 
         beta = bool(incoming.request.headers.get("anthropic-beta"))
         return check_anthropic_messages(body, state.ledger, beta=beta)
+    if api in CLOUD_APIS and api != "vertex":
+        from agentrt.testing._cloud_routes import strict_problem
+
+        return strict_problem(state, incoming, kind)
     from agentrt.testing._strict_google import check_embed_content, check_generate_content
 
     if kind == "chat":
@@ -234,7 +269,7 @@ def _sign(state: UpstreamState, answer: Answer, call: ChatCall, api: str, reply:
     if api == "anthropic" and call.thinking:
         answer.thinking = reply.thinking if reply.thinking is not None else "Let me think this through."
         answer.thinking_signature = state.ledger.sign(answer.thinking)
-    elif api == "google" and call.model.startswith("gemini-3") and answer.tool_calls:
+    elif api in ("google", "vertex") and call.model.startswith("gemini-3") and answer.tool_calls:
         answer.tool_calls[0].thought_signature = state.ledger.sign("")
 
 
@@ -254,13 +289,13 @@ async def _chat(state: UpstreamState, incoming: _Incoming) -> web.StreamResponse
     chat_call = call
 
     def outcome(reply: Reply) -> _Outcome:
-        prefix = {"openai": "call_", "anthropic": "toolu_", "google": "call_"}[dialect.api]
+        prefix = {"anthropic": "toolu_", "bedrock": "tooluse_"}.get(dialect.api, "call_")
         answer = build_answer(reply, chat_call, tool_call_id=lambda: state.mint.next(prefix))
         _sign(state, answer, chat_call, dialect.api, reply)
         if not chat_call.stream:
             return _Outcome(body=orjson.dumps(dialect.render_reply(answer, state.mint)))
         frames = dialect.render_stream(answer, chat_call, state.mint)
-        if dialect.api == "google" and incoming.request.query.get("alt") != "sse":
+        if dialect.api in ("google", "vertex") and incoming.request.query.get("alt") != "sse":
             # Without alt=sse Gemini streams one JSON array of the same responses.
             return _Outcome(body=b"[" + b",".join(f.removeprefix(b"data: ").rstrip() for f in frames) + b"]")
         return _Outcome(frames=frames)
@@ -316,16 +351,16 @@ async def _respond(
             return web.Response()  # never reaches the client: the transport is closed
         if item.malformed:
             if streaming:
-                return await _write_stream(request, [dialect.garbage_event()])
+                return await _write_stream(request, [dialect.garbage_event()], content_type=_stream_type(dialect))
             return web.Response(status=200, body=b'{"id": "broken", "choices": [', content_type="application/json")
         if item.cut_stream_after is not None:
-            return await _write_cut(request, outcome(Reply()), item.cut_stream_after)
+            return await _write_cut(request, outcome(Reply()), item.cut_stream_after, _stream_type(dialect))
         if item.status is not None or item.error_code is not None:
             return _fault_error(dialect, item, call)
         item = Reply()
     answer = outcome(item)
     if answer.frames is not None:
-        return await _write_stream(request, answer.frames, delay=item.delay)
+        return await _write_stream(request, answer.frames, delay=item.delay, content_type=_stream_type(dialect))
     if item.delay:
         await asyncio.sleep(item.delay)
     return web.Response(status=200, body=answer.body, content_type="application/json")
@@ -338,12 +373,24 @@ def _fault_error(dialect: Dialect, fault: Fault, call: ChatCall | None) -> web.R
     else:
         status = fault.status or 400
         body = dialect.error(status, fault.message, fault.error_code, fault.retry_after)
-    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
-    return _json(status, body, headers)
+    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+    if fault.retry_after is not None and dialect.api == "azure":  # Azure says it in milliseconds too
+        headers["retry-after-ms"] = f"{round(fault.retry_after * 1000)}"
+    error_headers = getattr(dialect, "error_headers", None)
+    if error_headers is not None:
+        headers.update(error_headers(status, fault.error_code))
+    return _json(status, body, headers or None)
 
 
-async def _write_stream(request: web.Request, frames: list[bytes], *, delay: float = 0.0) -> web.StreamResponse:
-    response = await _open_stream(request)
+def _stream_type(dialect: Dialect) -> str:
+    """The content type of the dialect's streams: SSE, unless it says otherwise (NDJSON, AWS event streams)."""
+    return str(getattr(dialect, "stream_content_type", "text/event-stream; charset=utf-8"))
+
+
+async def _write_stream(
+    request: web.Request, frames: list[bytes], *, delay: float = 0.0, content_type: str = "text/event-stream"
+) -> web.StreamResponse:
+    response = await _open_stream(request, content_type)
     if delay:
         await asyncio.sleep(delay)
     for frame in frames:
@@ -364,10 +411,12 @@ async def _write_recorded(request: web.Request, recorded: Recorded) -> web.Strea
     return response
 
 
-async def _write_cut(request: web.Request, outcome: _Outcome, events: int) -> web.StreamResponse:
+async def _write_cut(
+    request: web.Request, outcome: _Outcome, events: int, content_type: str = "text/event-stream"
+) -> web.StreamResponse:
     """Send part of the answer, then close the connection, so the client sees it end unfinished."""
     if outcome.frames is not None:
-        response = await _open_stream(request)
+        response = await _open_stream(request, content_type)
         for frame in outcome.frames[: min(events, len(outcome.frames) - 1)]:
             await response.write(frame)
     else:
@@ -380,10 +429,10 @@ async def _write_cut(request: web.Request, outcome: _Outcome, events: int) -> we
     return response
 
 
-async def _open_stream(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(
-        status=200, headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
-    )
+async def _open_stream(request: web.Request, content_type: str = "text/event-stream") -> web.StreamResponse:
+    if content_type == "text/event-stream":
+        content_type = "text/event-stream; charset=utf-8"
+    response = web.StreamResponse(status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
     await response.prepare(request)
     return response
 

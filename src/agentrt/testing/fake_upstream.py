@@ -1,4 +1,5 @@
-"""FakeUpstream: a loopback HTTP server that speaks the OpenAI, Anthropic and Gemini wire formats.
+"""FakeUpstream: a loopback HTTP server that speaks the OpenAI, Anthropic and Gemini wire formats,
+and those of Azure OpenAI, Bedrock Converse (SigV4-checked), Gemini on Vertex AI and Ollama.
 
 Point a provider client (ours, or an official SDK) at it, script what it answers
 and which faults it injects, and read back what the client sent::
@@ -27,17 +28,19 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 
 from aiohttp import web
 
 from agentrt.errors import RuntimeStateError
+from agentrt.testing._cloud_routes import TOKEN_PATH
 from agentrt.testing._recorded import Recorded
 from agentrt.testing._script import Fault, RecordedRequest, Reply
 from agentrt.testing._server import UpstreamState, build_app
+from agentrt.testing._strict_bedrock import FAKE_AWS_ACCESS_KEY_ID, FAKE_AWS_SECRET_ACCESS_KEY
 
-__all__ = ["FakeUpstream", "main"]
+__all__ = ["FAKE_AWS_ACCESS_KEY_ID", "FAKE_AWS_SECRET_ACCESS_KEY", "FakeUpstream", "main"]
 
 # Long enough for a handler to finish writing; short so that stop() never waits on a scripted delay.
 _SHUTDOWN_GRACE = 0.5
@@ -56,6 +59,12 @@ class FakeUpstream:
     unchanged) gets that API's own 400, and its record says why
     (``RecordedRequest.rejection``). ``lenient=True`` answers such requests
     anyway, for tests that mean to send something odd.
+
+    Bedrock requests must be SigV4-signed by a key of ``aws_keys`` (access key
+    id -> secret; default: :data:`FAKE_AWS_ACCESS_KEY_ID` /
+    :data:`FAKE_AWS_SECRET_ACCESS_KEY`). Vertex requests need a bearer token
+    that :attr:`token_uri` issued to a service account made known with
+    :meth:`trust_service_account` (or the ``api_key``).
     """
 
     def __init__(
@@ -66,12 +75,15 @@ class FakeUpstream:
         api_key: str | None = None,
         embedding_dim: int = 8,
         lenient: bool = False,
+        aws_keys: Mapping[str, str] | None = None,
     ) -> None:
         if embedding_dim < 1:
             raise ValueError(f"FakeUpstream(embedding_dim={embedding_dim}): use 1 or more dimensions")
         self._host = host
         self._requested_port = port
-        self._state = UpstreamState(api_key=api_key, embedding_dim=embedding_dim, lenient=lenient)
+        if aws_keys is None:
+            aws_keys = {FAKE_AWS_ACCESS_KEY_ID: FAKE_AWS_SECRET_ACCESS_KEY}
+        self._state = UpstreamState(api_key=api_key, embedding_dim=embedding_dim, lenient=lenient, aws_keys=aws_keys)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._stopped = False
@@ -127,13 +139,16 @@ class FakeUpstream:
         api_key: str | None = None,
         embedding_dim: int = 8,
         lenient: bool = False,
+        aws_keys: Mapping[str, str] | None = None,
     ) -> Iterator[FakeUpstream]:
         """Serve from a new event loop in a daemon thread, for synchronous tests and code.
 
         ``script()``, ``reset()`` and ``requests`` may be used from the calling
         thread while the server runs.
         """
-        upstream = cls(host=host, port=port, api_key=api_key, embedding_dim=embedding_dim, lenient=lenient)
+        upstream = cls(
+            host=host, port=port, api_key=api_key, embedding_dim=embedding_dim, lenient=lenient, aws_keys=aws_keys
+        )
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name="agentrt-fake-upstream", daemon=True)
         thread.start()
@@ -173,6 +188,35 @@ class FakeUpstream:
     def google_base_url(self) -> str:
         """What a Gemini client's base URL is (the SDK appends ``/v1beta/models/...``)."""
         return self.url
+
+    @property
+    def azure_endpoint(self) -> str:
+        """What an Azure OpenAI client's endpoint is (``https://NAME.openai.azure.com`` for the real one)."""
+        return self.url
+
+    @property
+    def bedrock_base_url(self) -> str:
+        """What a Bedrock runtime client's endpoint URL is (``/model/{id}/converse`` is appended)."""
+        return self.url
+
+    @property
+    def vertex_base_url(self) -> str:
+        """What a Vertex AI client's endpoint is (``/v1/projects/...`` is appended)."""
+        return self.url
+
+    @property
+    def ollama_base_url(self) -> str:
+        """What an Ollama client's host is (``/api/chat`` is appended)."""
+        return self.url
+
+    @property
+    def token_uri(self) -> str:
+        """The OAuth token endpoint to put in a service account's ``token_uri`` (Vertex)."""
+        return self.url + TOKEN_PATH
+
+    def trust_service_account(self, email: str, public_key_pem: bytes) -> None:
+        """Issue Vertex tokens to this service account, whose JWTs must verify with this RSA public key."""
+        self._state.service_accounts[email] = public_key_pem
 
     # --- script and record ------------------------------------------------------
 
