@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from mcp_support import PIXEL_PNG, HttpMcpServer, http_spec, pids_in, process_gone, stdio_spec
+from mcp_support import PIXEL_PNG, HttpMcpServer, eventually, http_spec, pids_in, process_gone, stdio_spec
 
 from agentrt.errors import ToolArgumentsError, ToolError
 from agentrt.tools._source import ToolOutput, ToolSource
@@ -131,6 +132,19 @@ async def test_a_server_that_never_starts_fails_with_its_stderr_tail(hang: bool)
     assert source.status().state == "failed"
     with pytest.raises(ToolError, match="cannot be called: MCP toolkit 'github' is failed"):
         await source.call("anything", {}, timeout=1)
+
+
+async def test_a_start_cancelled_midway_leaves_no_process_behind(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    source = source_from_spec("slow", stdio_spec("broken", "--hang", env={"MCP_TEST_PIDFILE": str(pidfile)}))
+    starting = asyncio.create_task(source.start())
+    await eventually(lambda: len(pids_in(pidfile)) == 1)
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    [pid] = pids_in(pidfile)
+    assert process_gone(pid)
+    assert source.status().state == "stopped"
 
 
 async def test_a_secret_the_server_prints_on_stderr_is_masked_in_the_error() -> None:

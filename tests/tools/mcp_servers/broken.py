@@ -11,6 +11,9 @@ import sys
 import time
 
 if __name__ == "__main__":
+    if os.environ.get("MCP_TEST_PIDFILE"):
+        with open(os.environ["MCP_TEST_PIDFILE"], "a", encoding="utf-8") as out:
+            out.write(f"{os.getpid()}\n")
     sys.stderr.write("broken: starting up\n")
     if os.environ.get("BROKEN_TOKEN"):
         sys.stderr.write(f"broken: the token {os.environ['BROKEN_TOKEN']} was rejected\n")
