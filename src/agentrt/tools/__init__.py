@@ -19,9 +19,42 @@ Modules: ``_tool`` (:class:`Tool`, :func:`tool`, :func:`render_result`),
 ``_arguments`` (the schema and validation of a function's parameters),
 ``_docstrings`` (Google and Sphinx parameter descriptions), ``_toolset``
 (:class:`ToolSet`).
+
+The tool registry (``registry``: :class:`ToolRegistry`, the toolkits of the
+``tools`` section) and the contract of its sources (``_source``:
+:class:`ToolSource`, :class:`ToolInfo`, :class:`ToolOutput`,
+:class:`SourceStatus`) are exported lazily: ``import agentrt.tools`` stays cheap.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agentrt._lazy import lazy_exports
 from agentrt.tools._tool import Tool, render_result, tool
 from agentrt.tools._toolset import ToolSet
 
-__all__ = ["Tool", "ToolSet", "render_result", "tool"]
+if TYPE_CHECKING:
+    from agentrt.tools._source import SourceStatus, ToolInfo, ToolOutput, ToolSource
+    from agentrt.tools.registry import ToolRegistry
+
+__all__ = [
+    "SourceStatus",
+    "Tool",
+    "ToolInfo",
+    "ToolOutput",
+    "ToolRegistry",
+    "ToolSet",
+    "ToolSource",
+    "render_result",
+    "tool",
+]
+
+_EXPORTS = {
+    "SourceStatus": "agentrt.tools._source",
+    "ToolInfo": "agentrt.tools._source",
+    "ToolOutput": "agentrt.tools._source",
+    "ToolSource": "agentrt.tools._source",
+    "ToolRegistry": "agentrt.tools.registry",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)
