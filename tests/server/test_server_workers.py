@@ -156,7 +156,9 @@ def test_two_workers_answer_on_one_port(start: Callable[..., Supervised], sharin
     assert supervised.stop() == 0
 
 
-def test_a_killed_worker_is_replaced(start: Callable[..., Supervised], tmp_path: Path) -> None:
+def test_a_killed_worker_is_replaced_and_sighup_reaches_every_worker(
+    start: Callable[..., Supervised], tmp_path: Path
+) -> None:
     supervised = start("--workers", "2")
     url = supervised.url
     first = supervised.pids()
@@ -168,9 +170,20 @@ def test_a_killed_worker_is_replaced(start: Callable[..., Supervised], tmp_path:
     ready = supervised.wait_for("worker_ready", worker=1, timeout=30, after=mark)
     assert ready["pid"] != first[1]
     assert distinct_pids(url, 2) == {ready["pid"], first[2]}
+    mark = supervised.mark()
+    supervised.process.send_signal(signal.SIGHUP)  # passed on: every worker reloads
+    supervised.wait_for("workers_reloading", after=mark)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(_events(supervised, "config_reload_unchanged", mark)) < 2:
+        time.sleep(0.05)
+    assert len(_events(supervised, "config_reload_unchanged", mark)) == 2
     assert supervised.stop() == 0
     assert worker_log_path(tmp_path / "log.jsonl", 1).exists()  # each worker its own log file
     assert worker_log_path(tmp_path / "log.jsonl", 2).exists()
+
+
+def _events(supervised: Supervised, event: str, after: int) -> list[dict[str, Any]]:
+    return [found for found in supervised.events[after:] if found.get("event") == event]
 
 
 def test_sigterm_drains_every_worker_and_lets_a_slow_call_finish(
