@@ -25,6 +25,7 @@ from agentrt.testing._ollama import OllamaDialect
 from agentrt.testing._script import normal_model
 from agentrt.testing._strict import Invalid
 from agentrt.testing._vertex import VertexDialect, grant_token
+from agentrt.testing._writers import json_response
 
 if TYPE_CHECKING:
     from agentrt.testing._server import UpstreamState, _Incoming
@@ -56,7 +57,7 @@ def add_cloud_routes(app: web.Application, state: UpstreamState) -> None:
     async def azure_models(request: web.Request) -> web.StreamResponse:
         incoming = await server._read(request, _AZURE)
         denied = server._record_and_check(state, incoming)
-        return denied or server._json(200, _AZURE.render_models(state.model_names("openai")))
+        return denied or json_response(200, _AZURE.render_models(state.model_names("openai")))
 
     async def bedrock_converse(request: web.Request) -> web.StreamResponse:
         incoming = await server._read(request, _BEDROCK)
@@ -77,12 +78,12 @@ def add_cloud_routes(app: web.Application, state: UpstreamState) -> None:
         if method in ("generateContent", "streamGenerateContent"):
             return await server._chat(state, incoming)
         server._record(state, incoming)
-        return server._json(404, _VERTEX.error(404, f"Method '{method}' is not served by the fake upstream.", None))
+        return json_response(404, _VERTEX.error(404, f"Method '{method}' is not served by the fake upstream.", None))
 
     async def token(request: web.Request) -> web.StreamResponse:
         form = {key: str(value) for key, value in (await request.post()).items()}
         status, body = grant_token(form, str(request.url.with_query(None)), state.service_accounts, state.issued_tokens)
-        return server._json(status, body)
+        return json_response(status, body)
 
     async def ollama_chat(request: web.Request) -> web.StreamResponse:
         incoming = await server._read(request, _OLLAMA)
@@ -96,7 +97,7 @@ def add_cloud_routes(app: web.Application, state: UpstreamState) -> None:
         )
 
     async def ollama_tags(request: web.Request) -> web.StreamResponse:
-        return server._json(200, _OLLAMA.render_models(state.model_names("ollama") or ["llama3.2", "qwen3"]))
+        return json_response(200, _OLLAMA.render_models(state.model_names("ollama") or ["llama3.2", "qwen3"]))
 
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", azure_chat)
     app.router.add_post("/openai/deployments/{deployment}/embeddings", azure_embeddings)

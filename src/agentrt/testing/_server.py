@@ -24,6 +24,7 @@ from agentrt.testing._reasoning import ReasoningLedger
 from agentrt.testing._recorded import Recorded
 from agentrt.testing._script import Fault, RecordedRequest, Reply, ScriptBook, ScriptItem, normal_model
 from agentrt.testing._strict import Invalid
+from agentrt.testing._writers import close_connection, json_response, write_cut, write_recorded, write_stream
 
 __all__ = ["UpstreamState", "build_app"]
 
@@ -109,12 +110,12 @@ def build_app(state: UpstreamState) -> web.Application:
         if "anthropic-version" in request.headers:
             incoming = await _read(request, anthropic)
             denied = _record_and_check(state, incoming)
-            return denied or _json(200, anthropic.render_models(state.model_names("anthropic")))
+            return denied or json_response(200, anthropic.render_models(state.model_names("anthropic")))
         if _is_google(request):
             return await google_models(request)
         incoming = await _read(request, openai)
         denied = _record_and_check(state, incoming)
-        return denied or _json(200, openai.render_models(state.model_names("openai")))
+        return denied or json_response(200, openai.render_models(state.model_names("openai")))
 
     async def anthropic_messages(request: web.Request) -> web.StreamResponse:
         return await _chat(state, await _read(request, anthropic))
@@ -122,7 +123,7 @@ def build_app(state: UpstreamState) -> web.Application:
     async def google_models(request: web.Request) -> web.StreamResponse:
         incoming = await _read(request, google)
         denied = _record_and_check(state, incoming)
-        return denied or _json(200, google.render_models(state.model_names("google")))
+        return denied or json_response(200, google.render_models(state.model_names("google")))
 
     async def google_model_method(request: web.Request) -> web.StreamResponse:
         model, _, method = request.match_info["target"].rpartition(":")
@@ -142,7 +143,7 @@ def build_app(state: UpstreamState) -> web.Application:
             )
         _record(state, incoming)
         message = f"Method '{method or request.match_info['target']}' is not served by the fake upstream."
-        return _json(404, google.error(404, message, None))
+        return json_response(404, google.error(404, message, None))
 
     app.router.add_post("/v1/chat/completions", openai_chat)
     app.router.add_post("/v1/embeddings", openai_embeddings)
@@ -199,7 +200,7 @@ def _refuse(
     error_headers = getattr(incoming.dialect, "error_headers", None)
     if headers is None and error_headers is not None:
         headers = error_headers(status, None)
-    return _json(status, body, headers)
+    return json_response(status, body, headers)
 
 
 def _error_message(body: dict[str, Any]) -> str:
@@ -342,25 +343,26 @@ async def _respond(
     streaming = call is not None and call.stream
     if isinstance(item, Recorded):
         state.ledger.learn_recorded(item.body)
-        return await _write_recorded(request, item)
+        return await write_recorded(request, item)
     if isinstance(item, Fault):
         if item.delay:
             await asyncio.sleep(item.delay)
         if item.drop:
-            _close_connection(request)
+            close_connection(request)
             return web.Response()  # never reaches the client: the transport is closed
         if item.malformed:
             if streaming:
-                return await _write_stream(request, [dialect.garbage_event()], content_type=_stream_type(dialect))
+                return await write_stream(request, [dialect.garbage_event()], content_type=_stream_type(dialect))
             return web.Response(status=200, body=b'{"id": "broken", "choices": [', content_type="application/json")
         if item.cut_stream_after is not None:
-            return await _write_cut(request, outcome(Reply()), item.cut_stream_after, _stream_type(dialect))
+            cut = outcome(Reply())
+            return await write_cut(request, cut.frames, cut.body, item.cut_stream_after, _stream_type(dialect))
         if item.status is not None or item.error_code is not None:
             return _fault_error(dialect, item, call)
         item = Reply()
     answer = outcome(item)
     if answer.frames is not None:
-        return await _write_stream(request, answer.frames, delay=item.delay, content_type=_stream_type(dialect))
+        return await write_stream(request, answer.frames, delay=item.delay, content_type=_stream_type(dialect))
     if item.delay:
         await asyncio.sleep(item.delay)
     return web.Response(status=200, body=answer.body, content_type="application/json")
@@ -379,70 +381,9 @@ def _fault_error(dialect: Dialect, fault: Fault, call: ChatCall | None) -> web.R
     error_headers = getattr(dialect, "error_headers", None)
     if error_headers is not None:
         headers.update(error_headers(status, fault.error_code))
-    return _json(status, body, headers or None)
+    return json_response(status, body, headers or None)
 
 
 def _stream_type(dialect: Dialect) -> str:
     """The content type of the dialect's streams: SSE, unless it says otherwise (NDJSON, AWS event streams)."""
     return str(getattr(dialect, "stream_content_type", "text/event-stream; charset=utf-8"))
-
-
-async def _write_stream(
-    request: web.Request, frames: list[bytes], *, delay: float = 0.0, content_type: str = "text/event-stream"
-) -> web.StreamResponse:
-    response = await _open_stream(request, content_type)
-    if delay:
-        await asyncio.sleep(delay)
-    for frame in frames:
-        await response.write(frame)
-    await response.write_eof()
-    return response
-
-
-async def _write_recorded(request: web.Request, recorded: Recorded) -> web.StreamResponse:
-    """The recorded bytes, unchanged, each piece its own write (yielding between, so they leave apart)."""
-    response = web.StreamResponse(status=recorded.status, headers={"Content-Type": recorded.content_type or ""})
-    response.content_length = len(recorded.body)
-    await response.prepare(request)
-    for piece in recorded.pieces():
-        await response.write(piece)
-        await asyncio.sleep(0)
-    await response.write_eof()
-    return response
-
-
-async def _write_cut(
-    request: web.Request, outcome: _Outcome, events: int, content_type: str = "text/event-stream"
-) -> web.StreamResponse:
-    """Send part of the answer, then close the connection, so the client sees it end unfinished."""
-    if outcome.frames is not None:
-        response = await _open_stream(request, content_type)
-        for frame in outcome.frames[: min(events, len(outcome.frames) - 1)]:
-            await response.write(frame)
-    else:
-        body = outcome.body or b""
-        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-        response.content_length = len(body)
-        await response.prepare(request)
-        await response.write(body[: len(body) // 2])
-    _close_connection(request)
-    return response
-
-
-async def _open_stream(request: web.Request, content_type: str = "text/event-stream") -> web.StreamResponse:
-    if content_type == "text/event-stream":
-        content_type = "text/event-stream; charset=utf-8"
-    response = web.StreamResponse(status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
-    await response.prepare(request)
-    return response
-
-
-def _close_connection(request: web.Request) -> None:
-    # close(), not abort(): what was written so far is flushed, then the socket closes mid-response.
-    transport = request.transport
-    if transport is not None:
-        transport.close()
-
-
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
