@@ -17,7 +17,7 @@ from server_support import USER_KEY, Served, api_keys, server_config
 from test_server_agents import Tallier, agents_services
 
 from agentrt import Runtime
-from agentrt.agents import AgentRuntime
+from agentrt.agents import Activity, Agent, AgentContext, AgentRuntime
 from agentrt.server import HttpServer, hash_key
 from agentrt.testing import FakeUpstream
 
@@ -47,10 +47,23 @@ def order_total(items: list[float], tax: float = 0.0) -> dict[str, float]:
 '''
 
 
+OPS_MODULE = '''
+from agentrt.tools import tool
+
+
+@tool
+def deploy(target: str) -> str:
+    """Deploy to a target (needs a person's approval)."""
+    return f"deployed {target}"
+'''
+
+
 def mcp_config(up: FakeUpstream, tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    """server_config with: toolkits `calc` (built-in calculator) and `shop` (a Python module), a
+    """server_config with: toolkits `calc` (built-in calculator), `shop` (a Python module) and `ops`
+    (a Python module whose calls need approval), a
     policy rule that refuses `shop.order_total` to tenant `acme`, a prompt, and two more keys."""
     (tmp_path / "shop_tools.py").write_text(TOOLS_MODULE)
+    (tmp_path / "ops_tools.py").write_text(OPS_MODULE)
     keys = [
         *api_keys(),
         {
@@ -66,7 +79,11 @@ def mcp_config(up: FakeUpstream, tmp_path: Path, **overrides: Any) -> dict[str, 
         up,
         tmp_path,
         store={"url": f"sqlite:///{tmp_path / 'mcp.db'}"},
-        tools={"calc": {"builtin": "calculator"}, "shop": {"python": str(tmp_path / "shop_tools.py")}},
+        tools={
+            "calc": {"builtin": "calculator"},
+            "shop": {"python": str(tmp_path / "shop_tools.py")},
+            "ops": {"python": str(tmp_path / "ops_tools.py"), "approval": "required"},
+        },
         prompts={
             "triage": {
                 "description": "Sort a support ticket",
@@ -94,14 +111,23 @@ def mcp_config(up: FakeUpstream, tmp_path: Path, **overrides: Any) -> dict[str, 
     return config
 
 
+class Asker(Agent[None]):
+    """Puts the message to the default model and answers with its reply."""
+
+    async def handle(self, activity: Activity, ctx: AgentContext[None]) -> Any:
+        completion = await ctx.generate("default", str(activity.payload))
+        return completion.text
+
+
 @contextlib.asynccontextmanager
 async def mcp_served(up: FakeUpstream, tmp_path: Path, **overrides: Any) -> AsyncIterator[Served]:
-    """A runtime configured by :func:`mcp_config`, with the `tallier` agent type, on a loopback port."""
+    """A runtime configured by :func:`mcp_config`, with the agent types `tallier` and `asker`, on a loopback port."""
     Tallier.gate = asyncio.Event()  # a test that opened it must not open it for the next one
     rt = Runtime.open(mcp_config(up, tmp_path, **overrides), plugins=False)
     agents_services(rt)
     async with rt:
         rt.services.get(AgentRuntime).register("tallier", Tallier)
+        rt.services.get(AgentRuntime).register("asker", Asker)
         async with HttpServer(rt, port=0) as server:
             yield Served(rt, server, up)
 

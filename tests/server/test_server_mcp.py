@@ -25,6 +25,7 @@ from test_server_agents import Tallier
 
 from agentrt.agents import AgentRuntime
 from agentrt.store.audit import AuditTrail
+from agentrt.store.ledger import UsageLedger
 from agentrt.testing import FakeUpstream
 
 INIT = {
@@ -130,6 +131,27 @@ async def test_a_denied_call_has_its_audit_row(served: Served) -> None:
     assert [(r.tenant, r.decision, r.rule) for r in rows] == [("acme", "deny", "acme-no-orders")]
 
 
+@pytest.mark.parametrize("approve", [True, False], ids=["approved", "rejected"])
+async def test_a_call_that_needs_approval_waits_for_it(served: Served, approve: bool) -> None:
+    async with mcp_session(served.url) as session:
+        calling = asyncio.create_task(session.call_tool("ops.deploy", {"target": "prod"}))
+        await _until(lambda: bool(served.rt.tools.pending()))
+        (parked,) = served.rt.tools.pending()
+        assert (parked.tool, parked.tenant, parked.user) == ("ops.deploy", "acme", "alice")
+        assert not calling.done()  # the MCP call waits while a person decides
+        if approve:
+            served.rt.tools.approve(parked.id, by="root")
+        else:
+            served.rt.tools.reject(parked.id, "not on a Friday", by="root")
+        result = await asyncio.wait_for(calling, 5)
+    if approve:
+        assert not result.is_error
+        assert text_of(result) == "deployed prod"
+    else:
+        assert result.is_error
+        assert "not on a Friday" in text_of(result)
+
+
 # --- agents -----------------------------------------------------------------------------------
 
 
@@ -158,6 +180,17 @@ async def test_agent_tool_with_an_id_keeps_the_conversation_and_the_tenant(serve
     assert refused.is_error
     assert "no agent 'tally-1' of yours" in text_of(refused)
     assert agents.state("tally-1").count == 5
+
+
+async def test_an_agents_model_calls_are_charged_to_the_keys_tenant(served: Served) -> None:
+    async with mcp_session(served.url, OTHER_TENANT_KEY) as session:
+        result = await session.call_tool("agents.asker", {"message": "hello there"})
+    assert not result.is_error, text_of(result)
+    assert text_of(result)  # the model's reply
+    ledger = served.rt.services.get(UsageLedger)
+    await ledger.flush()
+    rows = await ledger.store.fetchall("SELECT tenant, user_name, api_key FROM agentrt_usage")
+    assert [tuple(row) for row in rows] == [("globex", "gus", "globex")]
 
 
 async def test_agent_handler_failure_is_an_error_result_without_its_text(served: Served) -> None:
@@ -222,6 +255,16 @@ async def test_a_key_without_the_tools_scope_sees_no_tools_and_cannot_call_one(s
     assert tools == []
     assert caught.value.code == types.INVALID_PARAMS
     assert [p.name for p in prompts] == ["triage"]
+
+
+async def test_a_foreign_host_header_is_refused_on_a_loopback_server(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    # DNS rebinding: a page on evil.example resolving to 127.0.0.1 must not reach the tools.
+    headers = {**ACCEPT, **auth(), "Host": "evil.example", "MCP-Protocol-Version": "2025-06-18"}
+    async with http.post(served.url + "/mcp", json=_tool_call("shop.shout", "x"), headers=headers) as response:
+        assert response.status in (400, 403, 421)
+        assert b"shout" not in await response.read()
 
 
 async def test_get_is_not_allowed(served: Served, http: aiohttp.ClientSession) -> None:
