@@ -309,3 +309,19 @@ def test_worker_problems_name_every_shared_state_that_lives_in_memory() -> None:
     fine = Config.model_validate({"policies": {"backend": "redis://127.0.0.1:6379/0"}})
     assert worker_problems(fine, 4) == []
     assert worker_problems(Config(), 4) == []  # sqlite counters in a sqlite store: exact across processes
+
+
+def test_approvals_and_agents_are_refused_with_more_than_one_worker() -> None:
+    config = Config.model_validate(
+        {
+            "tools": {"clock": {"builtin": "datetime", "approval": "required"}},
+            "policies": {
+                "rules": [{"name": "r", "effect": "allow", "match": {"tools": ["clock.*"]}, "approval": "required"}]
+            },
+            "agents": {"helper": {"class": "agentrt.agents:Agent"}},
+        }
+    )
+    problems = worker_problems(config, 2)
+    assert [problem.path for problem in problems] == ["tools.clock.approval", "agents"]
+    assert "tools.clock.approval, policies.rules[0].approval" in problems[0].message
+    assert "--workers 1" in problems[1].message

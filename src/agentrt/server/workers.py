@@ -27,9 +27,10 @@ whole runtime serving HTTP) and then only watches them:
 
 What a worker keeps in memory is its own, so state that must be shared cannot
 live in memory: a ``memory`` policy backend (each worker would count its own
-limits and budgets), a ``memory://`` store, an enabled ``memory`` response cache
-and configured agents (an agent lives in the worker that spawned it) are refused
-with N > 1 (:func:`worker_problems`). ``sqlite`` policy counters are shared
+limits and budgets), a ``memory://`` store, an enabled ``memory`` response cache,
+approvals (a parked tool call waits in one worker) and configured agents (an
+agent lives in the worker that spawned it) are refused with N > 1
+(:func:`worker_problems`). ``sqlite`` policy counters are shared
 exactly (every check-and-hold is a ``BEGIN IMMEDIATE`` transaction, serialised
 across processes), as are ``redis://`` ones. A log file is per worker: with
 ``logging.file.path: logs/agentrt.jsonl`` worker 2 writes
@@ -111,6 +112,16 @@ def worker_problems(config: Config, workers: int) -> list[ConfigProblem]:
                 "or serve with --workers 1",
             )
         )
+    approvals = _approval_paths(config)
+    if approvals:
+        problems.append(
+            ConfigProblem(
+                approvals[0],
+                "a tool call that needs approval waits in the worker that made it, and the approval "
+                "(POST /v1/approvals/{id}) may reach another worker: serve with --workers 1 while any tool "
+                f"or rule says approval: required ({', '.join(approvals)})",
+            )
+        )
     if config.agents:
         problems.append(
             ConfigProblem(
@@ -120,6 +131,21 @@ def worker_problems(config: Config, workers: int) -> list[ConfigProblem]:
             )
         )
     return problems
+
+
+def _approval_paths(config: Config) -> list[str]:
+    """Where the configuration asks for approvals (read defensively: the sections are young)."""
+    found: list[str] = []
+    for name, toolkit in config.tools.items():
+        if getattr(toolkit, "approval", None) == "required":
+            found.append(f"tools.{name}.approval")
+        for tool, override in (getattr(toolkit, "tools", None) or {}).items():
+            if getattr(override, "approval", None) == "required":
+                found.append(f"tools.{name}.tools.{tool}.approval")
+    for index, rule in enumerate(config.policies.rules):
+        if getattr(rule, "approval", None) == "required":
+            found.append(f"policies.rules[{index}].approval")
+    return found
 
 
 def worker_log_path(path: Path, index: int) -> Path:
