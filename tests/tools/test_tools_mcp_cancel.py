@@ -46,7 +46,7 @@ async def test_a_timeout_ends_the_call_and_cancels_the_tool_on_the_server(
     began = time.monotonic()
     with pytest.raises(TimeoutError, match=r"slow\.sleep did not answer within 0\.5s; the MCP server was told"):
         await source.call("sleep", {"tag": "t1"}, timeout=0.5)
-    assert time.monotonic() - began < 3
+    assert time.monotonic() - began < 5
     await eventually(lambda: "cancelled t1" in _lines(marker))
     assert _lines(marker)[0] == "started t1"
     # The session is intact: the next call is answered.

@@ -59,7 +59,7 @@ async def test_a_server_that_stays_down_is_retried_with_growing_waits(tmp_path: 
         began = time.monotonic()
         with pytest.raises(TimeoutError, match=r"kit\.echo was not called: MCP toolkit 'kit' is still restarting"):
             await source.call("echo", {"text": "x"}, timeout=0.5)
-        assert 0.4 < time.monotonic() - began < 3
+        assert 0.4 < time.monotonic() - began < 5
 
         # The server comes back: a call waiting meanwhile gets through.
         waiting = asyncio.create_task(source.call("echo", {"text": "waited"}, timeout=15))
@@ -89,8 +89,10 @@ async def test_a_crashed_http_server_is_reconnected_when_it_comes_back() -> None
     try:
         await source.start()
         server.kill()
-        with pytest.raises(ToolError):
-            await source.call("echo", {"text": "x"}, timeout=5)
+        # Depending on who notices first (this call, or the supervisor's open stream), the call fails at once
+        # (ToolError: the connection closed) or waits for a restart that cannot succeed yet (TimeoutError).
+        with pytest.raises((ToolError, TimeoutError)):
+            await source.call("echo", {"text": "x"}, timeout=2)
         await eventually(lambda: source.status().state == "restarting", timeout=10)
         await server.astart()
         await eventually(lambda: source.status().state == "ready", timeout=20)
