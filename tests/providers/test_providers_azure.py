@@ -124,7 +124,7 @@ async def test_azure_content_filter_is_a_bad_request(canned: Any) -> None:
 def test_azure_config_is_checked() -> None:
     with pytest.raises(ConfigError, match="resource endpoint"):
         builtin_kinds()["azure"]("az", ProviderSection(kind="azure", api_key="k"))
-    with pytest.raises(ConfigError, match="not both"):
+    with pytest.raises(ConfigError, match="not api_key and ad_token"):
         builtin_kinds()["azure"](
             "az", ProviderSection(kind="azure", base_url="https://r.openai.azure.com", api_key="k", ad_token="t")
         )
@@ -143,3 +143,41 @@ async def test_fake_refuses_a_deployment_url_without_api_version(up: FakeUpstrea
         async with session.post(url, json=body, headers={"api-key": AZURE_KEY}) as answer:
             assert answer.status == 404
             assert (await answer.json())["error"]["message"] == "Resource not found"
+
+
+_TOKENS: list[str] = []
+
+
+async def current_token() -> str:
+    """An ad_token_provider (async), counting how often it is asked."""
+    _TOKENS.append(AZURE_KEY)  # the fake knows one key; the count shows it was asked each time
+    return _TOKENS[-1]
+
+
+def broken_token() -> str:
+    raise RuntimeError("no Entra ID credential found")
+
+
+async def test_azure_token_provider_is_asked_before_each_request(up: FakeUpstream) -> None:
+    _TOKENS.clear()
+    azure = client(up, api_key=None, options={"ad_token_provider": f"{__name__}:current_token"})
+    for _ in range(2):
+        await azure.complete(ChatRequest(model="dep", messages=[Message.user("hi")]))
+    assert len(_TOKENS) == 2
+    assert [r.headers["authorization"] for r in up.requests] == [f"Bearer {AZURE_KEY}"] * 2
+    failing = client(up, api_key=None, options={"ad_token_provider": f"{__name__}:broken_token"})
+    with pytest.raises(ProviderAuthError, match="no Entra ID credential"):
+        await failing.complete(ChatRequest(model="dep", messages=[Message.user("hi")]))
+
+
+def test_azure_token_provider_must_import() -> None:
+    base = "https://r.openai.azure.com"
+    with pytest.raises(ConfigError, match="cannot import"):
+        builtin_kinds()["azure"](
+            "az", ProviderSection(kind="azure", base_url=base, options={"ad_token_provider": "no_such_mod:f"})
+        )
+    with pytest.raises(ConfigError, match=r"not api_key and options\.ad_token_provider"):
+        builtin_kinds()["azure"](
+            "az",
+            ProviderSection(kind="azure", base_url=base, api_key="k", options={"ad_token_provider": "os:getcwd"}),
+        )

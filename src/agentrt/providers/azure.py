@@ -21,10 +21,18 @@ changes paths, credentials and error reading).
 
 Credentials: ``api_key`` is sent as the ``api-key`` header; ``ad_token`` (an
 Entra ID access token, e.g. from ``az account get-access-token --resource
-https://cognitiveservices.azure.com``) as ``Authorization: Bearer``. Exactly one
-of them. Entra tokens expire (about an hour): give it through a variable and
-reload, or use an API key for long-running processes; no token-fetching
-dependency is pulled in.
+https://cognitiveservices.azure.com``) as ``Authorization: Bearer``; or
+``options.ad_token_provider: "my_module:get_token"``, a function (plain or
+async, no arguments) called before every request for the current token, which
+it is expected to cache and renew. Exactly one of the three. Entra tokens expire
+(about an hour), so long-running processes want the provider; with the
+``azure-identity`` package it is two lines::
+
+    from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+    get_token = get_bearer_token_provider(DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")
+
+agentrt itself pulls in no token-fetching dependency. A synchronous provider
+runs in a worker thread, so a token refresh never blocks the event loop.
 
 Errors: Azure's own ``{"error": {"code": "429", "message": "... Please retry
 after 6 seconds."}}`` are read as well as OpenAI's; a 429's ``retry-after-ms``
@@ -36,13 +44,17 @@ again).
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from agentrt.errors import ConfigError, ConfigProblem
+from agentrt.errors import ConfigError, ConfigProblem, ProviderAuthError
 from agentrt.providers._errors import ErrorInfo, ErrorReader
+from agentrt.providers._http import RequestSigner
 from agentrt.providers.openai import OpenAIClient, read_openai_error
 
 if TYPE_CHECKING:
@@ -62,7 +74,7 @@ class AzureOpenAIClient(OpenAIClient):
 
     kind = "azure"
     default_base_url = ""  # a resource endpoint is required
-    option_names = OpenAIClient.option_names | {"api_version"}
+    option_names = OpenAIClient.option_names | {"api_version", "ad_token_provider"}
 
     def __init__(self, name: str, section: ProviderSection) -> None:
         problems = []
@@ -73,10 +85,23 @@ class AzureOpenAIClient(OpenAIClient):
                     "Azure OpenAI needs the resource endpoint, e.g. https://my-resource.openai.azure.com",
                 )
             )
-        if section.api_key is not None and section.ad_token is not None:
+        given = [key for key in ("api_key", "ad_token") if getattr(section, key) is not None]
+        given += ["options.ad_token_provider"] if "ad_token_provider" in section.options else []
+        if len(given) > 1:
             problems.append(
-                ConfigProblem(f"providers.{name}.ad_token", "set api_key or ad_token, not both: each authenticates")
+                ConfigProblem(
+                    f"providers.{name}.{given[1]}",
+                    f"set one of api_key, ad_token, options.ad_token_provider, not {' and '.join(given)}: "
+                    "each authenticates",
+                )
             )
+        self._token_provider: Callable[[], Any] | None = None
+        if "ad_token_provider" in section.options:
+            provider = _import_token_provider(name, section.options["ad_token_provider"])
+            if isinstance(provider, ConfigProblem):
+                problems.append(provider)
+            else:
+                self._token_provider = provider
         version = section.options.get("api_version", DEFAULT_API_VERSION)
         if not isinstance(version, str) or not _VERSION.match(version):
             problems.append(
@@ -103,12 +128,53 @@ class AzureOpenAIClient(OpenAIClient):
     def _error_reader(self) -> ErrorReader:
         return read_azure_error
 
+    def _request_signer(self) -> RequestSigner | None:
+        provider = self._token_provider
+        if provider is None:
+            return None
+
+        async def authorize(method: str, url: str, body: bytes) -> Mapping[str, str]:
+            try:
+                token = await provider() if inspect.iscoroutinefunction(provider) else await asyncio.to_thread(provider)
+            except Exception as err:  # the user's code (e.g. azure-identity) could not get a token
+                raise ProviderAuthError(
+                    f"{self.name}: options.ad_token_provider failed ({type(err).__name__}: {err}); check the Entra ID "
+                    "credentials it uses",
+                    provider=self.name,
+                ) from err
+            if not isinstance(token, str) or not token:
+                raise ProviderAuthError(
+                    f"{self.name}: options.ad_token_provider returned {type(token).__name__}, not a token (a str)",
+                    provider=self.name,
+                )
+            return {"authorization": f"Bearer {token}"}
+
+        return authorize
+
     def _path(self, operation: str, model: str | None) -> str:
         if self._api_version == "v1":
             return "/openai/v1" + operation
         if model is None:  # the resource's model list
             return f"/openai{operation}?api-version={self._api_version}"
         return f"/openai/deployments/{quote(model, safe='')}{operation}?api-version={self._api_version}"
+
+
+def _import_token_provider(name: str, target: Any) -> Callable[[], Any] | ConfigProblem:
+    path = f"providers.{name}.options.ad_token_provider"
+    module_name, _, attribute = str(target).partition(":")
+    if not module_name or not attribute:
+        return ConfigProblem(path, f"expected 'module:function', got {target!r}")
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except ImportError as err:
+        return ConfigProblem(path, f"cannot import module {module_name!r} ({err})")
+    except AttributeError:
+        return ConfigProblem(path, f"module {module_name!r} has no {attribute!r}")
+    if not callable(value):
+        return ConfigProblem(path, f"{target!r} is a {type(value).__name__}, not a function returning a token")
+    return value  # type: ignore[no-any-return]
 
 
 def read_azure_error(body: Any) -> ErrorInfo | None:
