@@ -14,6 +14,7 @@ replaces a dead one and drains them all on SIGTERM (see
 from __future__ import annotations
 
 import errno
+import sys
 from typing import Annotated, cast
 
 import typer
@@ -64,6 +65,8 @@ def serve(
     import functools
 
     if workers > 1:
+        if sys.platform == "win32":
+            fail("--workers needs POSIX signals and file descriptor passing: on Windows run one process per port")
         _serve_workers(config, env, host, port, workers, port_sharing)
         return
 
