@@ -15,7 +15,10 @@ them for the model's own provider, as for any other call.
   ``none``; ``disable_parallel_tool_use`` is ``parallel_tool_calls: false``.
 - Anthropic-only parameters (``thinking``, ``top_k``, ``metadata``, and fields
   this version does not know) reach Anthropic models only; for another kind
-  they are left out and named in a warning.
+  they are left out and named in a warning. Beta features that need the
+  client's ``anthropic-beta`` header (``context_management``, ``container``,
+  ``mcp_servers``) are left out for every kind, with the same warning: the
+  gateway's provider client speaks the API's stable version.
 - ``metadata.user_id`` is passed on to Anthropic, never made the principal: the
   API key says whom a request is for (its limits and budgets), as on
   ``/v1/chat/completions``, so a client cannot step around a per-user limit by
@@ -69,7 +72,9 @@ _log = structlog.get_logger("agentrt.server")
 _TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
 # Never made model parameters: they are the call's own fields, or what it is for.
 _OWN_FIELDS = frozenset({"model", "messages", "stream"})
-_ANTHROPIC_ONLY = ("thinking", "top_k", "metadata")
+# Beta features of Anthropic's API: they need the client's `anthropic-beta` header, which the gateway does not
+# pass to the provider (its client speaks the API's stable version), so the API would refuse them.
+_NEEDS_BETA = frozenset({"context_management", "container", "mcp_servers"})
 # Provider data that is not sent back inside an id: thinking goes as blocks, a cut-off call's raw text nowhere.
 _NOT_IN_ID = frozenset({THINKING_BLOCKS, "truncated_arguments"})
 
@@ -127,9 +132,20 @@ def messages_call(request: MessagesRequest, kind: str | None) -> MessagesCall:
         own["thinking"] = request.thinking
     if request.metadata is not None and request.metadata.user_id is not None:
         own["metadata"] = {"user_id": request.metadata.user_id}
+    beta: list[str] = []
     for key, value in (request.model_extra or {}).items():
-        if key not in _OWN_FIELDS:
+        if key in _NEEDS_BETA:
+            beta.append(key)
+        elif key not in _OWN_FIELDS:
             own[key] = value
+    if beta:
+        _log.warning(
+            "http_params_dropped",
+            route="/v1/messages",
+            model=request.model,
+            params=sorted(beta),
+            reason="beta features of Anthropic's API, which the gateway does not ask its provider for",
+        )
     if kind == "anthropic":
         params.update(own)
     elif own:
@@ -165,12 +181,26 @@ def request_messages(system: str | list[TextBlock] | None, turns: list[InputMess
     for index, turn in enumerate(turns):
         if turn.role == "user":
             messages.extend(_user_turn(index, turn.content, tool_names))
+        elif turn.role == "system":
+            messages.append(Message("system", _system_text(index, turn.content)))
         else:
             message = _assistant_turn(index, turn.content)
             for call in message.tool_calls:
                 tool_names[call.id] = call.name
             messages.append(message)
     return messages
+
+
+def _system_text(index: int, content: str | list[Any]) -> str:
+    if isinstance(content, str):
+        return content
+    texts: list[str] = []
+    for n, block in enumerate(content):
+        if not isinstance(block, TextBlock):
+            where = f"messages.{index}.content.{n}"
+            raise HttpError(400, f"{where}: a system message takes text blocks only", param=f"{where}.type")
+        texts.append(block.text)
+    return "\n\n".join(texts)
 
 
 def _user_turn(index: int, content: str | list[Any], tool_names: dict[str, str]) -> list[Message]:

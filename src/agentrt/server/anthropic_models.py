@@ -137,7 +137,9 @@ ContentBlock = Annotated[
 
 
 class InputMessage(_Part):
-    role: Literal["user", "assistant"]
+    """A turn. ``system`` turns (instructions given mid-conversation, as Claude Code sends them) take text."""
+
+    role: Literal["user", "assistant", "system"]
     content: Annotated[
         Annotated[str, tag("string")] | Annotated[list[ContentBlock], tag("blocks")],
         by_kind({"string": _is_str, "blocks": _is_list}, "content must be a string or a list of content blocks"),
