@@ -167,3 +167,14 @@ def test_the_address_classes() -> None:
         assert not http_get.is_public(ipaddress.ip_address(address)), address
     for address in ["93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"]:
         assert http_get.is_public(ipaddress.ip_address(address)), address
+
+
+async def test_a_body_in_an_unknown_charset_is_read_as_utf8() -> None:
+    async def odd(request: web.Request) -> web.Response:
+        return web.Response(body="café".encode(), headers={"Content-Type": "text/plain; charset=klingon"})
+
+    runner, base = await serve("127.0.0.1", lambda app: app.router.add_get("/odd", odd))
+    try:
+        assert (await fetch(HttpGetOptions(allow_private=True), f"{base}/odd"))["body"] == "café"
+    finally:
+        await runner.cleanup()

@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mcp_support import script
 
 from agentrt.config import Config
 from agentrt.config._tools import ToolkitSection
+from agentrt.errors import RuntimeStateError, ToolError
 from agentrt.tools.registry import ToolRegistry
 
 
@@ -103,3 +105,19 @@ async def test_a_changed_mcp_toolkit_is_restarted_and_a_removed_one_stopped(tmp_
         assert [i.full_name for i in registry.list()] == ["calc.evaluate"]
     finally:
         await registry.close()
+
+
+async def test_a_toolkit_that_fails_to_start_stops_the_others_and_is_named(tmp_path: Path) -> None:
+    registry = ToolRegistry(
+        toolkits(
+            {
+                "calc": {"builtin": "calculator"},
+                "bad": {"mcp": {"command": str(tmp_path / "no-such-server"), "start_timeout": "5s"}},
+            }
+        ),
+        base_dir=tmp_path,
+    )
+    with pytest.raises(ToolError, match=r"MCP toolkit 'bad' did not start .*the command was not found"):
+        await registry.start()
+    with pytest.raises(RuntimeStateError):
+        registry.list()

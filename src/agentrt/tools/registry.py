@@ -258,7 +258,7 @@ class ToolRegistry:
         sources: dict[str, ToolSource] = {}
         try:
             for name, section in sections.items():
-                sources[name] = open_toolkit(name, section, self._base_dir)
+                sources[name] = _opened(name, section, self._base_dir)
         except BaseException:
             await _close_all(sources.values())
             raise
@@ -273,6 +273,15 @@ class ToolRegistry:
         for source in sources.values():
             source.subscribe(self._changed)
         return dict(sorted(sources.items()))
+
+
+def _opened(name: str, section: ToolkitSection, base_dir: Path) -> ToolSource:
+    try:
+        return open_toolkit(name, section, base_dir)
+    except ToolError:
+        raise
+    except Exception as err:  # e.g. the mcp SDK not installed: still say which toolkit
+        raise ToolError(f"toolkit {name!r} cannot be set up: {type(err).__name__}: {err}") from err
 
 
 def _source_changed(old: ToolkitSection, new: ToolkitSection) -> bool:

@@ -71,7 +71,7 @@ class HttpGetClient:
                         "url": current,
                         "status": response.status,
                         "content_type": response.content_type,
-                        "body": body.decode(response.charset or "utf-8", errors="replace"),
+                        "body": _text(body, response.charset),
                     }
             raise FetchRefused(f"more than {MAX_REDIRECTS} redirects: stopped at {current}")
 
@@ -124,6 +124,13 @@ class HttpGetClient:
                 raise FetchRefused(f"the body is over this tool's limit of {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _text(body: bytes, charset: str | None) -> str:
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know: the bytes as UTF-8, undecodable ones replaced
+        return body.decode("utf-8", errors="replace")
 
 
 @functools.cache
