@@ -117,3 +117,22 @@ async def test_close_during_a_restart_stops_cleanly(tmp_path: Path) -> None:
     with pytest.raises(ToolError, match="is stopped"):
         await waiting
     assert source.status().state == "stopped"
+
+
+class _BrokenPolicy(RestartPolicy):
+    def delay(self, restart: int) -> float:
+        raise ZeroDivisionError("a bug in the restart policy")
+
+
+async def test_a_bug_in_the_supervisor_fails_the_source_instead_of_hanging_callers() -> None:
+    source = source_from_spec("kit", stdio_spec("crashy", restart=_BrokenPolicy()))
+    await source.start()
+    try:
+        with pytest.raises(ToolError):
+            await source.call("die", {}, timeout=10)
+        await eventually(lambda: source.status().state == "failed")
+        assert "the supervisor stopped: ZeroDivisionError: a bug in the restart policy" in source.status().detail
+        with pytest.raises(ToolError, match="is failed"):
+            await source.call("echo", {"text": "x"}, timeout=10)
+    finally:
+        await source.close()

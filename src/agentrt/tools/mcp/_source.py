@@ -237,6 +237,19 @@ class McpToolSource:
     # --- the supervisor ----------------------------------------------------------------------
 
     async def _supervise(self) -> None:
+        try:
+            await self._keep_connected()
+        except Exception as exc:
+            # A bug of ours, not the server's: say so (status, log) rather than leave callers waiting for "ready".
+            self._connection = None
+            self._set_state("failed", f"the supervisor stopped: {_describe_error(exc)}")
+            _log.error("mcp supervisor failed", toolkit=self._toolkit, exc_info=exc)
+        finally:
+            first = self._first_outcome
+            if first is not None and not first.done():
+                first.set_exception(ToolError(f"MCP toolkit {self._toolkit!r} stopped before it was ready"))
+
+    async def _keep_connected(self) -> None:
         assert self._stop_scope is not None
         failures = 0
         with self._stop_scope:
