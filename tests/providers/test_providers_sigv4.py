@@ -9,6 +9,8 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agentrt.providers._sigv4 import AwsCredentials, canonical_request, sign_request, signature, string_to_sign
 
@@ -92,3 +94,46 @@ def test_sign_request_matches_botocore_for_a_bedrock_call() -> None:
 def test_credentials_repr_hides_the_secret() -> None:
     shown = repr(AwsCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI-SECRET", "token-SECRET"))
     assert "SECRET" not in shown
+
+
+_SEGMENT = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="/?#%\x00"), min_size=1, max_size=12)
+_QUERY_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="&=#%\x00"), max_size=8)
+_HEADER_NAME = st.from_regex(r"x-[a-z0-9-]{1,10}", fullmatch=True)
+_HEADER_VALUE = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=20)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    segments=st.lists(_SEGMENT, min_size=1, max_size=4),
+    query=st.lists(st.tuples(_QUERY_TEXT.filter(bool), _QUERY_TEXT), max_size=3, unique_by=lambda kv: kv[0]),
+    headers=st.dictionaries(_HEADER_NAME, _HEADER_VALUE, max_size=3),
+    body=st.binary(max_size=64),
+    token=st.one_of(st.none(), st.text(alphabet="abcdefABCDEF0123456789+/=", min_size=8, max_size=30)),
+)
+def test_sign_request_agrees_with_botocore_on_any_request(
+    segments: list[str], query: list[tuple[str, str]], headers: dict[str, str], body: bytes, token: str | None
+) -> None:
+    from urllib.parse import quote
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    path = "/" + "/".join(quote(segment, safe="") for segment in segments)
+    search = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
+    url = f"https://bedrock-runtime.us-west-2.amazonaws.com{path}" + (f"?{search}" if search else "")
+    moment = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    ours = sign_request(
+        "POST",
+        url,
+        headers,
+        body,
+        credentials=AwsCredentials("AKIDEXAMPLE", "secret", token),
+        region="us-west-2",
+        service="bedrock",
+        now=moment,
+    )
+    request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+    with mock.patch("botocore.auth.get_current_datetime", return_value=moment.replace(tzinfo=None)):
+        SigV4Auth(Credentials("AKIDEXAMPLE", "secret", token), "bedrock", "us-west-2").add_auth(request)
+    assert ours["authorization"] == request.headers["Authorization"]
