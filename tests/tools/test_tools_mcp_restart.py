@@ -83,9 +83,10 @@ def test_restart_waits_double_up_to_the_cap_with_equal_jitter() -> None:
         RestartPolicy(backoff=2, max_backoff=1)
 
 
-async def test_a_crashed_http_server_is_reconnected_when_it_comes_back() -> None:
+@pytest.mark.parametrize("protocol", ["auto", "legacy"], ids=["2026-stateless", "legacy-session"])
+async def test_a_crashed_http_server_is_reconnected_when_it_comes_back(protocol: str) -> None:
     server = await HttpMcpServer("crashy").astart()
-    source = source_from_spec("remote", http_spec(server.url, restart=FAST_RESTARTS))
+    source = source_from_spec("remote", http_spec(server.url, restart=FAST_RESTARTS, protocol=protocol))
     try:
         await source.start()
         server.kill()

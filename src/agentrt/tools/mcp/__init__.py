@@ -19,7 +19,10 @@ tool list follows the server's ``notifications/tools/list_changed``. A
 call's timeout and its cancellation reach the server
 (``notifications/cancelled``). Results: text, images
 (:class:`~agentrt.types.ImagePart`), embedded text resources, structured
-content and ``isError`` map onto :class:`~agentrt.tools.ToolOutput`.
+content and ``isError`` map onto :class:`~agentrt.tools.ToolOutput`. A
+server that asks the client for sampling, elicitation or roots is told they
+are not supported (the SDK's default answers): a tool server's tools run on
+their own, the model is agentrt's to call.
 
 Modules: ``_spec`` (what to connect to, plain data), ``_source`` (the
 supervised session), ``_transport`` (the SDK's stdio and HTTP transports as
