@@ -301,3 +301,21 @@ async def test_start_checks_report_python_toolkit_problems_at_once(tmp_path: Pat
     found = {problem.path: problem.message for problem in caught.value.problems}
     assert "has no tool 'lookup' (its tools: lookup_order, refund)" in found["tools.support.tools.lookup"]
     assert "there is no file" in found["tools.gone.python"]
+
+
+async def test_the_toolset_of_a_selection_is_kept_until_the_tools_change(folder: Path) -> None:
+    reg = ToolRegistry(toolkits({"calc": {"builtin": "calculator"}}), base_dir=folder)
+    await reg.start()
+    try:
+        first = reg.toolset(["calc.*"])
+        assert reg.toolset(["calc.*"]) is first
+        assert first.names() == ("calc__evaluate",)
+        await reg.reconfigure(
+            toolkits({"calc": {"builtin": "calculator", "tools": {"evaluate": {"description": "Math"}}}})
+        )
+        again = reg.toolset(["calc.*"])
+        assert again is not first
+        assert again.specs()[0].description == "Math"
+        assert await again.invoke("calc__evaluate", {"expression": "1+1"}) == "2"
+    finally:
+        await reg.close()

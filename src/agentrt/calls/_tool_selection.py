@@ -55,5 +55,8 @@ def resolve_tools(tools: ToolsArg, registry: ToolRegistry | None = None) -> tupl
             f"tools names {', '.join(repr(p) for p in patterns)}, tools of the registry, and this call has none: "
             "declare toolkits under tools: in the configuration and call through the runtime (rt.generate)"
         )
+    if not local:
+        toolset = registry.toolset(patterns)  # kept by the registry: the same tools again cost a lookup
+        return toolset, toolset.specs()
     toolset = ToolSet.with_registry_tools(local, registry.select(patterns), registry.call)  # type: ignore[arg-type]
     return toolset, toolset.specs()

@@ -34,10 +34,12 @@ from agentrt.config._tools import ToolkitSection, ToolSettings
 from agentrt.errors import RuntimeStateError, ToolError
 from agentrt.services.health import HealthReport
 from agentrt.tools._source import SourceStatus, ToolInfo, ToolOutput, ToolSource
+from agentrt.tools._toolset import ToolSet
 
 __all__ = ["ToolRegistry", "open_toolkit"]
 
 _log = structlog.get_logger("agentrt.tools")
+_TOOLSETS_KEPT = 256
 
 
 def open_toolkit(toolkit: str, section: ToolkitSection, base_dir: Path) -> ToolSource:
@@ -70,6 +72,9 @@ class ToolRegistry:
         self._base_dir = (base_dir or Path.cwd()).absolute()
         self._sources: dict[str, ToolSource] = {}
         self._index: dict[str, ToolInfo] | None = None
+        # The ToolSet of each list of patterns calls used (cleared whenever the tools change): a call
+        # naming the same tools as the last one pays a dict lookup, not a selection.
+        self._toolsets: dict[tuple[str, ...], ToolSet] = {}
         self._state = "new"
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[], None]] = []
@@ -90,7 +95,7 @@ class ToolRegistry:
             return
         self._state = "closed"
         sources, self._sources = self._sources, {}
-        self._index = None
+        self._forget()
         await _close_all(sources.values())
 
     async def reconfigure(self, toolkits: Mapping[str, ToolkitSection]) -> None:
@@ -114,7 +119,7 @@ class ToolRegistry:
             sources.update(started)
             self._sources = dict(sorted(sources.items()))
             self._sections = new
-            self._index = None
+            self._forget()
             await _close_all(retired)
             if rebuild or set(old) - set(new) or any(old[n] != new[n] for n in new if n in old):
                 self._changed()
@@ -183,6 +188,18 @@ class ToolRegistry:
                 chosen.setdefault(info.full_name, info)
         return list(chosen.values())
 
+    def toolset(self, patterns: Iterable[str]) -> ToolSet:
+        """The tools ``patterns`` select (see :meth:`select`) as a :class:`ToolSet` for a model call, run by
+        :meth:`call`; the same object for the same patterns until the tools change."""
+        key = tuple(patterns)
+        found = self._toolsets.get(key)
+        if found is None:
+            found = ToolSet.with_registry_tools((), self.select(key), self.call)
+            if len(self._toolsets) >= _TOOLSETS_KEPT:
+                self._toolsets.clear()
+            self._toolsets[key] = found
+        return found
+
     async def call(self, full_name: str, arguments: Mapping[str, Any], *, timeout: float | None = None) -> ToolOutput:
         """Run the tool, ungoverned. ``timeout`` defaults to the tool's configured one; errors are the
         source's (:class:`ToolError`, :class:`~agentrt.errors.ToolArgumentsError`, ``TimeoutError``) or the
@@ -233,9 +250,13 @@ class ToolRegistry:
             self._index = index
         return index
 
+    def _forget(self) -> None:
+        self._index = None
+        self._toolsets.clear()
+
     def _changed(self) -> None:
         # A source's list changed (an MCP server's tools/list_changed): rebuild the index on next use.
-        self._index = None
+        self._forget()
         for listener in builtins.list(self._listeners):
             try:
                 listener()
