@@ -11,8 +11,10 @@ import pytest
 from routing_support import runtime_config
 
 from agentrt import Runtime
-from agentrt.calls import ProviderGuards
+from agentrt.calls import Principal, ProviderGuards
 from agentrt.errors import RateLimitExceeded
+from agentrt.observability import Metrics
+from agentrt.policy import PolicyEngine
 from agentrt.routing import DeploymentBusy
 from agentrt.store import UsageLedger
 from agentrt.testing import FakeUpstream, Fault, Reply
@@ -56,6 +58,7 @@ async def test_a_deployment_at_its_rpm_is_skipped_for_the_next_without_a_refusal
     model = with_limits(**{"gpt-a": {"rpm": 2}, "gpt-b": {"rpm": 1}})
     async with Runtime.open(runtime_config(up, tmp_path, model), plugins=False) as rt:
         served = [await rt.generate("m", f"call {i}") for i in range(4)]
+        metrics = rt.services.get(Metrics).render().decode()
     assert [c.deployment for c in served] == ["east/gpt-a", "east/gpt-a", "east/gpt-b", "west/claude-c"]
     assert [r.model for r in up.requests] == ["gpt-a", "gpt-a", "gpt-b", "claude-c"]
     skipped = served[3].attempts
@@ -64,6 +67,15 @@ async def test_a_deployment_at_its_rpm_is_skipped_for_the_next_without_a_refusal
         ("east/gpt-b", "DeploymentBusy"),
         ("west/claude-c", None),
     ]
+    for deployment, outcome, count in (
+        ("east/gpt-a", "ok", 2),
+        ("east/gpt-a", "busy", 2),
+        ("east/gpt-b", "ok", 1),
+        ("east/gpt-b", "busy", 1),
+        ("west/claude-c", "ok", 1),
+    ):
+        line = f'agentrt_deployment_tries_total{{deployment="{deployment}",model="m",outcome="{outcome}"}} {count}.0'
+        assert line in metrics
 
 
 async def test_when_every_deployment_is_busy_the_call_is_refused_with_the_soonest_retry_after(
@@ -160,3 +172,27 @@ async def test_least_busy_sends_concurrent_calls_to_the_idle_deployment(up: Fake
     async with Runtime.open(runtime_config(up, tmp_path, model), plugins=False) as rt:
         served = await asyncio.gather(*(rt.generate("m", f"call {i}") for i in range(4)))
     assert sorted(c.deployment or "" for c in served) == ["east/gpt-a", "east/gpt-a", "east/gpt-b", "east/gpt-b"]
+
+
+async def test_on_the_sqlite_policy_backend_deployment_holds_leave_no_journal_rows(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    model = with_limits(**{"gpt-a": {"rpm": 1}, "gpt-b": {"rpm": 1}, "claude-c": {"rpm": 1}})
+    config = runtime_config(
+        up, tmp_path, model, policies={"backend": "sqlite", "limits": [{"scope": "user", "rpm": 10}]}
+    )
+    async with Runtime.open(config, plugins=False) as rt:
+        served = [await rt.generate("m", f"call {i}", user="ann") for i in range(3)]
+        with pytest.raises(DeploymentBusy):
+            await rt.generate("m", "refused", user="ann")
+        ledger = rt.services.get(UsageLedger)
+        await ledger.flush()
+        deployments = await ledger.store.fetchall("SELECT deployment FROM agentrt_usage ORDER BY id")
+        pending = await ledger.store.fetchall("SELECT rid FROM agentrt_usage_pending")
+        engine = rt.calls.policy
+        assert isinstance(engine, PolicyEngine)
+        explanation = await engine.explain(Principal("ann"), rt.models.resolve("m"))
+    assert [c.deployment for c in served] == ["east/gpt-a", "east/gpt-b", "west/claude-c"]
+    assert [row[0] for row in deployments] == ["east/gpt-a", "east/gpt-b", "west/claude-c"]
+    assert pending == []  # the calls' own journal rows went with their ledger rows; the deployments' never existed
+    assert explanation.limits[0].requests == 3  # the refused call, never admitted, took none of ann's rpm

@@ -85,6 +85,11 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
 
+    def consulted(self, call: _Call) -> bool:
+        """Whether ``call`` may use the cache at all (cheap: checked on every call before the model is resolved)."""
+        mode = call.cache
+        return self.section.enabled if mode is None else mode != "off"
+
     def plan(self, spec: ModelSpec, messages: list[Message], call: _Call) -> CachePlan | None:
         """What ``call`` to ``spec`` does with the cache, or None: it does not use it."""
         mode = call.cache

@@ -52,6 +52,8 @@ class DeploymentLimits:
         self._clock = clock
         self._ids = itertools.count(1)
         self._prefix = "d-" + uuid.uuid4().hex[:12] + "-"
+        self.on_busy: Callable[[ModelSpec], object] | None = None
+        """Called with the spec of each deployment found at its limit (the per-deployment metrics)."""
 
     @property
     def backend(self) -> PolicyBackend:
@@ -86,9 +88,12 @@ class DeploymentLimits:
             request_id=request_id or hold_id,
             operation=operation,
             provider=spec.provider,
+            journaled=False,  # the call's own policy hold is journaled; this one would recover it twice
         )
         result = await backend.reserve(reservation, now)
         if isinstance(result, Denial):
+            if self.on_busy is not None:
+                self.on_busy(spec)
             raise _busy(spec, result.kind, result.used, result.retry_after, tokens)
         return reservation
 

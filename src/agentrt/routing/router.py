@@ -13,16 +13,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from random import Random
 from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
+from agentrt.routing._metrics import DeploymentMetrics
 from agentrt.routing.limits import DeploymentLimits
 from agentrt.routing.stats import USAGE_REFRESH, DeploymentStats
 from agentrt.routing.strategies import order_deployments
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from agentrt.models import ModelSpec
     from agentrt.policy.backends.base import PolicyBackend
 
@@ -37,10 +41,11 @@ class Router:
 
     ``backend`` is the policy backend the deployments' rpm/tpm are counted on
     (None: a private in-memory one, for this process only). ``rng`` makes the
-    shuffle reproducible in tests; ``clock`` (epoch seconds) drives the windows.
+    shuffle reproducible in tests; ``clock`` (epoch seconds) drives the windows;
+    ``registry`` gets the per-deployment metrics (:mod:`agentrt.routing._metrics`).
     """
 
-    __slots__ = ("_refreshed", "_refreshing", "_rng", "limits", "stats")
+    __slots__ = ("_metrics", "_refreshed", "_refreshing", "_rng", "limits", "stats")
 
     def __init__(
         self,
@@ -48,8 +53,12 @@ class Router:
         *,
         rng: Random | None = None,
         clock: Callable[[], float] = time.time,
+        registry: CollectorRegistry | None = None,
     ) -> None:
+        self._metrics = DeploymentMetrics(registry) if registry is not None else None
         self.limits = DeploymentLimits(backend, clock=clock)
+        if self._metrics is not None:
+            self.limits.on_busy = partial(self._metrics.record, outcome="busy")
         self.stats = DeploymentStats()
         self._rng = rng if rng is not None else Random()
         self._refreshed: dict[str, float] = {}
@@ -67,12 +76,46 @@ class Router:
     def timed(self, spec: ModelSpec, fn: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
         """A try on ``spec``'s deployment, counted in flight and timed (for ``least-busy`` and ``latency``)."""
         assert spec.deployment is not None
-        return self.stats.timed(spec.deployment.key, fn)
+        timed = self.stats.timed(spec.deployment.key, fn)
+        metrics = self._metrics
+        if metrics is None:
+            return timed
+        state = self.stats.get(spec.deployment.key)
+
+        async def measured() -> T:
+            try:
+                result = await timed()
+            except Exception:
+                metrics.record(spec, "error")
+                raise
+            metrics.record(spec, "ok", state.latency)
+            return result
+
+        return measured
 
     def timed_stream(self, spec: ModelSpec, fn: Callable[[], AsyncIterator[E]]) -> Callable[[], AsyncIterator[E]]:
         """A stream from ``spec``'s deployment, counted in flight until it ends, its first event timed."""
         assert spec.deployment is not None
-        return self.stats.timed_stream(spec.deployment.key, fn)
+        timed = self.stats.timed_stream(spec.deployment.key, fn)
+        metrics = self._metrics
+        if metrics is None:
+            return timed
+        state = self.stats.get(spec.deployment.key)
+
+        async def measured() -> AsyncIterator[E]:
+            opened = False
+            try:
+                async for event in timed():
+                    if not opened:
+                        opened = True
+                        metrics.record(spec, "ok", state.latency)
+                    yield event
+            except Exception:
+                if not opened:  # a stream failing later is the reader's error; the try itself succeeded
+                    metrics.record(spec, "error")
+                raise
+
+        return measured
 
     async def refresh_usage(self, spec: ModelSpec) -> None:
         """Read what is left of each of ``spec``'s deployments' rpm/tpm from the backend (for ``usage``)."""
