@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -123,3 +124,20 @@ async def test_stdio_tells_the_client_when_the_tool_list_changes(tmp_path: Path)
         after = {tool.name for tool in (await session.list_tools()).tools}
         assert "grower.sprout" in after
         assert text_of(await session.call_tool("grower.sprout", {})) == "sprout here"
+
+
+def test_an_unknown_key_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    args = [AGENTRT, "mcp", "serve", "--stdio", "--config", str(config), "--key", "sk-agentrt-not-a-key"]
+    done = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 1
+    assert "--key is not one of server.api_keys" in done.stderr
+    assert "sk-agentrt-not-a-key" not in done.stderr + done.stdout  # a mistyped key is often a real one
+    assert done.stdout == ""  # stdout is the protocol's, even when it fails
+
+
+def test_a_key_and_a_user_together_are_refused() -> None:
+    args = [AGENTRT, "mcp", "serve", "--stdio", "--key", KEY, "--user", "bob"]
+    done = subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 1
+    assert "not both" in done.stderr
