@@ -191,7 +191,7 @@ class StreamingCalls(PlannedCalls):
         """One streamed model call, from the cache when it has the answer; stored there when it completes."""
         cache = self.cache
         plan: CachePlan | None = None
-        if cache is not None:
+        if cache is not None and cache.consulted(call):
             spec = self.catalog.resolve(model)
             plan = cache.plan(spec, messages, call)
             if plan is not None and plan.read:

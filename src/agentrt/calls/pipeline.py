@@ -166,7 +166,7 @@ class CallPipeline(StreamingCalls, EmbeddingCalls):
         self._in_flight.enter()
         try:
             cache = self.cache
-            if cache is None:
+            if cache is None or not cache.consulted(call):
                 return await self._complete_counted(model, messages, call)
             spec = self.catalog.resolve(model)
             plan = cache.plan(spec, messages, call)

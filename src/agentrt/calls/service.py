@@ -71,8 +71,9 @@ async def call_pipeline_service(
     from agentrt.cache import ResponseCache
     from agentrt.routing import Router
 
-    router = Router(getattr(policy, "backend", None))
-    cache = ResponseCache(config.cache, registry=metrics.registry if metrics.enabled else None)
+    registry = metrics.registry if metrics.enabled else None
+    router = Router(getattr(policy, "backend", None), registry=registry)
+    cache = ResponseCache(config.cache, registry=registry)
     pipeline = CallPipeline(
         catalog, providers, guards, policy, metrics.calls, tracing, ledger, router=router, cache=cache
     )
