@@ -9,6 +9,7 @@ import pytest
 from registry_support import ASKER_AGENT, SUPPORT_TOOLS, fake_model_config, write, write_config
 
 from agentrt import Runtime
+from agentrt.agents import Activity, Agent, AgentContext
 from agentrt.errors import ToolError
 from agentrt.testing import FakeUpstream, Reply
 from agentrt.tools import tool
@@ -116,3 +117,17 @@ async def test_a_python_toolkit_agents_name_must_give_that_tool(up: FakeUpstream
     with pytest.raises(ConfigError, match=r"agents\.asker\.tools\[0\].*matches no tool.*support\.lookup_order"):
         async with Runtime.open(config_file(up, tmp_path, agents=agents), plugins=False):
             pass
+
+
+class Calculating(Agent[dict[str, int]]):
+    async def handle(self, activity: Activity, ctx: AgentContext[dict[str, int]]) -> str:
+        return (await ctx.generate(str(activity.payload))).text
+
+
+async def test_an_agent_type_registered_in_code_takes_tools_too(up: FakeUpstream, tmp_path: Path) -> None:
+    up.script(Reply(tool_calls=[("calc__evaluate", {"expression": "9 - 2"})]), Reply(text="seven"))
+    async with Runtime.open(config_file(up, tmp_path), plugins=False) as rt:
+        rt.agents.register("calculating", Calculating, model="primary", tools=["calc.evaluate"])
+        await rt.agents.spawn("calculating", "c1")
+        assert await rt.agents.ask("c1", "9 - 2?", timeout=30) == "seven"
+    assert offered(up, 0) == ["calc__evaluate"]
