@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -66,9 +67,9 @@ async def _notify_changes(changed: asyncio.Event, sessions: list[ServerSession])
                 _log.debug("mcp_list_changed_not_sent", error=type(err).__name__)
 
 
-def _watch_tool_list(rt: Runtime, on_change: Any) -> None:
-    """Call ``on_change`` when the runtime's tool list changes, if its tools can tell (``subscribe``)."""
-    facade = getattr(rt, "tools", None)
-    subscribe = getattr(facade, "subscribe_changes", None) or getattr(facade, "on_change", None)
-    if callable(subscribe):
-        subscribe(on_change)
+def _watch_tool_list(rt: Runtime, on_change: Callable[[], None]) -> None:
+    """Call ``on_change`` after the runtime's tool list changes (a toolkit's list, a reload)."""
+    from agentrt.tools._governance import ToolGovernor
+
+    if ToolGovernor in rt.services:
+        rt.tools.subscribe_changes(on_change)
