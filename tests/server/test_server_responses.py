@@ -276,3 +276,29 @@ async def test_retention_deletes_old_stored_responses(up: FakeUpstream, tmp_path
                 await client.responses.retrieve(old.id)
             assert (await client.responses.retrieve(new.id)).output_text == "new"
     assert time.time() - old.created_at >= 2
+
+
+async def test_a_continued_conversation_keeps_its_images(served: Served, up: FakeUpstream) -> None:
+    up.script(Reply(text="A red dot."), Reply(text="Red."))
+    image = [{"role": "user", "content": [{"type": "input_image", "image_url": PNG_URL}]}]
+    async with client_for(served) as client:
+        first = await client.responses.create(model="default", input=image, instructions="First instructions.")
+        await client.responses.create(model="default", input="Its colour?", previous_response_id=first.id)
+    second = up.requests[1].body
+    assert second is not None
+    assert second["messages"][0]["content"][0]["image_url"]["url"] == PNG_URL
+    # The instructions were the first request's only, as OpenAI documents.
+    assert "First instructions." not in json.dumps(second)
+
+
+async def test_pruning_goes_in_batches(served: Served) -> None:
+    from agentrt.store.responses import StoredResponse, prune_responses
+
+    responses = served.rt.services.get(ResponseStore)
+    for n in range(5):
+        await responses.save(StoredResponse(f"resp_old{n}", "tenant:acme", 100.0 + n, "gpt-test", {}, []))
+    await responses.save(StoredResponse("resp_new", "tenant:acme", time.time(), "gpt-test", {}, []))
+    assert await prune_responses(responses.store, time.time() - 60, batch_size=2, pause=0) == 5
+    assert await responses.count() == 1
+    assert await responses.get("resp_new", "tenant:acme") is not None
+    assert await responses.get("resp_new", "tenant:globex") is None
