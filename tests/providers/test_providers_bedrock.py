@@ -211,3 +211,36 @@ def test_bedrock_needs_a_region_and_credentials(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-from-env")
     made = builtin_kinds()["bedrock"]("b", ProviderSection(kind="bedrock", region="us-west-2"))
     assert "bedrock-runtime.us-west-2.amazonaws.com" in repr(made)
+
+
+THINKING = {"additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}}}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+async def test_bedrock_reasoning_goes_back_unchanged_in_a_tool_loop(up: FakeUpstream, stream: bool) -> None:
+    up.script(
+        Reply(tool_calls=[("get_weather", {"city": "Bergen"})], thinking="The user wants the weather; ask the tool."),
+        Reply(text="Rain in Bergen."),
+    )
+    async with Runtime.open(runtime_config("bedrock", up, MODEL_ID), plugins=False) as rt:
+        if stream:
+            events = [e async for e in rt.stream("m", "weather?", tools=[get_weather], **THINKING)]
+            completion = next(e.completion for e in events if isinstance(e, Completed))
+        else:
+            completion = await rt.generate("m", "weather?", tools=[get_weather], **THINKING)
+    assert completion.text == "Rain in Bergen."
+    assert up.rejected == []  # the fake checks the signed reasoning came back as issued
+    reasoning = up.requests[1].body["messages"][1]["content"][0]["reasoningContent"]["reasoningText"]
+    assert reasoning["text"] == "The user wants the weather; ask the tool."
+    assert reasoning["signature"]
+
+
+async def test_the_fake_refuses_a_tool_turn_without_its_reasoning(up: FakeUpstream) -> None:
+    from agentrt.types import ToolCall
+
+    bedrock = client(up)
+    call = ToolCall(id="tooluse_1", name="get_weather", arguments={"city": "Bergen"})
+    history = [Message.user("weather?"), Message.assistant(tool_calls=[call]), Message.tool("tooluse_1", "rain")]
+    request = ChatRequest(model=MODEL_ID, messages=history, tools=[get_weather.spec], params=dict(THINKING))
+    with pytest.raises(ProviderBadRequest, match="must start with a thinking block"):
+        await bedrock.complete(request)

@@ -25,6 +25,12 @@ How a :class:`~agentrt.types.ChatRequest` maps to a ``Converse`` body:
   (``top_k``, a model's own field) goes into ``additionalModelRequestFields``,
   where Bedrock passes it to the model.
 
+Reasoning (Claude's extended thinking, turned on with
+``additionalModelRequestFields: {thinking: {type: enabled, budget_tokens: N}}``):
+the answer's ``reasoningContent`` blocks (signed text, or redacted) are kept in
+the first tool call's ``provider_data`` and sent back unchanged at the start of
+that assistant turn, as Bedrock requires in a tool loop; they are never text.
+
 Answers: ``stopReason`` ``end_turn``/``stop_sequence`` → ``stop``, ``tool_use``
 → ``tool_calls``, ``max_tokens`` → ``length``, ``guardrail_intervened`` and
 ``content_filtered`` → ``content_filter``, the others → ``stop``. Usage:
@@ -42,18 +48,22 @@ import orjson
 from agentrt.providers._errors import ErrorInfo
 from agentrt.providers._media import guess_media_type, inline_image
 from agentrt.providers._params import OPENAI_ONLY, ParamGuard
-from agentrt.types import ChatRequest, ImagePart, Message, Usage
+from agentrt.types import ChatRequest, ImagePart, Message, ToolCall, Usage
 
 __all__ = [
+    "BEDROCK_REASONING",
     "CONTROLLED",
     "STATUS_OF_EXCEPTION",
     "converse_body",
     "finish_reason",
+    "keep_reasoning",
     "read_bedrock_error",
     "usage_of",
 ]
 
 CONTROLLED = ("modelId", "messages", "system", "toolConfig", "stream")
+BEDROCK_REASONING = "bedrock_reasoning"
+"""The ``ToolCall.provider_data`` key of the reasoning blocks that preceded a response's tool calls."""
 _TOP_LEVEL = frozenset(
     {
         "guardrailConfig",
@@ -198,9 +208,19 @@ def _blocks(message: Message, guard: ParamGuard, model: str) -> list[dict[str, A
                 blocks.append({"image": _image(part, guard, model)})
             elif part.text:
                 blocks.append({"text": part.text})
-    for call in message.tool_calls:
+    for index, call in enumerate(message.tool_calls):
+        reasoning = (call.provider_data or {}).get(BEDROCK_REASONING)
+        if index == 0 and isinstance(reasoning, list):
+            blocks[:0] = reasoning  # the signed reasoning opens the turn, unchanged
         blocks.append({"toolUse": {"toolUseId": call.id, "name": call.name, "input": call.arguments}})
     return blocks
+
+
+def keep_reasoning(calls: list[ToolCall], reasoning: list[dict[str, Any]]) -> None:
+    """Keep the answer's reasoning blocks with its first tool call, to be sent back with it."""
+    if calls and reasoning:
+        first = calls[0]
+        first.provider_data = {**(first.provider_data or {}), BEDROCK_REASONING: reasoning}
 
 
 def _tool_result_content(text: str) -> dict[str, Any]:

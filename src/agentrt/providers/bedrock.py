@@ -52,6 +52,7 @@ from agentrt.providers._bedrock_wire import (
     STATUS_OF_EXCEPTION,
     converse_body,
     finish_reason,
+    keep_reasoning,
     read_bedrock_error,
     usage_of,
 )
@@ -147,11 +148,14 @@ class BedrockClient(HttpProviderClient):
             raise malformed(self.name, request.model, "no output.message.content in the answer") from None
         text: list[str] = []
         calls: list[ToolCall] = []
+        reasoning: list[dict[str, Any]] = []
         cut_off = reason in ("max_tokens", "model_context_window_exceeded")
         for block in content if isinstance(content, list) else ():
             if not isinstance(block, dict):
                 continue
-            if isinstance(block.get("text"), str):
+            if "reasoningContent" in block:
+                reasoning.append(block)
+            elif isinstance(block.get("text"), str):
                 text.append(block["text"])
             elif isinstance(block.get("toolUse"), dict):
                 use = block["toolUse"]
@@ -163,6 +167,7 @@ class BedrockClient(HttpProviderClient):
                         id=str(use.get("toolUseId") or f"call_{len(calls)}"), name=use["name"], arguments=arguments
                     )
                 )
+        keep_reasoning(calls, reasoning)
         return ProviderResponse(
             text="".join(text),
             tool_calls=calls,
@@ -179,6 +184,7 @@ class BedrockClient(HttpProviderClient):
         tool_calls = ToolCallAssembler(provider=self.name, model=model)
         usage = Usage()
         reason: str | None = None
+        reasoning: dict[int, dict[str, Any]] = {}  # block index -> the reasoning block being assembled
         parser = EventStreamParser()
         path = self._path(model, "converse-stream")
         async with aclosing(self._http.stream_chunks(path, model=model, body=body, accept=_EVENT_STREAM)) as chunks:
@@ -201,6 +207,10 @@ class BedrockClient(HttpProviderClient):
                         elif isinstance(delta.get("toolUse"), dict):
                             index = int(payload.get("contentBlockIndex", 0))
                             yield tool_calls.add(index, arguments=str(delta["toolUse"].get("input") or ""))
+                        elif isinstance(delta.get("reasoningContent"), dict):
+                            _add_reasoning(
+                                reasoning, int(payload.get("contentBlockIndex", 0)), delta["reasoningContent"]
+                            )
                     elif event_type == "messageStop":
                         reason = str(payload.get("stopReason") or "end_turn")
                     elif event_type == "metadata":
@@ -209,6 +219,7 @@ class BedrockClient(HttpProviderClient):
             raise stream_ended_early(self.name, model)
         cut_off = reason in ("max_tokens", "model_context_window_exceeded")
         finished = tool_calls.finish(cut_off=cut_off)
+        keep_reasoning(finished, [{"reasoningContent": reasoning[i]} for i in sorted(reasoning)])
         yield StreamFinish(
             finish_reason="length" if cut_off else finish_reason(reason, has_calls=bool(finished)),
             usage=usage,
@@ -248,6 +259,19 @@ class BedrockClient(HttpProviderClient):
         return (
             f"{self._http.display_url}: region {self._region}, credentials for {self._credentials.access_key_id[:4]}..."
         )
+
+
+def _add_reasoning(blocks: dict[int, dict[str, Any]], index: int, delta: dict[str, Any]) -> None:
+    """Assemble a streamed reasoning block: its text and signature arrive as deltas, redacted content whole."""
+    block = blocks.setdefault(index, {})
+    if "redactedContent" in delta:
+        block["redactedContent"] = delta["redactedContent"]
+        return
+    text = block.setdefault("reasoningText", {"text": ""})
+    if isinstance(delta.get("text"), str):
+        text["text"] += delta["text"]
+    if isinstance(delta.get("signature"), str):
+        text["signature"] = delta["signature"]
 
 
 def _credentials(name: str, section: ProviderSection) -> AwsCredentials:

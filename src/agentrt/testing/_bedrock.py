@@ -73,6 +73,7 @@ class BedrockDialect:
                 schema = orjson.loads(raw) if isinstance(raw, str) else None
             except orjson.JSONDecodeError:
                 return Rejection("The JSON schema in outputConfig.textFormat is not valid JSON.")
+        thinking = ((body.get("additionalModelRequestFields") or {}).get("thinking") or {}).get("type")
         return ChatCall(
             model=path_model or "",
             stream=streaming_path,
@@ -81,12 +82,16 @@ class BedrockDialect:
             tool_names=names,
             wants_json=schema is not None,
             json_schema=schema if isinstance(schema, dict) else None,
+            thinking=thinking in ("enabled", "adaptive"),  # Claude's extended thinking, through Bedrock
         )
 
     # --- answers ------------------------------------------------------------
 
     def render_reply(self, answer: Answer, mint: IdMint) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
+        if answer.thinking is not None:
+            reasoning = {"text": answer.thinking, "signature": answer.thinking_signature}
+            content.append({"reasoningContent": {"reasoningText": reasoning}})
         if answer.text or not answer.tool_calls:
             content.append({"text": answer.text})
         content += [{"toolUse": {"toolUseId": c.id, "name": c.name, "input": c.arguments}} for c in answer.tool_calls]
@@ -100,11 +105,21 @@ class BedrockDialect:
     def render_stream(self, answer: Answer, call: ChatCall, mint: IdMint) -> list[bytes]:
         frames = [_event("messageStart", {"role": "assistant"})]
         index = 0
-        if answer.text or not answer.tool_calls:
-            for piece in answer.text_chunks() or [""]:
-                frames.append(_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}}))
+        if answer.thinking is not None:
+            for piece in [
+                answer.thinking[i : i + answer.chunk_size] for i in range(0, len(answer.thinking), answer.chunk_size)
+            ]:
+                delta = {"reasoningContent": {"text": piece}}
+                frames.append(_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": delta}))
+            signed = {"reasoningContent": {"signature": answer.thinking_signature}}
+            frames.append(_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": signed}))
             frames.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
             index = 1
+        if answer.text or not answer.tool_calls:
+            for piece in answer.text_chunks() or [""]:
+                frames.append(_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}}))
+            frames.append(_event("contentBlockStop", {"contentBlockIndex": index}))
+            index += 1
         for offset, tool_call in enumerate(answer.tool_calls):
             block = index + offset
             start = {"toolUse": {"toolUseId": tool_call.id, "name": tool_call.name}}

@@ -165,7 +165,7 @@ def strict_problem(state: UpstreamState, incoming: _Incoming, kind: str) -> Inva
     if api == "bedrock":
         from agentrt.testing._strict_bedrock import check_converse
 
-        return check_converse(body, incoming.path_model or "")
+        return check_converse(body, incoming.path_model or "", state.ledger)
     from agentrt.testing._strict_ollama import check_ollama_chat, check_ollama_embed
 
     return check_ollama_chat(body) if kind == "chat" else check_ollama_embed(body)

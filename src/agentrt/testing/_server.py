@@ -267,7 +267,7 @@ def _invalid(state: UpstreamState, incoming: _Incoming, problem: Invalid) -> web
 
 def _sign(state: UpstreamState, answer: Answer, call: ChatCall, api: str, reply: Reply) -> None:
     """Sign the reasoning the real API would sign, and remember it, to check it comes back unchanged."""
-    if api == "anthropic" and call.thinking:
+    if api in ("anthropic", "bedrock") and call.thinking:
         answer.thinking = reply.thinking if reply.thinking is not None else "Let me think this through."
         answer.thinking_signature = state.ledger.sign(answer.thinking)
     elif api in ("google", "vertex") and call.model.startswith("gemini-3") and answer.tool_calls:

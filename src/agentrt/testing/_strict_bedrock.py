@@ -6,7 +6,9 @@ The body is validated with botocore's own ``ParamValidator`` against the
 Rules beyond the model, from the Converse API reference: the conversation
 starts with a user message and the roles alternate; ``toolUse``/``toolResult``
 blocks need a ``toolConfig``; every ``toolUse`` is answered by a ``toolResult``
-in the next (user) message, and no ``toolResult`` answers a call never made.
+in the next (user) message, and no ``toolResult`` answers a call never made;
+with Claude's extended thinking on, the assistant turn of a tool loop starts with
+the signed reasoning block the fake issued, unchanged.
 
 The signature is recomputed server-side from the request as received (the raw
 path, the query, the signed headers, the body) with the secret of the access
@@ -23,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentrt.providers._sigv4 import canonical_request, signature, string_to_sign
+from agentrt.testing._reasoning import ReasoningLedger
 from agentrt.testing._strict import Invalid
 
 __all__ = ["FAKE_AWS_ACCESS_KEY_ID", "FAKE_AWS_SECRET_ACCESS_KEY", "check_converse", "check_signature"]
@@ -49,14 +52,36 @@ def _converse_input() -> Any:
     return botocore.session.get_session().get_service_model("bedrock-runtime").operation_model("Converse").input_shape
 
 
-def check_converse(body: dict[str, Any], model_id: str) -> Invalid | None:
+def check_converse(body: dict[str, Any], model_id: str, ledger: ReasoningLedger) -> Invalid | None:
     """Why Bedrock would refuse this Converse (or ConverseStream) body; None when it would accept it."""
     from botocore.validate import ParamValidator  # type: ignore[import-untyped]
 
     report = ParamValidator().validate({"modelId": model_id, **body}, _converse_input())
     if report.has_errors():
         return Invalid("1 validation error detected: " + report.generate_report().replace("\n", "; "))
-    return _conversation_problem(body)
+    return _conversation_problem(body) or _reasoning_problem(body, ledger)
+
+
+def _reasoning_problem(body: dict[str, Any], ledger: ReasoningLedger) -> Invalid | None:
+    """With thinking on, the last assistant turn that calls tools opens with its reasoning, unchanged."""
+    thinking = ((body.get("additionalModelRequestFields") or {}).get("thinking") or {}).get("type")
+    if thinking not in ("enabled", "adaptive"):
+        return None
+    turns = [m for m in body["messages"] if m["role"] == "assistant" and any("toolUse" in b for b in m["content"])]
+    if not turns:
+        return None
+    first = turns[-1]["content"][0]
+    reasoning = first.get("reasoningContent") if isinstance(first, dict) else None
+    if not isinstance(reasoning, dict):
+        return Invalid(
+            "The model returned the following errors: messages.1.content.0.type: Expected `thinking` or "
+            "`redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message "
+            "must start with a thinking block."
+        )
+    text = reasoning.get("reasoningText") or {}
+    if "redactedContent" not in reasoning and not ledger.matches(str(text.get("signature")), str(text.get("text"))):
+        return Invalid("The model returned the following errors: Invalid `signature` in `thinking` block")
+    return None
 
 
 def _conversation_problem(body: dict[str, Any]) -> Invalid | None:
