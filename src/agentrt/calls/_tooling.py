@@ -117,6 +117,8 @@ def _target(governor: ToolGovernor, toolset: Any, wire_name: str) -> tuple[str, 
         return full_name, run_registered, governor.settings_for(full_name)
 
     async def run_python(arguments: Mapping[str, Any], timeout: float | None) -> ToolOutput:
-        return ToolOutput(await toolset.invoke(wire_name, arguments))
+        # A sync tool runs in a thread, which a timeout cannot stop: the call stops waiting for it.
+        async with asyncio.timeout(timeout):
+            return ToolOutput(await toolset.invoke(wire_name, arguments))
 
     return wire_name, run_python, DEFAULT_SETTINGS

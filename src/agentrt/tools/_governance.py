@@ -8,7 +8,7 @@
              denied -> "error: ... denied by rule X" (the model reads it; nothing raised)
       -> approval, when the tool or the allowing rule requires it: parked until approved,
              rejected or timed out; rejected/timed out -> the tool's error text
-      -> execute(arguments, timeout) under ``asyncio.timeout``
+      -> execute(arguments, timeout): the source enforces the timeout
       -> settle the cost (the tool ran) or release it (it did not)
       -> one audit row (decision, outcome, duration, redacted arguments, request id), metrics, log line
 
@@ -32,6 +32,7 @@ import structlog
 
 from agentrt.calls.principal import ANONYMOUS, Principal, new_request_id
 from agentrt.errors import PolicyDenied, PolicyError, ToolArgumentsError, ToolError
+from agentrt.store.audit import AuditRecord
 from agentrt.tools._approvals import ApprovalDecision, ApprovalRequest, Approvals
 from agentrt.tools._source import ToolOutput
 
@@ -49,7 +50,8 @@ __all__ = ["DEFAULT_TOOL_TIMEOUT", "Execute", "GovernedSettings", "ToolGovernor"
 DEFAULT_TOOL_TIMEOUT = 60.0
 
 Execute = Callable[[Mapping[str, Any], float | None], Awaitable[ToolOutput]]
-"""Runs the tool for real: ``(arguments, timeout seconds) -> ToolOutput``; raises on failure."""
+"""Runs the tool for real: ``(arguments, timeout seconds) -> ToolOutput``; raises on failure, and
+``TimeoutError`` when the timeout passes (the sources enforce it, so it is not wrapped twice)."""
 
 REDACTED = "[REDACTED]"
 
@@ -270,8 +272,7 @@ class ToolGovernor:
         self, story: _Story, arguments: Mapping[str, Any], execute: Execute, limit: float | None
     ) -> ToolOutput:
         try:
-            async with asyncio.timeout(limit):
-                output = await execute(arguments, limit)
+            output = await execute(arguments, limit)
         except TimeoutError:
             story.outcome = "timeout"
             return ToolOutput(f"error: the tool {story.tool!r} did not answer within {limit:g}s", is_error=True)
@@ -325,8 +326,6 @@ class ToolGovernor:
     def _audit(
         self, story: _Story, arguments: Mapping[str, Any], settings: GovernedSettings, duration_ms: float
     ) -> None:
-        from agentrt.store import AuditRecord
-
         detail: dict[str, Any] = {"arguments": story.redacted(arguments, self)}
         if story.approval_id is not None:
             detail["approval_id"] = story.approval_id
