@@ -14,6 +14,7 @@ from clients_gateway import (
     FINAL_TEXT,
     OUTPUT_CAP,
     PLAIN_TEXT,
+    REPORT,
     TOOL_ARGUMENTS,
     TOOL_DESCRIPTION,
     TOOL_NAME,
@@ -23,10 +24,12 @@ from clients_gateway import (
     assert_no_forced_tool_with_thinking,
     assert_output_cap_reached_upstream,
     assert_sent_once,
+    assert_structured_output_reached_upstream,
     assert_tool_loop_reached_upstream,
     get_weather,
     script_context_length_exceeded,
     script_plain,
+    script_report,
     script_tool_loop,
 )
 
@@ -178,3 +181,26 @@ async def test_count_tokens(client: anthropic.AsyncAnthropic, gateway: Gateway, 
     counted = await client.messages.count_tokens(model=target.model, messages=QUESTION, tools=TOOLS)
     assert counted.input_tokens > 0
     assert gateway.chat_requests() == []  # counted here, no model called
+
+
+async def test_structured_output(client: anthropic.AsyncAnthropic, gateway: Gateway, target: Target) -> None:
+    """Anthropic's ``output_config.format``: the schema reaches every kind in its own JSON-output field."""
+    script_report(gateway)
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "temperature_c": {"type": "number"},
+            "conditions": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["city", "temperature_c", "conditions"],
+        "additionalProperties": False,
+    }
+    message = await client.messages.create(
+        model=target.model,
+        max_tokens=OUTPUT_CAP,
+        messages=[{"role": "user", "content": "The weather report for Paris, please."}],
+        extra_body={"output_config": {"format": {"type": "json_schema", "schema": schema}}},
+    )
+    assert json.loads(message.content[-1].text) == REPORT  # type: ignore[union-attr]
+    assert_structured_output_reached_upstream(gateway, target)

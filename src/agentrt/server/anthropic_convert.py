@@ -18,7 +18,9 @@ them for the model's own provider, as for any other call.
   they are left out and named in a warning. Beta features that need the
   client's ``anthropic-beta`` header (``context_management``, ``container``,
   ``mcp_servers``) are left out for every kind, with the same warning: the
-  gateway's provider client speaks the API's stable version.
+  gateway's provider client speaks the API's stable version. Structured output
+  (``output_config.format`` with a JSON schema) is the call's JSON format, so
+  it works for every kind.
 - ``metadata.user_id`` is passed on to Anthropic, never made the principal: the
   API key says whom a request is for (its limits and budgets), as on
   ``/v1/chat/completions``, so a client cannot step around a per-user limit by
@@ -54,7 +56,17 @@ from agentrt.server.anthropic_models import (
 from agentrt.server.errors import ErrorInfo, HttpError
 from agentrt.server.reasoning import THINKING_BLOCKS, decode_call_id, encode_call_id
 from agentrt.server.sse import format_event
-from agentrt.types import Completion, ContentPart, ImagePart, Message, TextPart, ToolCall, ToolCallDelta, ToolSpec
+from agentrt.types import (
+    Completion,
+    ContentPart,
+    ImagePart,
+    Message,
+    ResponseFormat,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
+)
 
 __all__ = [
     "MessageStreamWriter",
@@ -148,7 +160,9 @@ def messages_call(request: MessagesRequest, kind: str | None) -> MessagesCall:
         )
     if kind == "anthropic":
         params.update(own)
-    elif own:
+    else:
+        _json_format(own, options)
+    if own and kind != "anthropic":
         _log.warning(
             "http_params_dropped",
             route="/v1/messages",
@@ -159,6 +173,23 @@ def messages_call(request: MessagesRequest, kind: str | None) -> MessagesCall:
     if params:
         options["params"] = params  # a mapping, never keywords: a field named like an agentrt option stays a parameter
     return MessagesCall(request.model, messages, options, request.stream)
+
+
+def _json_format(own: dict[str, Any], options: dict[str, Any]) -> None:
+    """Anthropic's structured output (``output_config.format``) as the call's JSON format, for any kind;
+    the rest of ``output_config`` (``effort``) stays Anthropic's."""
+    config = own.get("output_config")
+    if not isinstance(config, dict) or not isinstance(config.get("format"), dict):
+        return
+    format_ = config["format"]
+    if format_.get("type") != "json_schema" or not isinstance(format_.get("schema"), dict):
+        return
+    options["response_format"] = ResponseFormat(schema=format_["schema"])
+    rest = {key: value for key, value in config.items() if key != "format"}
+    if rest:
+        own["output_config"] = rest
+    else:
+        del own["output_config"]
 
 
 def tool_specs(tools: list[ToolDefinition]) -> list[ToolSpec]:
