@@ -26,7 +26,8 @@ their own, the model is agentrt's to call.
 
 Modules: ``_spec`` (what to connect to, plain data), ``_source`` (the
 supervised session), ``_transport`` (the SDK's stdio and HTTP transports as
-we open them), ``_stderr`` (a stdio server's stderr tail), ``_results``
+we open them), ``_stderr`` (a stdio server's stderr tail), ``_messages``
+(failures in words, without secrets), ``_results``
 (listings and results in our types), ``_validation`` (arguments against the
 input schema). Importing this package does not import the SDK; opening a
 source does.

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from agentrt._version import __version__
 from agentrt.errors import ToolError
 from agentrt.tools._source import SourceState, SourceStatus, ToolInfo, ToolOutput
+from agentrt.tools.mcp._messages import describe_error, redact, start_failure
 from agentrt.tools.mcp._results import tool_infos, tool_output
 from agentrt.tools.mcp._spec import HttpServer, McpServerSpec, StdioServer
 from agentrt.tools.mcp._stderr import StderrTail
@@ -231,7 +232,7 @@ class McpToolSource:
                 f"{full_name} failed: the MCP server of toolkit {self._toolkit!r} closed the connection "
                 "during the call; it is being restarted (the call was not retried: it may have had effects)"
             )
-        message = self._redacted(exc.message)
+        message = redact(self._spec.server, exc.message)
         return ToolError(f"{full_name} failed: the MCP server answered with an error: {message} (code {exc.code})")
 
     # --- the supervisor ----------------------------------------------------------------------
@@ -242,7 +243,7 @@ class McpToolSource:
         except Exception as exc:
             # A bug of ours, not the server's: say so (status, log) rather than leave callers waiting for "ready".
             self._connection = None
-            self._set_state("failed", f"the supervisor stopped: {_describe_error(exc)}")
+            self._set_state("failed", f"the supervisor stopped: {describe_error(exc)}")
             _log.error("mcp supervisor failed", toolkit=self._toolkit, exc_info=exc)
         finally:
             first = self._first_outcome
@@ -259,12 +260,14 @@ class McpToolSource:
                     await self._run_connection(connection)
                     reason = connection.end_reason or "the connection ended"
                 except Exception as exc:
-                    reason = self._redacted(_describe_error(exc))
+                    reason = redact(self._spec.server, describe_error(exc))
                 self._connection = None
                 first = self._first_outcome
                 if first is not None and not first.done():
                     self._set_state("failed", reason)
-                    first.set_exception(ToolError(self._start_failure(reason)))
+                    first.set_exception(
+                        ToolError(start_failure(self._toolkit, self._spec.server, self._stderr, reason))
+                    )
                     return
                 # A connection that stayed up longer than the longest wait resets the backoff.
                 up_since = connection.ready_at
@@ -337,7 +340,7 @@ class McpToolSource:
         if isinstance(message, types.ToolListChangedNotification):
             self._list_changed.set()
         elif isinstance(message, Exception):
-            _log.debug("mcp transport error", toolkit=self._toolkit, error=_describe_error(message))
+            _log.debug("mcp transport error", toolkit=self._toolkit, error=describe_error(message))
 
     async def _refresh_on_change(self, client: Client) -> None:
         while True:
@@ -381,52 +384,11 @@ class McpToolSource:
         transition, self._transition = self._transition, asyncio.Event()
         transition.set()
 
-    def _redacted(self, text: str) -> str:
-        """``text`` without the URL's credentials or query, nor header values (an HTTP error may quote them)."""
-        server = self._spec.server
-        if isinstance(server, HttpServer):
-            text = text.replace(server.url, server.display_url)
-            for value in server.headers.values():
-                if len(value) >= 4:
-                    text = text.replace(value, "***")
-        return text
-
     def _describe(self) -> str:
         return f"{self._state} ({self._detail})" if self._detail else self._state
-
-    def _start_failure(self, reason: str) -> str:
-        server = self._spec.server
-        if isinstance(server, StdioServer):
-            where = f"command {server.command!r}"
-            stderr = self._stderr.text() if self._stderr is not None else ""
-            return (
-                f"MCP toolkit {self._toolkit!r} did not start ({where}): {reason}. "
-                f"The last lines the server wrote to stderr:\n{stderr}"
-            )
-        return (
-            f"MCP toolkit {self._toolkit!r} did not start (url {server.display_url}): {reason}. "
-            "Check that the server runs there and that the headers it needs (e.g. Authorization) are set"
-        )
 
 
 def _announces_list_changes(client: Client) -> bool:
     """On a 2026-07-28 connection, changes come only on a listen stream, and only if the server offers them."""
     tools = client.server_capabilities.tools
     return client.protocol_version in MODERN_PROTOCOL_VERSIONS and tools is not None and bool(tools.list_changed)
-
-
-def _describe_error(exc: BaseException) -> str:
-    """The first real error inside (task groups wrap transport failures in exception groups), in one line."""
-    while isinstance(exc, BaseExceptionGroup):
-        inner = [e for e in exc.exceptions if not isinstance(e, anyio.get_cancelled_exc_class())]
-        if not inner:
-            break
-        exc = inner[0]
-    if isinstance(exc, MCPError):
-        if exc.code == types.CONNECTION_CLOSED:
-            return "the server closed the connection"
-        return f"{exc.message} (MCP error {exc.code})"
-    if isinstance(exc, FileNotFoundError):
-        return f"the command was not found ({exc.strerror})"
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if not isinstance(exc, TimeoutError) else text
