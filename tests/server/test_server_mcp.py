@@ -193,6 +193,17 @@ async def test_an_agents_model_calls_are_charged_to_the_keys_tenant(served: Serv
     assert [tuple(row) for row in rows] == [("globex", "gus", "globex")]
 
 
+async def test_a_one_off_question_that_times_out_leaves_no_agent_working(served: Served) -> None:
+    agents = served.rt.services.get(AgentRuntime)
+    async with mcp_session(served.url) as session:
+        result = await asyncio.wait_for(
+            session.call_tool("agents.tallier", {"message": {"wait": True}, "timeout": 0.2}), 5
+        )
+    assert result.is_error
+    assert "0.2" in text_of(result)
+    assert all(info.status.value == "terminated" for info in agents.list())
+
+
 async def test_agent_handler_failure_is_an_error_result_without_its_text(served: Served) -> None:
     async with mcp_session(served.url) as session:
         result = await session.call_tool("agents.tallier", {"message": {"fail": "db password=hunter2"}})

@@ -132,8 +132,8 @@ class AgentTools:
             try:
                 result = await agents.ask(agent_id, message, timeout=timeout, sender=caller.principal)
             finally:
-                if one_off:
-                    await agents.terminate(agent_id, drain=False)
+                if one_off:  # an instance no one else can reach: stopped at once, its work if any cancelled
+                    await agents.terminate(agent_id, drain=False, timeout=0)
         except AgentRTError as err:  # no such agent, terminated, mailbox full, no answer in time: our words
             return error_result(str(err))
         except Exception as err:  # the handler's own error: its text stays in the log, as on /v1/agents
