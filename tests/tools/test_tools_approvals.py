@@ -179,3 +179,30 @@ async def test_a_stopping_runtime_rejects_the_calls_that_wait(tmp_path: Path) ->
     output = await call
     assert output.is_error
     assert "runtime stopping" in output.text
+
+
+async def test_agentrt_audit_shows_tool_rows_and_filters_them(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agentrt.cli._app import app
+
+    config = ops_config(tmp_path, ops={"approval": "required"}, policies={"approval_timeout": "0.05s"})
+    async with Runtime.open(config) as rt:
+        await rt.tools.call("ops.status", user="alice", request_id="req-7")
+    (tmp_path / "agentrt.yaml").write_text(f"store:\n  url: sqlite:///{tmp_path / 'agentrt.db'}\n")
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["audit", "--config", str(tmp_path / "agentrt.yaml"), "--json", "--tool", "ops.status", "-d", "timeout"],
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in result.output.splitlines() if line.strip()]
+    assert (row["tool"], row["decision"], row["outcome"], row["request_id"]) == (
+        "ops.status",
+        "timeout",
+        "timeout",
+        "req-7",
+    )
+    wide = CliRunner(env={"COLUMNS": "240"})
+    table = await asyncio.to_thread(wide.invoke, app, ["audit", "--config", str(tmp_path / "agentrt.yaml")])
+    assert "ops.status" in table.output
