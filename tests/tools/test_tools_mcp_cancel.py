@@ -54,6 +54,16 @@ async def test_a_timeout_ends_the_call_and_cancels_the_tool_on_the_server(
     assert source.status().restarts == 0
 
 
+async def test_a_call_in_flight_does_not_hold_up_the_others(hanging: tuple[McpToolSource, Path]) -> None:
+    source, marker = hanging
+    slow = asyncio.create_task(source.call("sleep", {"tag": "t4"}, timeout=60))
+    await eventually(lambda: "started t4" in _lines(marker))
+    assert (await source.call("ping", {}, timeout=10)).text == "pong"
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+
+
 async def test_cancelling_the_caller_cancels_the_tool_on_the_server(hanging: tuple[McpToolSource, Path]) -> None:
     source, marker = hanging
     call = asyncio.create_task(source.call("sleep", {"tag": "t2"}, timeout=60))

@@ -190,3 +190,8 @@ def test_importing_the_package_does_not_import_the_sdk() -> None:
     code = "import agentrt.tools, agentrt.tools.mcp, sys; print('mcp' in sys.modules, 'mcp_types' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+async def test_concurrent_calls_share_the_session_and_each_gets_its_own_answer(basic: McpToolSource) -> None:
+    answers = await asyncio.gather(*(basic.call("echo", {"text": f"n{i}"}, timeout=20) for i in range(20)))
+    assert [a.text for a in answers] == [f"n{i}" for i in range(20)]
