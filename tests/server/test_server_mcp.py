@@ -374,6 +374,21 @@ async def test_a_client_that_hangs_up_mid_call_leaves_nothing_running(
     assert await served.server.stop(2.0) is True
 
 
+async def test_a_client_that_hangs_up_while_its_call_awaits_approval_withdraws_it(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    call = {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": {"name": "ops.deploy", "arguments": {"target": "prod"}},
+    }
+    request = asyncio.create_task(_post(http, served.url, call))
+    await _until(lambda: bool(served.rt.tools.pending()))
+    request.cancel()  # nobody waits for the answer any more: no one should be asked to approve it
+    await _until(lambda: not served.rt.tools.pending(), timeout=5)
+
+
 def _tool_call(name: str, message: Any, **arguments: Any) -> dict[str, Any]:
     params = {"name": name, "arguments": {"message": message, **arguments}}
     return {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
