@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp_support import HttpMcpServer, pids_in, process_gone, script
+from mcp_support import HttpMcpServer, eventually, pids_in, process_gone, script
 
 from agentrt import Runtime
+from agentrt.errors import ToolError
 from agentrt.testing import FakeUpstream, Reply
 from agentrt.tools.registry import ToolRegistry
 
@@ -81,3 +82,22 @@ async def test_an_http_toolkits_headers_come_from_the_environment_and_reach_the_
     assert status.state == "ready"
     assert status.extra["transport"] == "http"
     assert "tok-from-env" not in repr(status)
+
+
+async def test_a_tool_the_server_adds_is_in_the_registry_and_callable_by_a_model(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    toolkit = {"mcp": {"command": sys.executable, "args": [str(script("changing"))]}}
+    up.script(Reply(tool_calls=[("mcp_kit__leaf", {})]), Reply(text="the leaf answered"))
+    async with Runtime.open(_config(up, tmp_path, toolkit), plugins=False) as rt:
+        registry = rt.services.get(ToolRegistry)
+        changes: list[int] = []
+        registry.subscribe_changes(lambda: changes.append(len(registry.list())))
+        with pytest.raises(ToolError, match=r"mcp_kit\.leaf"):
+            registry.select(["mcp_kit.leaf"])
+        await registry.call("mcp_kit.grow", {"name": "leaf"})
+        await eventually(lambda: "mcp_kit.leaf" in {info.full_name for info in registry.list()})
+        assert changes[-1:] == [3]  # grow, grow_quietly, leaf
+        completion = await rt.generate("primary", "ask the leaf", tools=["mcp_kit.leaf"])
+    assert completion.text == "the leaf answered"
+    assert up.requests[1].body["messages"][-1]["content"] == "leaf here"
