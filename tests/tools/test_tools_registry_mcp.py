@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -121,3 +122,31 @@ async def test_a_toolkit_that_fails_to_start_stops_the_others_and_is_named(tmp_p
         await registry.start()
     with pytest.raises(RuntimeStateError):
         registry.list()
+
+
+async def test_health_names_a_toolkit_whose_server_is_restarting(tmp_path: Path) -> None:
+    server = {"command": sys.executable, "args": [str(script("crashy"))]}
+    registry = ToolRegistry(toolkits({"kit": {"mcp": server}, "calc": {"builtin": "calculator"}}), base_dir=tmp_path)
+    await registry.start()
+    try:
+        assert registry.health().detail == "2 toolkits, 3 tools"
+        with contextlib.suppress(Exception):  # the server dies under the call: how the call fails is the source's
+            await registry.call("kit.die", {}, timeout=5)
+        report = None
+        for _ in range(200):
+            if registry.status()["kit"].state != "ready":
+                report = registry.health()
+                break
+            await asyncio.sleep(0.01)
+        assert report is not None, "the source never left the ready state"
+        assert report.healthy  # one toolkit restarting does not take the runtime out of service
+        assert report.detail is not None
+        assert "kit=" in report.detail
+        for _ in range(500):
+            if registry.status()["kit"].state == "ready":
+                break
+            await asyncio.sleep(0.02)
+        assert (await registry.call("kit.echo", {"text": "back"})).text == "back"
+        assert registry.health().detail == "2 toolkits, 3 tools"
+    finally:
+        await registry.close()
