@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from governance_support import ALICE, BOB, INTERN, MakeEngines, policies, shared_engines
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from agentrt.calls import Admission
@@ -185,3 +188,43 @@ async def test_a_budget_without_filters_counts_model_and_tool_costs_together() -
     with pytest.raises(BudgetExceeded):
         await engine.admit(Admission(ALICE, "generate", MODEL, 500, 500))
     await engine.close()
+
+
+async def test_a_settled_tool_call_leaves_no_journal_row_for_crash_recovery(tmp_path: Path) -> None:
+    # The sqlite backend journals each hold until the ledger writes the call's row; tool calls have no
+    # ledger row, so their settle clears the journal itself (else a restart would "recover" a model call).
+    from agentrt.policy.backends.sqlite import SqliteBackend
+    from agentrt.store import open_store
+    from agentrt.store.ledger import PENDING_TABLE
+
+    section = policies(backend="sqlite", budgets=[{"scope": "user", "period": "day", "max_cost": 5.0}])
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    async with store, PolicyEngine(section, SqliteBackend(store)) as engine:
+        settled = await engine.admit_tool(ALICE, "ops.deploy", cost=1.0)
+        await engine.settle_tool(settled.reservation)
+        released = await engine.admit_tool(ALICE, "ops.deploy", cost=1.0)
+        await engine.release(released.reservation)
+        held = await engine.admit_tool(ALICE, "ops.deploy", cost=1.0)
+        flush = getattr(engine.backend, "flush", None)
+        if flush is not None:
+            await flush()
+        rows = await store.fetchall(f"SELECT rid, state FROM {PENDING_TABLE}")
+        await engine.settle_tool(held.reservation)
+    assert rows == [(held.reservation.id, "held")]  # only the call still under way
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rpm=st.integers(min_value=1, max_value=12), callers=st.integers(min_value=0, max_value=40))
+async def test_tool_rpm_admits_exactly_min_of_callers_and_rpm(rpm: int, callers: int) -> None:
+    engine = await _engine(limits=[{"scope": "user", "tools": ["*"], "rpm": rpm}])
+
+    async def attempt() -> bool:
+        try:
+            await engine.admit_tool(ALICE, "any.tool")
+        except RateLimitExceeded:
+            return False
+        return True
+
+    results = await asyncio.gather(*(attempt() for _ in range(callers)))
+    await engine.close()
+    assert sum(results) == min(callers, rpm)
