@@ -1,7 +1,6 @@
-"""The Azure OpenAI, Bedrock and Vertex AI formats of FakeUpstream, judged by the official SDKs as clients:
-openai's AzureOpenAI, boto3's bedrock-runtime (which signs with botocore's SigV4 and parses our event
-streams), and google-genai in Vertex mode with service-account credentials. (Ollama's official client is not
-a dependency; its format is tested through our client, against its documented shapes.)"""
+"""The Azure OpenAI, Bedrock, Vertex AI and Ollama formats of FakeUpstream, judged by the official SDKs as
+clients: openai's AzureOpenAI, boto3's bedrock-runtime (which signs with botocore's SigV4 and parses our event
+streams), google-genai in Vertex mode with service-account credentials, and the ollama client."""
 
 from __future__ import annotations
 
@@ -149,3 +148,31 @@ async def test_google_genai_in_vertex_mode(tmp_path: Path) -> None:
         assert request.rejection is None
         assert "/projects/test-project/locations/us-central1/publishers/google/models/gemini-2.5-flash" in request.path
         assert request.headers["authorization"].startswith("Bearer ya29.fake-")
+
+
+async def test_ollama_client_chat_stream_tools_and_embed() -> None:
+    import ollama
+
+    async with FakeUpstream() as up:
+        client = ollama.AsyncClient(host=up.ollama_base_url)
+        up.script(
+            Reply(text="llama says hi", usage=(11, 3)),
+            Reply(text="streamed", chunk_size=3),
+            Reply(tool_calls=[("get_weather", {"city": "Tartu"})]),
+        )
+        answer = await client.chat(model="llama3.2", messages=[{"role": "user", "content": "hi"}])
+        assert answer.message.content == "llama says hi"
+        assert (answer.prompt_eval_count, answer.eval_count) == (11, 3)
+        parts = [part async for part in await client.chat(model="llama3.2", messages=[], stream=True)]
+        assert "".join(part.message.content or "" for part in parts) == "streamed"
+        assert parts[-1].done
+        tool = {"type": "function", "function": {"name": "get_weather", "description": "w", "parameters": {}}}
+        called = await client.chat(model="qwen3", messages=[{"role": "user", "content": "w?"}], tools=[tool])
+        (call,) = called.message.tool_calls or []
+        assert (call.function.name, dict(call.function.arguments)) == ("get_weather", {"city": "Tartu"})
+        vectors = await client.embed(model="nomic-embed-text", input=["a", "b"])
+        assert len(vectors.embeddings) == 2
+        assert up.rejected == []
+        with pytest.raises(ollama.ResponseError) as refused:
+            await client.chat(model="llama3.2", messages=[], options={"max_tokens": 5})  # type: ignore[arg-type]
+        assert "unknown field" in str(refused.value)
