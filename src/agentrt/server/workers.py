@@ -163,6 +163,9 @@ class _Slot:
     started: float = 0.0
     ready: bool = False
     failures: int = 0
+    """Deaths in a row (for the backoff); reset by a minute of serving."""
+    start_failures: int = 0
+    """Deaths in a row before listening; reset when it listens."""
     restart_at: float | None = None
     exits: list[int] = field(default_factory=list)
 
@@ -297,7 +300,7 @@ class WorkerSupervisor:
                 index, pid = int(parts[0]), int(parts[1])
                 for slot in self._slots:
                     if slot.index == index and slot.process is not None and slot.process.pid == pid:
-                        slot.ready = True
+                        slot.ready, slot.start_failures = True, 0
                         _log.info("worker_ready", worker=index, pid=pid)
         if not self._all_ready and all(slot.ready for slot in self._slots):
             self._all_ready = True
@@ -315,12 +318,13 @@ class WorkerSupervisor:
         if slot.ready and served >= STEADY_AFTER:
             slot.failures = 0
         slot.failures += 1
-        if not slot.ready and slot.failures >= MAX_START_FAILURES:
+        slot.start_failures += 0 if slot.ready else 1
+        if slot.start_failures >= MAX_START_FAILURES:
             _log.error(
                 "worker_crash_loop",
                 worker=slot.index,
                 status=code,
-                failures=slot.failures,
+                failures=slot.start_failures,
                 hint="it never started listening: read its log lines above; the other workers are stopped",
             )
             self._failed = self._stopping = True
