@@ -24,6 +24,9 @@ The tool registry (``registry``: :class:`ToolRegistry`, the toolkits of the
 ``tools`` section) and the contract of its sources (``_source``:
 :class:`ToolSource`, :class:`ToolInfo`, :class:`ToolOutput`,
 :class:`SourceStatus`) are exported lazily: ``import agentrt.tools`` stays cheap.
+So are governance's names: :class:`ToolsHandle` (``rt.tools``: governed calls and
+approvals), :class:`ApprovalRequest` and :class:`ApprovalEvent` (a parked call and
+what subscribers see), :class:`UnknownApproval`.
 """
 
 from __future__ import annotations
@@ -35,10 +38,14 @@ from agentrt.tools._tool import Tool, render_result, tool
 from agentrt.tools._toolset import ToolSet
 
 if TYPE_CHECKING:
+    from agentrt.tools._approvals import ApprovalEvent, ApprovalRequest, UnknownApproval
+    from agentrt.tools._handle import ToolsHandle
     from agentrt.tools._source import SourceStatus, ToolInfo, ToolOutput, ToolSource
     from agentrt.tools.registry import ToolRegistry
 
 __all__ = [
+    "ApprovalEvent",
+    "ApprovalRequest",
     "SourceStatus",
     "Tool",
     "ToolInfo",
@@ -46,6 +53,8 @@ __all__ = [
     "ToolRegistry",
     "ToolSet",
     "ToolSource",
+    "ToolsHandle",
+    "UnknownApproval",
     "render_result",
     "tool",
 ]
@@ -56,5 +65,9 @@ _EXPORTS = {
     "ToolOutput": "agentrt.tools._source",
     "ToolSource": "agentrt.tools._source",
     "ToolRegistry": "agentrt.tools.registry",
+    "ApprovalEvent": "agentrt.tools._approvals",
+    "ApprovalRequest": "agentrt.tools._approvals",
+    "UnknownApproval": "agentrt.tools._approvals",
+    "ToolsHandle": "agentrt.tools._handle",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)
