@@ -319,3 +319,21 @@ async def test_the_toolset_of_a_selection_is_kept_until_the_tools_change(folder:
         assert await again.invoke("calc__evaluate", {"expression": "1+1"}) == "2"
     finally:
         await reg.close()
+
+
+async def test_a_tool_needing_a_caller_supplied_parameter_is_refused(tmp_path: Path) -> None:
+    write(
+        tmp_path / "needs.py",
+        """
+        from agentrt.tools import tool
+
+
+        @tool(exclude=["db"])
+        def lookup(order_id: str, db) -> str:
+            "Look up with a database handle the caller passes."
+            return order_id
+        """,
+    )
+    reg = ToolRegistry(toolkits({"kit": {"python": str(tmp_path / "needs.py")}}), base_dir=tmp_path)
+    with pytest.raises(ToolError, match=r"tool 'lookup' excludes db from the model's arguments.*give them defaults"):
+        await reg.start()

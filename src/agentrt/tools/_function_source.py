@@ -42,6 +42,13 @@ class FunctionSource:
                 raise ToolError(
                     f"toolkit {toolkit!r} ({origin}) has two tools named {item.name!r}: rename one with @tool(name=...)"
                 )
+            # The registry runs a tool with the model's arguments alone: nothing can fill an excluded parameter.
+            needed = item._arguments.injected_required
+            if needed:
+                raise ToolError(
+                    f"toolkit {toolkit!r} ({origin}): tool {item.name!r} excludes {', '.join(sorted(needed))} from "
+                    "the model's arguments, and a configured toolkit has no caller to supply them: give them defaults"
+                )
             by_name[item.name] = item
         self._toolkit = toolkit
         self._tools = by_name
