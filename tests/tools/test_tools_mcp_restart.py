@@ -17,13 +17,17 @@ from agentrt.tools.mcp import RestartPolicy, source_from_spec
 
 async def test_a_crashed_stdio_server_is_restarted_and_calls_work_again(tmp_path: Path) -> None:
     pidfile = tmp_path / "pids"
-    source = source_from_spec("kit", stdio_spec("crashy", env={"MCP_TEST_PIDFILE": str(pidfile)}))
+    slow_enough_to_see = RestartPolicy(backoff=0.5, max_backoff=0.5, jitter=False)
+    spec = stdio_spec("crashy", env={"MCP_TEST_PIDFILE": str(pidfile)}, restart=slow_enough_to_see)
+    source = source_from_spec("kit", spec)
     await source.start()
     try:
         [first] = pids_in(pidfile)
         with pytest.raises(ToolError, match="closed the connection during the call; it is being restarted"):
             await source.call("die", {}, timeout=10)
-        await eventually(lambda: source.status().state == "ready" and source.status().restarts == 1)
+        await eventually(lambda: source.status().restarts == 1)
+        assert source.status().detail.startswith("the server process exited; restart 1")
+        await eventually(lambda: source.status().state == "ready")
         assert (await source.call("echo", {"text": "back"}, timeout=10)).text == "back"
         pids = pids_in(pidfile)
         assert len(pids) == 2

@@ -60,10 +60,14 @@ class _Connection:
         self.ready_at: float | None = None
         self.ended = asyncio.Event()
         self.end_reason = ""
+        self._root_cause = False
 
-    def end(self, reason: str) -> None:
-        if not self.ended.is_set():
+    def end(self, reason: str, *, root_cause: bool = False) -> None:
+        """Mark the session over. The transport's own end (``root_cause``) names the reason even when a call
+        or the listen stream noticed first: "the server process exited" says more than what they saw."""
+        if not self.ended.is_set() or (root_cause and not self._root_cause):
             self.end_reason = reason
+            self._root_cause = root_cause
             self.ended.set()
 
 
@@ -291,7 +295,7 @@ class McpToolSource:
 
         def transport_ended() -> None:
             stdio = self._spec.transport == "stdio"
-            connection.end("the server process exited" if stdio else "the HTTP transport closed")
+            connection.end("the server process exited" if stdio else "the HTTP transport closed", root_cause=True)
 
         client = Client(
             open_transport(self._spec.server, stderr=self._stderr, on_end=transport_ended),
