@@ -128,6 +128,11 @@ async def test_bedrock_errors_map_to_our_classes(up: FakeUpstream) -> None:
     up.script(Fault(status=503))
     with pytest.raises(ProviderUnavailable):
         await bedrock.complete(request)
+    up.script(Fault(status=424, message="The model failed to process the request."), Fault(status=424))
+    with pytest.raises(ProviderUnavailable, match="ModelErrorException"):  # retryable, unlike other 4xx
+        await bedrock.complete(request)
+    with pytest.raises(ProviderUnavailable, match="ModelErrorException"):
+        _ = [e async for e in bedrock.stream(request)]
     await bedrock.aclose()
     assert up.requests[0].rejection is None
 

@@ -28,7 +28,8 @@ usage). It ended normally when ``messageStop`` arrived; an exception event
 same error answered over HTTP. Errors: ``ThrottlingException`` (429) →
 ``ProviderRateLimited``, ``ValidationException`` saying the input is too long →
 ``ContextLengthExceeded``, ``AccessDeniedException`` (403) and a bad signature →
-``ProviderAuthError``, ``ServiceUnavailableException`` (503) →
+``ProviderAuthError``, ``ServiceUnavailableException`` (503) and
+``ModelErrorException`` (424, the model failed on this request) →
 ``ProviderUnavailable``.
 
 Embeddings (``InvokeModel`` with each model's own body) are not part of
@@ -38,14 +39,14 @@ Converse: ``embed`` raises ``ProviderBadRequest`` saying so.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
 
-from agentrt.errors import ConfigError, ConfigProblem, ProviderBadRequest, ProviderError
+from agentrt.errors import ConfigError, ConfigProblem, ProviderBadRequest, ProviderError, ProviderUnavailable
 from agentrt.providers._base import HttpProviderClient
 from agentrt.providers._bedrock_wire import (
     CONTROLLED,
@@ -138,9 +139,12 @@ class BedrockClient(HttpProviderClient):
     async def complete(self, request: ChatRequest) -> ProviderResponse:
         """One answer (``POST /model/<id>/converse``)."""
         body = converse_body(request, guard=self._guard)
-        data = await self._http.request_json(
-            "POST", self._path(request.model, "converse"), model=request.model, body=body
-        )
+        try:
+            data = await self._http.request_json(
+                "POST", self._path(request.model, "converse"), model=request.model, body=body
+            )
+        except ProviderBadRequest as err:
+            raise _retryable_if_model_failed(err) from err
         try:
             content = data["output"]["message"]["content"]
             reason = data.get("stopReason")
@@ -187,7 +191,7 @@ class BedrockClient(HttpProviderClient):
         reasoning: dict[int, dict[str, Any]] = {}  # block index -> the reasoning block being assembled
         parser = EventStreamParser()
         path = self._path(model, "converse-stream")
-        async with aclosing(self._http.stream_chunks(path, model=model, body=body, accept=_EVENT_STREAM)) as chunks:
+        async with aclosing(self._chunks(path, model, body)) as chunks:
             async for chunk in chunks:
                 try:
                     messages = parser.feed(chunk)
@@ -227,6 +231,14 @@ class BedrockClient(HttpProviderClient):
             model=model,
         )
 
+    async def _chunks(self, path: str, model: str, body: Any) -> AsyncGenerator[bytes, None]:
+        async with aclosing(self._http.stream_chunks(path, model=model, body=body, accept=_EVENT_STREAM)) as chunks:
+            try:
+                async for chunk in chunks:
+                    yield chunk
+            except ProviderBadRequest as err:
+                raise _retryable_if_model_failed(err) from err
+
     def _event(self, message: Message, model: str) -> tuple[str, dict[str, Any]]:
         """The event's type and JSON payload; an exception or error message raises its error."""
         headers = message.headers
@@ -259,6 +271,20 @@ class BedrockClient(HttpProviderClient):
         return (
             f"{self._http.display_url}: region {self._region}, credentials for {self._credentials.access_key_id[:4]}..."
         )
+
+
+def _retryable_if_model_failed(err: ProviderBadRequest) -> ProviderError:
+    """Bedrock's 424 (ModelErrorException) is the model failing on this request, not a bad request: the same
+    request may succeed on retry, so it is ``ProviderUnavailable``; any other 4xx stays as it was."""
+    if err.status != 424:
+        return err
+    return ProviderUnavailable(
+        f"{err.provider}: model {err.model!r}: the model failed while processing the request (Bedrock's "
+        f"ModelErrorException, HTTP 424: {err}); retry or fall back to another model",
+        provider=err.provider,
+        model=err.model,
+        status=424,
+    )
 
 
 def _add_reasoning(blocks: dict[int, dict[str, Any]], index: int, delta: dict[str, Any]) -> None:

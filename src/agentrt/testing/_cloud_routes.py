@@ -97,7 +97,9 @@ def add_cloud_routes(app: web.Application, state: UpstreamState) -> None:
         )
 
     async def ollama_tags(request: web.Request) -> web.StreamResponse:
-        return json_response(200, _OLLAMA.render_models(state.model_names("ollama") or ["llama3.2", "qwen3"]))
+        incoming = await server._read(request, _OLLAMA)
+        server._record(state, incoming)
+        return json_response(200, _OLLAMA.render_models(state.model_names("ollama")))
 
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", azure_chat)
     app.router.add_post("/openai/deployments/{deployment}/embeddings", azure_embeddings)

@@ -32,6 +32,7 @@ _DEFAULT_MODELS = {
     "openai": ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"],
     "anthropic": ["claude-haiku-4-5", "claude-sonnet-4-5"],
     "google": ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-embedding-001"],
+    "ollama": ["llama3.2", "qwen3", "nomic-embed-text"],
 }
 
 
