@@ -33,6 +33,8 @@ EXPECTED_PUBLIC = {
     "PluginError",
     "PolicyDenied",
     "PolicyError",
+    "PromptError",
+    "PromptInputError",
     "ProviderAuthError",
     "ProviderBadRequest",
     "ProviderError",
@@ -59,6 +61,7 @@ EXPECTED_PUBLIC = {
     "UnknownProvider",
     "AgentTimeout",
     "StoreError",
+    "UnknownApproval",  # rt.tools.approve/reject of an id that is not pending
 }
 
 
@@ -100,6 +103,7 @@ HEAVY = [
     "fastapi",
     "starlette",
     "opentelemetry.sdk",
+    "jinja2",
     "pydantic",
     "structlog",
     "rich",

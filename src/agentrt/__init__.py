@@ -35,6 +35,8 @@ if TYPE_CHECKING:
         PluginError,
         PolicyDenied,
         PolicyError,
+        PromptError,
+        PromptInputError,
         ProviderAuthError,
         ProviderBadRequest,
         ProviderError,
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from agentrt.logging import bind_context
     from agentrt.runtime import ReloadResult, Runtime
     from agentrt.services import ServiceContainer, ServiceState, service
+    from agentrt.tools._approvals import UnknownApproval
 
 __all__ = [
     "AgentError",
@@ -82,6 +85,8 @@ __all__ = [
     "PluginError",
     "PolicyDenied",
     "PolicyError",
+    "PromptError",
+    "PromptInputError",
     "ProviderAuthError",
     "ProviderBadRequest",
     "ProviderError",
@@ -103,6 +108,7 @@ __all__ = [
     "StoreError",
     "ToolArgumentsError",
     "ToolError",
+    "UnknownApproval",
     "UnknownModel",
     "UnknownProvider",
     "__version__",
@@ -142,6 +148,8 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "agentrt.errors",
     "PolicyDenied": "agentrt.errors",
     "PolicyError": "agentrt.errors",
+    "PromptError": "agentrt.errors",
+    "PromptInputError": "agentrt.errors",
     "ProviderAuthError": "agentrt.errors",
     "ProviderBadRequest": "agentrt.errors",
     "ProviderError": "agentrt.errors",
@@ -161,6 +169,7 @@ _EXPORTS: dict[str, str] = {
     "ToolError": "agentrt.errors",
     "UnknownModel": "agentrt.errors",
     "UnknownProvider": "agentrt.errors",
+    "UnknownApproval": "agentrt.tools._approvals",
 }
 
 

@@ -17,7 +17,11 @@ def builtin_services() -> list[ServiceDefinition]:
     from agentrt.models.service import model_catalog_service
     from agentrt.observability.service import metrics_service, monitor_service, tracing_service
     from agentrt.policy.service import policy_service
+    from agentrt.prompts.service import prompt_library_service
+    from agentrt.store.responses_service import responses_service
     from agentrt.store.service import audit_service, ledger_service, store_service
+    from agentrt.tools._governance_service import tool_governance_service
+    from agentrt.tools.service import tool_registry_service
 
     return [
         definition_of(fn)
@@ -25,6 +29,7 @@ def builtin_services() -> list[ServiceDefinition]:
             store_service,
             ledger_service,
             audit_service,
+            responses_service,
             model_catalog_service,
             provider_registry_service,
             provider_guards_service,
@@ -32,7 +37,10 @@ def builtin_services() -> list[ServiceDefinition]:
             tracing_service,
             monitor_service,
             policy_service,
+            prompt_library_service,
+            tool_registry_service,
             call_pipeline_service,
+            tool_governance_service,
             agents_service,
         )
     ]

@@ -9,7 +9,9 @@ every problem at once with its dotted path and line, instead of a bare
   client accepts the section (its ``options``, its ``base_url``), by building
   the client exactly as the registry does at start, then closing it unused;
 - each agent type: its class imports (relative to the config's folder, see
-  :func:`config_import_path`) and is a usable ``Agent`` subclass.
+  :func:`config_import_path`) and is a usable ``Agent`` subclass;
+- each Python toolkit: its module gives tools, and the tools agents name are there;
+- each prompt: its template compiles and uses only its declared inputs (file:line).
 
 Checks that need only the configuration (references, store and policy backend)
 live in ``Config`` itself; these need the code of the parts.
@@ -67,7 +69,8 @@ def config_import_path(base_dir: Path) -> Iterator[None]:
 
 async def preflight_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
     """Every problem the services would meet at start with this configuration; empty when none."""
-    problems = [*await _provider_problems(loaded.config), *_agent_problems(loaded)]
+    problems = [*await _provider_problems(loaded.config), *_agent_problems(loaded), *_prompt_problems(loaded)]
+    problems += _tool_problems(loaded)
     return [
         problem if problem.source else ConfigProblem(problem.path, problem.message, loaded.source_of(problem.path))
         for problem in problems
@@ -135,6 +138,24 @@ def _agent_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
                     ConfigProblem(f"agents.{name}.class", f"importing it raised {type(err).__name__}: {err}")
                 )
     return problems
+
+
+def _prompt_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
+    """Each prompt template compiles, reads no other file and uses only its declared inputs."""
+    if not loaded.config.prompts:
+        return []  # no prompts: Jinja2 is not imported
+    from agentrt.prompts._compile import compile_prompts
+
+    return compile_prompts(loaded.config.prompts)[1]
+
+
+def _tool_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
+    if not loaded.config.tools:
+        return []
+    from agentrt.tools._preflight import toolkit_problems
+
+    with config_import_path(loaded.base_dir):
+        return toolkit_problems(loaded.config, loaded.base_dir)
 
 
 def _scrubbed(message: str, secrets: list[str]) -> str:

@@ -22,6 +22,8 @@ from values that came from a secret field or an ``Authorization`` header.
     │   ├── UnknownModel            no model or alias of that name
     │   └── CapabilityError         the model cannot serve the request (a capability, max output, context)
     ├── OutputValidationError       generate_object: the model's output never validated
+    ├── PromptError                 an unknown prompt, or a template that failed as it rendered
+    │   └── PromptInputError        an input of a prompt is missing, unknown or of the wrong type
     ├── ToolError                   a tool is misdeclared, or the tool loop ran out of steps
     │   └── ToolArgumentsError      the arguments given to a tool did not validate (each problem listed)
     ├── ProviderError               a call to a model provider failed
@@ -75,6 +77,8 @@ __all__ = [
     "PluginError",
     "PolicyDenied",
     "PolicyError",
+    "PromptError",
+    "PromptInputError",
     "ProviderAuthError",
     "ProviderBadRequest",
     "ProviderError",
@@ -264,6 +268,25 @@ class OutputValidationError(AgentRTError):
         self.model = model
         self.errors = errors
         self.output = output
+
+
+class PromptError(AgentRTError):
+    """Prompt ``prompt`` is not configured, or its template failed as it rendered (the message says where)."""
+
+    def __init__(self, message: str, *, prompt: str) -> None:
+        super().__init__(message)
+        self.prompt = prompt
+
+
+class PromptInputError(PromptError):
+    """Input ``input`` of prompt ``prompt`` is missing, not declared, or not of its declared type.
+
+    The message names the input and the type wanted, never the value given.
+    """
+
+    def __init__(self, message: str, *, prompt: str, input: str) -> None:
+        super().__init__(message, prompt=prompt)
+        self.input = input
 
 
 class ToolError(AgentRTError):

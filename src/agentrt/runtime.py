@@ -42,7 +42,9 @@ if TYPE_CHECKING:
     from agentrt.calls import CallPipeline, Prompt
     from agentrt.models import ModelCatalog
     from agentrt.observability import Metrics
+    from agentrt.prompts import PromptLibrary, RenderedPrompt
     from agentrt.providers import ProviderRegistry
+    from agentrt.tools._handle import ToolsHandle
     from agentrt.types import Completion, Embeddings, StreamEvent
 
     M = TypeVar("M", bound=BaseModel)
@@ -232,6 +234,32 @@ class Runtime:
 
         return self._services.get(Metrics)
 
+    @property
+    def tools(self) -> ToolsHandle:
+        """The configured tools, called through governance, and the approvals of tool calls that wait:
+        ``list()``, ``call(name, args, user=...)``, ``pending()``, ``approve(id)``, ``reject(id, reason)``."""
+        from agentrt.tools._governance import ToolGovernor
+        from agentrt.tools._handle import ToolsHandle
+
+        if self._state is not RuntimeState.RUNNING:
+            raise RuntimeStateError("the runtime is not running: open it with `async with Runtime.open(...)`")
+        return ToolsHandle(self._services.get(ToolGovernor), self._services)
+
+    @property
+    def prompts(self) -> PromptLibrary:
+        """The configured prompt templates: ``list()``, ``info(name)``, ``render(name, **inputs)``."""
+        from agentrt.prompts import PromptLibrary
+
+        if self._state is not RuntimeState.RUNNING:
+            raise RuntimeStateError("the runtime is not running: open it with `async with Runtime.open(...)`")
+        return self._services.get(PromptLibrary)
+
+    def prompt(self, name: str, /, **inputs: Any) -> RenderedPrompt:
+        """Prompt ``name`` of the ``prompts`` section rendered with ``inputs``: a list of messages that
+        :meth:`generate`, :meth:`stream` and :meth:`generate_object` take as their prompt, tagged with
+        the ``config_version`` it was rendered with. ``PromptInputError`` names a missing or wrong input."""
+        return self.prompts.render(name, **inputs)
+
     async def generate(self, model: str, prompt: Prompt, **options: Any) -> Completion:
         """A completion of ``prompt`` by ``model`` (a name or alias), through policies and fallbacks.
 
@@ -284,6 +312,7 @@ class Runtime:
             self._register_services(loaded.config)
             await self._services.start()
             self._calls = self._find_calls()
+            self._bind_prompt_versions()
         except BaseException:
             self._state = RuntimeState.CLOSED
             if self._logging is not None:
@@ -329,6 +358,13 @@ class Runtime:
             if self._logging is not None:
                 self._logging.close()
             self._import_path.close()
+
+    def _bind_prompt_versions(self) -> None:
+        # A render is tagged with the config version in force, which only the runtime counts.
+        from agentrt.prompts import PromptLibrary
+
+        if PromptLibrary in self._services:
+            self._services.get(PromptLibrary).use_version(lambda: self._config_version)
 
     def _find_calls(self) -> CallPipeline | None:
         from agentrt.calls import CallPipeline

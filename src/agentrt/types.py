@@ -252,6 +252,7 @@ class Attempt:
     latency: float
     error: str | None = None  # "ProviderRateLimited: ..." ; None when it succeeded
     error_type: str | None = None
+    deployment: str | None = None  # the deployment tried (``provider/name``), for a model with deployments
 
     @property
     def ok(self) -> bool:
@@ -275,6 +276,8 @@ class Completion:
     messages: list[Message] = field(default_factory=list)  # the conversation, tool turns included
     refusal: str | None = None  # the model's refusal; finish_reason is then "refusal"
     request_id: str | None = None  # joins the ledger row, the audit row, the log lines and the span
+    deployment: str | None = None  # the deployment that answered (``provider/name``), for a model with deployments
+    cached: bool = False  # served from the response cache: no provider call, 0 tokens, $0
 
 
 @dataclass(slots=True, frozen=True)

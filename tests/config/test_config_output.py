@@ -191,6 +191,7 @@ def test_the_json_schema_describes_every_section() -> None:
         "agents",
         "server",
         "observability",
+        "cache",
         "environments",
     }
     assert schema["additionalProperties"] is False

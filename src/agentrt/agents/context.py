@@ -173,7 +173,7 @@ class AgentContext(Generic[State]):
         """``ctx.generate(prompt)`` with the agent type's model, or ``ctx.generate(model, prompt)``; the
         options are those of :meth:`agentrt.Runtime.generate`. The call is made as this agent's principal."""
         model, prompt = self._model_and_prompt(first, second, options)
-        return await self._calls().generate(model, prompt, **self._as_agent(options))
+        return await self._calls().generate(model, prompt, **self._as_agent(self._with_tools(options)))
 
     @overload
     def stream(self, prompt: Prompt, /, **options: Any) -> AsyncIterator[StreamEvent]: ...
@@ -183,7 +183,7 @@ class AgentContext(Generic[State]):
     def stream(self, first: Any, second: Any = _MISSING, /, **options: Any) -> AsyncIterator[StreamEvent]:
         """Like :meth:`generate`, as events (``TextDelta``, ``ToolCallDelta``, then ``Completed``)."""
         model, prompt = self._model_and_prompt(first, second, options)
-        return self._calls().stream(model, prompt, **self._as_agent(options))
+        return self._calls().stream(model, prompt, **self._as_agent(self._with_tools(options)))
 
     @overload
     async def generate_object(self, prompt: Prompt, /, *, schema: type[M], **options: Any) -> M: ...
@@ -227,6 +227,12 @@ class AgentContext(Generic[State]):
                 "(or model= when you register it), or name the model in the call"
             )
         return kind.model
+
+    def _with_tools(self, options: dict[str, Any]) -> dict[str, Any]:
+        # agents.<type>.tools: the type's default tools for generate and stream, unless the call names its own.
+        if "tools" not in options and self._instance.kind.tools:
+            options["tools"] = list(self._instance.kind.tools)
+        return options
 
     def _as_agent(self, options: dict[str, Any]) -> dict[str, Any]:
         # An explicit principal, user or tenant wins (an agent acting for a customer); what is not

@@ -9,7 +9,7 @@ the same :class:`AgentType`, shared by every instance of that type.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,8 @@ class AgentType:
     has_on_stop: bool
     keeps_snapshot: bool
     """Whether instances keep their last good state as JSON: to save it (durable), or to restart from it."""
+    tools: tuple[str, ...] = ()
+    """Registry tool names or globs its context offers the model when a call names no ``tools``."""
 
     @classmethod
     def build(
@@ -50,6 +52,7 @@ class AgentType:
         durable: bool = False,
         user: str | None = None,
         tenant: str | None = None,
+        tools: Sequence[str] = (),
     ) -> AgentType:
         """A type from code; ``mailbox`` and ``restart`` take the same keys as the configuration."""
         if not name:
@@ -80,6 +83,7 @@ class AgentType:
             agent_class.on_start is not Agent.on_start,
             agent_class.on_stop is not Agent.on_stop,
             durable or restart_policy.strategy == "restart",
+            tuple(tools),
         )
 
 
@@ -121,4 +125,5 @@ def agent_type_from_section(name: str, section: AgentSection) -> AgentType:
         durable=section.durable,
         user=section.user,
         tenant=section.tenant,
+        tools=section.tools,
     )

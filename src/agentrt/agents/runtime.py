@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentrt.agents._delivery import Delivery
@@ -82,11 +82,20 @@ class AgentRuntime(Delivery, Leases):
         durable: bool = False,
         user: str | None = None,
         tenant: str | None = None,
+        tools: Sequence[str] = (),
     ) -> AgentType:
         """Register agent type ``name`` implemented by ``agent_class``; options as in ``agents.<type>``
         of the configuration. Durable agents of this type found in the store are restored now."""
         kind = AgentType.build(
-            name, agent_class, model=model, mailbox=mailbox, restart=restart, durable=durable, user=user, tenant=tenant
+            name,
+            agent_class,
+            model=model,
+            mailbox=mailbox,
+            restart=restart,
+            durable=durable,
+            user=user,
+            tenant=tenant,
+            tools=tools,
         )
         self._add_type(kind)
         return kind

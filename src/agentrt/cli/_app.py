@@ -15,11 +15,14 @@ from agentrt.cli import (
     init_cmd,
     keys_cmd,
     logs_cmd,
+    mcp_cmd,
     models_cmd,
     policy_cmd,
+    prompts_cmd,
     providers_cmd,
     serve_cmd,
     services_cmd,
+    tools_cmd,
     usage_cmd,
 )
 
@@ -62,7 +65,10 @@ app.add_typer(providers_cmd.app, name="providers")
 app.command("usage")(usage_cmd.usage)
 app.command("audit")(audit_cmd.audit)
 app.add_typer(policy_cmd.app, name="policy")
+app.add_typer(prompts_cmd.app, name="prompts")
+app.add_typer(tools_cmd.app, name="tools")
 app.command("run")(agents_cmd.run)
 app.add_typer(agents_cmd.app, name="agents")
 app.command("serve")(serve_cmd.serve)
 app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(mcp_cmd.app, name="mcp")

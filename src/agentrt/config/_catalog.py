@@ -11,6 +11,7 @@ from agentrt.config._types import Duration, Section
 
 __all__ = [
     "BUILTIN_PROVIDER_KINDS",
+    "PROVIDER_SECRET_FIELDS",
     "BreakerSection",
     "Capability",
     "ModelSection",
@@ -19,7 +20,9 @@ __all__ = [
     "RetrySection",
 ]
 
-BUILTIN_PROVIDER_KINDS = ("openai", "anthropic", "google", "local")
+BUILTIN_PROVIDER_KINDS = ("openai", "anthropic", "google", "local", "azure", "bedrock", "vertex", "ollama")
+# A provider's fields that hold credentials: masked in `config show`, blanked out of logs.
+PROVIDER_SECRET_FIELDS = ("api_key", "ad_token", "aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 
 Capability = Literal["chat", "tools", "json", "vision", "streaming", "embeddings"]
 
@@ -76,6 +79,17 @@ class ProviderSection(Section):
     """Extra HTTP headers; treated as secrets because they often carry credentials."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Kind-specific settings, e.g. the scripts of the ``local`` provider."""
+    preset: str | None = None
+    """``kind: openai`` only: an OpenAI-compatible service (groq, deepseek, ...) whose base_url and key
+    variable (e.g. GROQ_API_KEY) are used when ``base_url`` / ``api_key`` are not given."""
+    region: str | None = None
+    """``bedrock``: the AWS region (else AWS_REGION); ``vertex``: the Google Cloud location."""
+    ad_token: SecretStr | None = None
+    """``azure``: a Microsoft Entra ID token, sent as a bearer token instead of the ``api-key`` header."""
+    aws_access_key_id: SecretStr | None = None
+    """``bedrock``: AWS credentials (else the standard AWS_* environment variables)."""
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -178,3 +192,29 @@ class ModelSection(Section):
     """Default request parameters (temperature, ...), overridden per call."""
     object_retries: int = Field(2, ge=0)
     """generate_object: how many times invalid output is sent back to the model to be corrected."""
+    deployments: list[DeploymentSection] = Field(default_factory=list)
+    """Where the model is served, when more than one place: provider, name, weight, rpm/tpm, tags.
+    Empty: the model's own ``provider`` and ``name`` are its one deployment."""
+    routing: RoutingSection | None = None
+    """How the deployments are ordered for each call (``strategy``: shuffle, least-busy, latency, usage,
+    cost); None: shuffle, weighted."""
+    cache: ModelCacheSection | None = None
+    """This model's response-cache settings (``ttl``, ``enabled``); None: the top-level ``cache``'s."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_from_deployments(cls, data: Any) -> Any:
+        # A model listing deployments may leave out provider: its first deployment's stands for it.
+        if isinstance(data, dict) and "provider" not in data:
+            deployments = data.get("deployments")
+            if isinstance(deployments, list) and deployments and isinstance(deployments[0], dict):
+                first = deployments[0]
+                if "provider" in first:
+                    data = {**data, "provider": first["provider"]}
+        return data
+
+
+# The routing and cache sections import PricingSection from here: imported last, and resolved then.
+from agentrt.config._cache import DeploymentSection, ModelCacheSection, RoutingSection  # noqa: E402
+
+ModelSection.model_rebuild()

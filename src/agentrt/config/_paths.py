@@ -72,7 +72,9 @@ def is_secret_path(loc: Sequence[Key]) -> bool:
         loc = loc[2:]
     if len(loc) < 3 or loc[0] != "providers":
         return False
-    return loc[2] == "api_key" or loc[2] == "headers"
+    from agentrt.config._catalog import PROVIDER_SECRET_FIELDS
+
+    return loc[2] in PROVIDER_SECRET_FIELDS or loc[2] == "headers"
 
 
 def url_password(url: str) -> str | None:

@@ -21,7 +21,8 @@ __all__ = [
     "policy_reference_problems",
 ]
 
-Operation = Literal["generate", "stream", "embed", "object"]
+Operation = Literal["generate", "stream", "embed", "object", "tool"]
+"""``tool``: a tool call (``toolkit.tool``), governed like a model call (see ``agentrt.tools``)."""
 
 BACKEND_FORMS = "memory, sqlite, redis://host:6379/0 or rediss://host:6379/0"
 
@@ -30,6 +31,9 @@ class RuleMatch(Section):
     """What a rule applies to. Every list that is set must match; an unset list matches anything.
 
     ``models`` holds glob patterns (``gpt-5*``); the other lists hold exact names.
+    ``tools`` holds glob patterns of full tool names (``github.delete_*``; a Python tool passed to one
+    call by its bare name): a rule with ``tools`` matches tool calls only, and a rule with ``models``,
+    ``providers`` or ``capabilities`` matches model calls only.
     """
 
     users: list[str] | None = None
@@ -40,6 +44,18 @@ class RuleMatch(Section):
     providers: list[str] | None = None
     operations: list[Operation] | None = None
     capabilities: list[Capability] | None = None
+    tools: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _tools_or_models(self) -> RuleMatch:
+        if self.tools is not None and (self.models or self.providers or self.capabilities):
+            raise ValueError(
+                "a rule matches either tool calls (tools) or model calls (models, providers, capabilities): "
+                "split it into two rules"
+            )
+        if self.tools is not None and self.operations is not None and "tool" not in self.operations:
+            raise ValueError("a rule with tools matches tool calls only: add 'tool' to operations or drop operations")
+        return self
 
 
 class RuleSection(Section):
@@ -50,6 +66,17 @@ class RuleSection(Section):
     match: RuleMatch = Field(default_factory=RuleMatch)
     reason: str | None = None
     """Shown to the caller when the rule denies a call."""
+    approval: Literal["required"] | None = None
+    """``required`` on an ``allow`` rule matching tool calls: each call it allows waits for a person to approve
+    it (``rt.tools.approve`` or ``POST /v1/approvals/{id}``)."""
+
+    @model_validator(mode="after")
+    def _approval_on_allow(self) -> RuleSection:
+        if self.approval is not None and self.effect != "allow":
+            raise ValueError("approval: required goes on an allow rule (a denied call has nothing to approve)")
+        if self.approval is not None and self.match.tools is None and self.match.operations != ["tool"]:
+            raise ValueError("approval: required applies to tool calls: add match.tools (globs) to the rule")
+        return self
 
 
 class LimitSection(Section):
@@ -60,11 +87,16 @@ class LimitSection(Section):
     providers: list[str] | None = None
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=1)
+    tools: list[str] | None = None
+    """Globs of full tool names: the limit counts those tool calls (``rpm`` only), not model calls."""
 
     @model_validator(mode="after")
     def _needs_a_limit(self) -> LimitSection:
         if self.rpm is None and self.tpm is None:
             raise ValueError("a limit needs rpm, tpm or both")
+        _check_tool_filters(self.scope, self.tools, self.models, self.providers)
+        if self.tools is not None and self.tpm is not None:
+            raise ValueError("tool calls use no tokens: a limit with tools takes rpm only")
         return self
 
 
@@ -81,12 +113,31 @@ class BudgetSection(Section):
     clip_output: bool = False
     """When a call's maximum output does not fit what is left, lower it to what fits (the provider is told)
     instead of refusing the call; refused only when not even one output token fits."""
+    tools: list[str] | None = None
+    """Globs of full tool names: the budget counts the ``cost`` of those tool calls only. A budget with
+    neither ``models`` nor ``tools`` counts model calls and every tool call with a configured cost."""
 
     @model_validator(mode="after")
     def _needs_a_budget(self) -> BudgetSection:
         if self.max_cost is None and self.max_tokens is None:
             raise ValueError("a budget needs max_cost, max_tokens or both")
+        _check_tool_filters(self.scope, self.tools, self.models, None)
+        if self.tools is not None and self.max_cost is None:
+            raise ValueError("tool calls are charged their cost: a budget with tools needs max_cost")
         return self
+
+
+def _check_tool_filters(scope: str, tools: list[str] | None, models: object, providers: object) -> None:
+    """A limit or budget counts tool calls (``tools``) or model calls (``models``/``providers``), never both."""
+    dimensions = scope.split("+")
+    if tools is None:
+        if "tool" in dimensions:
+            raise ValueError("the tool scope needs tools: name the tools counted, e.g. tools: ['*']")
+        return
+    if models is not None or providers is not None:
+        raise ValueError("a limit or budget counts tool calls (tools) or model calls (models, providers): not both")
+    if "model" in dimensions or "provider" in dimensions:
+        raise ValueError("tool calls have no model or provider: use scopes global, tenant, user, api_key, tool")
 
 
 class PoliciesSection(Section):
@@ -107,6 +158,9 @@ class PoliciesSection(Section):
     """How long a budget reservation holds when its call never settles (a crashed process): then it lapses.
     Make it longer than your slowest call: a call that outlives it still counts when it settles, but its
     hold stopped keeping room for it, so concurrent calls may have taken that room."""
+    approval_timeout: Duration = 300.0
+    """How long a tool call that needs approval waits for one (``rt.tools.approve`` or ``POST /v1/approvals/{id}``);
+    then it counts as rejected and the model is told. Pending approvals live in the process: a restart rejects them."""
     key_prefix: str = Field(default="agentrt:policy:", min_length=1)
     """The prefix of every key the ``redis`` backend writes, so several deployments can share one Redis."""
 
@@ -115,6 +169,13 @@ class PoliciesSection(Section):
     def _check_reservation_ttl(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("reservation_ttl must be longer than 0s: use e.g. 10m (longer than your slowest call)")
+        return value
+
+    @field_validator("approval_timeout")
+    @classmethod
+    def _check_approval_timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("approval_timeout must be longer than 0s: use e.g. 5m")
         return value
 
     @field_validator("backend")

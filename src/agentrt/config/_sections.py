@@ -121,20 +121,23 @@ class StoreSection(Section):
     """Where state lives: SQLite by default, PostgreSQL when several machines share it."""
 
     class Retention(Section):
-        """How long the ledger and the audit trail keep their rows; unset keeps them for ever.
+        """How long the ledger, the audit trail and the stored responses keep their rows; unset keeps them for ever.
 
         Ledger rows older than ``ledger`` are first added to the daily rollup (calls, tokens
         and cost per day, tenant, user, model, provider; what ``agentrt usage`` reads for that
-        range), then deleted. Pruning runs in the background every ``every``, ``batch_size``
-        rows per statement, so it never holds the store for long.
+        range), then deleted. Responses stored by ``POST /v1/responses`` (``store: true``, what
+        ``previous_response_id`` continues) older than ``responses`` are deleted. Pruning runs in
+        the background every ``every``, ``batch_size`` rows per statement, so it never holds the
+        store for long.
         """
 
         ledger: Duration | None = None
         audit: Duration | None = None
+        responses: Duration | None = None
         every: Duration = 3600.0
         batch_size: int = Field(default=1000, ge=1, le=100_000)
 
-        @field_validator("ledger", "audit", "every")
+        @field_validator("ledger", "audit", "responses", "every")
         @classmethod
         def _positive(cls, value: float | None) -> float | None:
             if value is not None and value <= 0:
@@ -219,6 +222,8 @@ class AgentSection(Section):
     """Save state and journal the mailbox in the store, so a crash loses nothing acknowledged."""
     user: str | None = None
     tenant: str | None = None
+    tools: list[str] = Field(default_factory=list)
+    """Tools its context offers the model by default: names or globs (``calc.*``, ``github.search_*``)."""
 
 
 # --- server -------------------------------------------------------------------------
@@ -235,9 +240,11 @@ def _sha256(value: str) -> str:
     return value.lower()
 
 
-Scope = Literal["chat", "embeddings", "agents:read", "agents:write", "admin"]
+Scope = Literal["chat", "embeddings", "agents:read", "agents:write", "tools", "approvals", "admin"]
 """What an API key may do: ``chat`` (chat completions, models), ``embeddings``, ``agents:read``
-(list, read, follow events), ``agents:write`` (spawn, tell, ask, terminate, resume), ``admin``."""
+(list, read, follow events), ``agents:write`` (spawn, tell, ask, terminate, resume), ``approvals`` (list,
+approve and reject the tool calls of the key's tenant that wait for approval; never implied by a key without
+``scopes``), ``admin``."""
 
 
 class ApiKeySection(Section):

@@ -249,9 +249,12 @@ Level = Annotated[
 ]
 """A log level; case-insensitive, with the stdlib's aliases (``warn``, ``fatal``, ``exception``)."""
 
-SCOPE_DIMENSIONS: Final = ("tenant", "user", "api_key", "model", "provider")
-_SCOPE_PATTERN = r"^(global|(tenant|user|api_key|model|provider)(\+(tenant|user|api_key|model|provider))*)$"
-SCOPE_FORMS: Final = "global, tenant, user, api_key, model, provider, or several joined with + (tenant+model)"
+SCOPE_DIMENSIONS: Final = ("tenant", "user", "api_key", "model", "provider", "tool")
+_SCOPE_PATTERN = r"^(global|(tenant|user|api_key|model|provider|tool)(\+(tenant|user|api_key|model|provider|tool))*)$"
+SCOPE_FORMS: Final = (
+    "global, tenant, user, api_key, model, provider, tool (limits and budgets with tools:), "
+    "or several joined with + (tenant+model)"
+)
 
 
 def parse_scope(value: Any) -> str:

@@ -9,10 +9,11 @@ from typing import Any
 from pydantic import Field, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from agentrt.config._catalog import ModelSection, ProviderSection
+from agentrt.config._cache import CacheSection
+from agentrt.config._catalog import PROVIDER_SECRET_FIELDS, ModelSection, ProviderSection
 from agentrt.config._paths import Loc, url_password, walk_secrets, walk_strings
 from agentrt.config._policy import PoliciesSection, policy_reference_problems
-from agentrt.config._prompts import PromptSection
+from agentrt.config._prompts import PromptSection, resolve_prompt_files
 from agentrt.config._sections import (
     AgentSection,
     LoggingSection,
@@ -22,7 +23,12 @@ from agentrt.config._sections import (
     StoreSection,
     store_kind,
 )
-from agentrt.config._tools import ToolkitSection
+from agentrt.config._tools import (
+    ToolkitSection,
+    resolve_toolkit_paths,
+    tool_reference_problems,
+    toolkit_secret_values,
+)
 from agentrt.config._types import Section
 
 __all__ = ["Config"]
@@ -50,6 +56,8 @@ class Config(Section):
     agents: dict[str, AgentSection] = Field(default_factory=dict)
     server: ServerSection = Field(default_factory=ServerSection)
     observability: ObservabilitySection = Field(default_factory=ObservabilitySection)
+    cache: CacheSection = Field(default_factory=CacheSection)
+    """The response cache (off by default): backend, size bound, TTL, tenant sharing."""
     environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Overlays by environment name, deep-merged over the file when that environment is selected."""
 
@@ -77,9 +85,12 @@ class Config(Section):
         """
         found: list[str] = []
         for provider in self.providers.values():
-            if provider.api_key is not None:
-                found.append(provider.api_key.get_secret_value())
+            for field in PROVIDER_SECRET_FIELDS:
+                secret = getattr(provider, field)
+                if secret is not None:
+                    found.append(secret.get_secret_value())
             found.extend(header.get_secret_value() for header in provider.headers.values())
+        found.extend(toolkit_secret_values(self.tools))
         for _, value in walk_secrets(self.environments, ("environments",)):
             if isinstance(value, str):
                 found.append(value)
@@ -91,7 +102,8 @@ class Config(Section):
     def resolve_paths(self, base_dir: Path) -> Config:
         """A copy whose relative file paths are made absolute against ``base_dir``.
 
-        That is ``logging.file.path``, ``runtime.include_paths`` and the database of a
+        That is ``logging.file.path``, ``runtime.include_paths``, each ``prompts.<name>.file``, a toolkit's
+        ``python:`` file and MCP ``cwd``, and the database of a
         ``sqlite:///relative.db`` store. The loader passes the directory of the main config file, so relative
         paths in a file mean "next to this file", whatever the working directory.
         """
@@ -106,11 +118,17 @@ class Config(Section):
         include_paths = [(base / path.expanduser()).resolve() for path in self.runtime.include_paths]
         if include_paths != self.runtime.include_paths:
             update["runtime"] = self.runtime.model_copy(update={"include_paths": include_paths})
+        toolkits = resolve_toolkit_paths(self.tools, base)
+        if toolkits is not None:
+            update["tools"] = toolkits
         db = self.store.sqlite_path
         if db is not None and (not db.is_absolute() or db != db.expanduser()):
             query = self.store.url.partition("?")[1:]
             url = f"sqlite:///{base / db.expanduser()}{''.join(query)}"
             update["store"] = self.store.model_copy(update={"url": url})
+        prompts = resolve_prompt_files(self.prompts, base)
+        if prompts is not None:
+            update["prompts"] = prompts
         return self.model_copy(update=update) if update else self
 
 
@@ -181,6 +199,7 @@ def _reference_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetails]:
                 f"declare it under providers ({_known('providers', provider_names)})",
                 provider,
             )
+        yield from _deployment_problems(name, spec.get("deployments"), provider_names)
         for index, alias in _strings(spec.get("aliases")):
             if alias in model_names:
                 yield _problem(
@@ -223,6 +242,41 @@ def _reference_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetails]:
     yield from _server_problems(data.get("server"))
     yield from _store_problems(data.get("store"), policies)
     yield from _environment_problems(data.get("environments"))
+    for loc, kind, message, value in tool_reference_problems(data):
+        yield _problem(loc, kind, message, value)
+
+
+def _deployment_problems(model: str, deployments: Any, provider_names: set[str]) -> Iterator[InitErrorDetails]:
+    """A deployment naming an undeclared provider, or two deployments of one model that are the same."""
+    if not isinstance(deployments, list):
+        return
+    seen: dict[tuple[str, str | None], int] = {}
+    for index, deployment in enumerate(deployments):
+        if not isinstance(deployment, Mapping):
+            continue
+        provider = deployment.get("provider")
+        if not isinstance(provider, str):
+            continue
+        if provider not in provider_names:
+            yield _problem(
+                ("models", model, "deployments", index, "provider"),
+                "unknown_provider",
+                f"unknown provider {provider!r}{_suggest(provider, provider_names)}: "
+                f"declare it under providers ({_known('providers', provider_names)})",
+                provider,
+            )
+        name = deployment.get("name")
+        key = (provider, name if isinstance(name, str) else None)
+        if key in seen:
+            yield _problem(
+                ("models", model, "deployments", index),
+                "duplicate_deployment",
+                f"deployment {index} repeats deployment {seen[key]} (provider {provider!r}, the same name): "
+                "list each provider and name once, and use weight to send it more calls",
+                provider,
+            )
+        else:
+            seen[key] = index
 
 
 def _policy_problems(

@@ -27,12 +27,15 @@ from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from agentrt.calls.principal import request_id
 from agentrt.server.admin_routes import AdminRoutes
+from agentrt.server.anthropic_routes import AnthropicRoutes
+from agentrt.server.approvals_routes import ApprovalRoutes
 from agentrt.server.auth import ApiKeys
 from agentrt.server.errors import ErrorInfo, describe_error, error_response
 from agentrt.server.metrics import UNMATCHED, HttpMetrics, http_metrics
 from agentrt.server.openai_routes import OpenAIRoutes
 from agentrt.server.openapi import openapi_document
 from agentrt.server.requests import ABORTED, REQUEST_ID, ClientAborted, client_request_id, read_body
+from agentrt.server.responses_routes import ResponsesRoutes
 from agentrt.server.routing import API_KEY, Route, ServerContext
 from agentrt.services import ServiceDefinition
 
@@ -64,6 +67,7 @@ def create_app(rt: Runtime, *, agents: bool | None = None) -> web.Application:
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
     app[CONTEXT] = ctx
     app.on_startup.append(_register_api_keys)
+    app.on_cleanup.append(_run_cleanups)
     app.on_response_prepare.append(_close_when_stopping)
     app.on_response_prepare.append(_add_request_id)
     return app
@@ -71,13 +75,23 @@ def create_app(rt: Runtime, *, agents: bool | None = None) -> web.Application:
 
 def server_routes(ctx: ServerContext, *, agents: bool | None = None) -> list[Route]:
     """Every route of the server, ``/openapi.json`` included."""
-    routes = [*OpenAIRoutes(ctx).routes(), *AdminRoutes(ctx).routes()]
+    routes = [
+        *OpenAIRoutes(ctx).routes(),
+        *AnthropicRoutes(ctx).routes(),
+        *ResponsesRoutes(ctx).routes(),
+        *AdminRoutes(ctx).routes(),
+        *ApprovalRoutes(ctx).routes(),
+    ]
     if agents is None:
         agents = _has_agents(ctx.rt)
     if agents:
         from agentrt.server.agents_routes import AgentRoutes
 
         routes.extend(AgentRoutes(ctx).routes())
+    from agentrt.server.mcp_routes import McpRoutes, mcp_installed
+
+    if mcp_installed():
+        routes.extend(McpRoutes(ctx).routes())
     document: dict[str, bytes] = {}
 
     async def openapi(request: web.Request) -> web.StreamResponse:
@@ -106,6 +120,11 @@ def _has_agents(rt: Runtime) -> bool:
     except ImportError:  # pragma: no cover - an install without the agents package
         return False
     return AgentRuntime in rt.services
+
+
+async def _run_cleanups(app: web.Application) -> None:
+    for cleanup in app[CONTEXT].cleanups:
+        await cleanup()
 
 
 async def _close_when_stopping(request: web.Request, response: web.StreamResponse) -> None:
@@ -164,6 +183,7 @@ def _middleware(ctx: ServerContext, routes: list[Route], metrics: HttpMetrics | 
         started = perf_counter()
         in_flight.enter()
         route = by_name.get(request.match_info.route.name or "")
+        shape = route.error_shape.body if route is not None and route.error_shape is not None else None
         status = 500
         rid = client_request_id(request.headers.get("x-request-id"))
         request[REQUEST_ID] = rid
@@ -173,7 +193,11 @@ def _middleware(ctx: ServerContext, routes: list[Route], metrics: HttpMetrics | 
         bound: Mapping[str, Any] = bind_contextvars(request_id=rid)
         try:
             if route is not None and route.auth != "none":
-                key = keys.authenticate(request.headers.get("Authorization"), admin=route.auth == "admin")
+                key = keys.authenticate(
+                    request.headers.get("Authorization"),
+                    admin=route.auth == "admin",
+                    api_key=request.headers.get("x-api-key"),
+                )
                 if route.scope is not None:
                     key.require(route.scope)
                 request[API_KEY] = key
@@ -184,7 +208,7 @@ def _middleware(ctx: ServerContext, routes: list[Route], metrics: HttpMetrics | 
             status = response.status
             return response
         except web.HTTPException as exc:
-            response = error_response(_http_exception(request, exc, max_body), request_id=rid)
+            response = error_response(_http_exception(request, exc, max_body), request_id=rid, body=shape)
             status = response.status
             return response
         except asyncio.CancelledError:
@@ -193,11 +217,11 @@ def _middleware(ctx: ServerContext, routes: list[Route], metrics: HttpMetrics | 
         except ClientAborted:
             status = 499
             _log.info("http_client_aborted", reason="the client closed the connection before its body was sent")
-            response = error_response(ABORTED, request_id=rid)
+            response = error_response(ABORTED, request_id=rid, body=shape)
             response.force_close()
             return response
         except Exception as exc:
-            response = error_response(describe_error(exc), request_id=rid)
+            response = error_response(describe_error(exc), request_id=rid, body=shape)
             status = response.status
             return response
         finally:

@@ -1,4 +1,4 @@
-"""API keys: ``Authorization: Bearer <key>`` to the principal that policies apply to.
+"""API keys: ``Authorization: Bearer <key>`` (or ``x-api-key: <key>``) to the principal that policies apply to.
 
 The configuration stores each key only as its SHA-256 (``server.api_keys``);
 a request's key is hashed and looked up in a dict built once, and rebuilt
@@ -10,9 +10,10 @@ Nothing of a presented key is ever logged or put in an error message; a key
 is named by its configured ``name``, or the first 8 characters of its hash.
 
 Scopes: a key may do what its ``scopes`` list (``chat``, ``embeddings``,
-``agents:read``, ``agents:write``, ``admin``). A key without ``scopes`` has
-every scope but ``admin``, as before scopes existed; ``admin: true`` adds
-``admin``, which also covers every other scope.
+``agents:read``, ``agents:write``, ``tools``, ``admin``). A key without ``scopes`` has
+every scope but ``admin`` (and ``approvals``: approving a tool call is granted
+explicitly), as before scopes existed; ``admin: true`` adds ``admin``, which also
+covers every other scope.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ NO_KEYS_MESSAGE = (
 )
 
 
-DEFAULT_SCOPES = frozenset({"chat", "embeddings", "agents:read", "agents:write"})
+DEFAULT_SCOPES = frozenset({"chat", "embeddings", "agents:read", "agents:write", "tools"})
 """The scopes of a key that lists none: everything but ``admin``."""
 
 
@@ -93,15 +94,20 @@ class ApiKeys:
         """The configured key ``key`` is, or None."""
         return self._by_hash.get(hash_key(key))
 
-    def authenticate(self, authorization: str | None, *, admin: bool = False) -> ApiKey:
-        """The key an ``Authorization`` header presents; ``HttpError`` 401 (or 403 for a non-admin key
-        on an admin route) otherwise."""
+    def authenticate(self, authorization: str | None, *, admin: bool = False, api_key: str | None = None) -> ApiKey:
+        """The key an ``Authorization`` header presents, else the one an ``x-api-key`` header presents
+        (``api_key``: how the anthropic SDK and Claude Code send it); ``HttpError`` 401 (or 403 for a
+        non-admin key on an admin route) otherwise."""
         by_hash = self._by_hash
         if not by_hash:
             raise HttpError(401, NO_KEYS_MESSAGE, code="no_api_keys_configured")
+        if not authorization and api_key:
+            authorization = "Bearer " + api_key
         if not authorization:
             raise HttpError(
-                401, "missing API key: send the header `Authorization: Bearer <key>`", code="missing_api_key"
+                401,
+                "missing API key: send the header `Authorization: Bearer <key>` (or `x-api-key: <key>`)",
+                code="missing_api_key",
             )
         scheme, _, key = authorization.partition(" ")
         key = key.strip()

@@ -63,6 +63,8 @@ import structlog
 from agentrt import errors as e
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aiohttp import web
 
 __all__ = ["ErrorInfo", "HttpError", "describe_error", "error_body", "error_response"]
@@ -269,8 +271,13 @@ def error_body(info: ErrorInfo, request_id: str | None = None) -> bytes:
     )
 
 
-def error_response(info: ErrorInfo, *, request_id: str | None = None) -> web.Response:
-    """A JSON response in OpenAI's error shape, with ``info``'s status and headers."""
+def error_response(
+    info: ErrorInfo,
+    *,
+    request_id: str | None = None,
+    body: Callable[[ErrorInfo, str | None], bytes] | None = None,
+) -> web.Response:
+    """A JSON response in OpenAI's error shape (or the one ``body`` writes), with ``info``'s status and headers."""
     from aiohttp import web
 
     headers = dict(info.headers)
@@ -279,7 +286,10 @@ def error_response(info: ErrorInfo, *, request_id: str | None = None) -> web.Res
     if request_id is not None:
         headers["x-request-id"] = request_id
     response = web.Response(
-        status=info.status, body=error_body(info, request_id), content_type="application/json", headers=headers
+        status=info.status,
+        body=(body or error_body)(info, request_id),
+        content_type="application/json",
+        headers=headers,
     )
     if info.close:
         response.force_close()  # the rest of a broken or late body would otherwise be read and thrown away

@@ -65,6 +65,8 @@ def openapi_document(routes: Sequence[Route], *, title: str = "agentrt") -> dict
 def _schemas(routes: Sequence[Route]) -> tuple[dict[Any, Any], dict[str, Any]]:
     wanted: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(ErrorResponse, "serialization"): None}
     for route in routes:
+        if route.error_shape is not None:
+            wanted[(route.error_shape.model, "serialization")] = None
         if route.body is not None:
             wanted[(route.body, "validation")] = None
         for model in route.responses.values():
@@ -117,7 +119,8 @@ def _operation(route: Route, keys: dict[Any, Any]) -> dict[str, Any]:
         errors |= {403}
     if route.body is not None:
         errors |= {400, 408, 413}
-    error_schema = _json_content(keys[(ErrorResponse, "serialization")])
+    error_model = route.error_shape.model if route.error_shape is not None else ErrorResponse
+    error_schema = _json_content(keys[(error_model, "serialization")])
     for status in sorted(errors):
         responses.setdefault(str(status), {"description": _ERROR_TEXT.get(status, "Error"), "content": error_schema})
     operation["responses"] = responses

@@ -13,12 +13,13 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from agentrt.server.auth import ApiKey, ApiKeys
+from agentrt.server.errors import ErrorInfo
 
 if TYPE_CHECKING:
     from agentrt.calls import Principal
     from agentrt.runtime import Runtime
 
-__all__ = ["API_KEY", "Auth", "Handler", "InFlight", "Route", "ServerContext", "principal_of"]
+__all__ = ["API_KEY", "Auth", "ErrorShape", "Handler", "InFlight", "Route", "ServerContext", "principal_of"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Auth = Literal["none", "key", "admin"]
@@ -26,6 +27,15 @@ Auth = Literal["none", "key", "admin"]
 
 API_KEY = web.RequestKey("agentrt_api_key", ApiKey)
 """Where the middleware puts the authenticated :class:`~agentrt.server.auth.ApiKey` of a request."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorShape:
+    """How a route writes its errors, when not in OpenAI's shape (Anthropic's, for ``/v1/messages``):
+    ``body`` turns an error and the request id into the JSON body, ``model`` describes it in OpenAPI."""
+
+    body: Callable[[ErrorInfo, str | None], bytes]
+    model: type[BaseModel]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,8 @@ class Route:
     events: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
     description: str = ""
+    error_shape: ErrorShape | None = None
+    """None: OpenAI's error shape, as every route but the Anthropic-compatible ones."""
 
 
 class InFlight:
@@ -95,6 +107,8 @@ class ServerContext:
     in_flight: InFlight = field(default_factory=InFlight)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a graceful stop begins: endless streams (agent events) end on it."""
+    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """What route modules need done when the app is cleaned up, after the drain (the MCP transport's stop)."""
 
 
 def principal_of(request: web.Request) -> Principal:

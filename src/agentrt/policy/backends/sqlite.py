@@ -207,13 +207,16 @@ def _apply(conn: sqlite3.Connection, _sql: str, ops: Sequence[Op], sweep_at: flo
     for op in ops:
         if op.kind == "reserve":
             result = _reserve(conn, *op.args)
-            if not isinstance(result, Denial):
+            if not isinstance(result, Denial) and op.args[0].journaled:
                 _journal_held(conn, op.args[0], op.args[1], owner)
             results.append(result)
         elif op.kind == "settle":
             reservation, tokens, cost = op.args
             _replace(conn, reservation, tokens, cost, settle=True)
-            _journal_settled(conn, reservation, tokens, cost)
+            if reservation.operation == "tool":  # no ledger row will clear a tool call's journal row
+                conn.execute(f"DELETE FROM {PENDING_TABLE} WHERE rid = ?", (reservation.id,))
+            else:
+                _journal_settled(conn, reservation, tokens, cost)
             results.append(None)
         elif op.kind == "release":
             _replace(conn, op.args[0], 0, 0, settle=False)
