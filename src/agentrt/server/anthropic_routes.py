@@ -24,16 +24,9 @@ from aiohttp import web
 
 from agentrt.calls.principal import Principal
 from agentrt.models import estimate_tokens
-from agentrt.server.anthropic_convert import (
-    MessagesCall,
-    MessageStreamWriter,
-    anthropic_error_body,
-    anthropic_error_event,
-    count_call,
-    message_body,
-    messages_call,
-    new_message_id,
-)
+from agentrt.server.anthropic_answer import anthropic_error_body, anthropic_error_event, message_body, new_message_id
+from agentrt.server.anthropic_convert import MessagesCall, count_call, messages_call
+from agentrt.server.anthropic_events import MessageStreamWriter
 from agentrt.server.anthropic_models import (
     AnthropicError,
     AnthropicMessage,

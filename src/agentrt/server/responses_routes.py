@@ -28,16 +28,10 @@ from agentrt.calls.principal import Principal
 from agentrt.server.anthropic_routes import call_headers, close_events
 from agentrt.server.errors import HttpError, describe_error
 from agentrt.server.model_kinds import ModelKinds
-from agentrt.server.responses_convert import (
-    ResponseEventWriter,
-    ResponsesCall,
-    message_of,
-    new_id,
-    output_items,
-    response_object,
-    responses_call,
-)
+from agentrt.server.responses_convert import ResponsesCall, responses_call
+from agentrt.server.responses_events import ResponseEventWriter
 from agentrt.server.responses_models import DeletedResponse, ResponseObject, ResponsesRequest, ResponseStreamEvent
+from agentrt.server.responses_output import message_of, new_id, output_items, response_object
 from agentrt.server.responses_store import conversation_from_json, conversation_to_json, owner_of
 from agentrt.server.routing import API_KEY, Route, ServerContext, principal_of
 from agentrt.server.sse import ClientGone, EventStream
