@@ -1,4 +1,5 @@
-"""Anthropic Messages requests to agentrt's call types, and agentrt's results to Anthropic's bodies and events.
+"""Anthropic Messages requests to agentrt's call types (the answers: :mod:`agentrt.server.anthropic_answer`,
+the stream's events: :mod:`agentrt.server.anthropic_events`).
 
 Any configured model serves ``/v1/messages``: the request becomes agentrt's
 provider-neutral messages, tools and parameters, and the pipeline translates
@@ -27,7 +28,8 @@ them for the model's own provider, as for any other call.
   naming another user.
 
 A tool call's provider data other than thinking (Gemini's thoughtSignature)
-rides in its ``id``, as on the OpenAI route (:mod:`agentrt.server.reasoning`).
+rides in its ``id``, as on the OpenAI route (:mod:`agentrt.server.reasoning`),
+and is taken out again here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Responses API requests to agentrt's call types, and agentrt's results to response objects and events.
+"""Responses API requests to agentrt's call types (the answers: :mod:`agentrt.server.responses_output`,
+the stream's events: :mod:`agentrt.server.responses_events`).
 
 - ``input`` is a string (one user message) or items: messages (``role`` user,
   system, developer or assistant; text and image parts), ``function_call``
