@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 from mcp_support import script
 
 from agentrt.config import Config
@@ -150,3 +151,20 @@ async def test_health_names_a_toolkit_whose_server_is_restarting(tmp_path: Path)
         assert registry.health().detail == "2 toolkits, 3 tools"
     finally:
         await registry.close()
+
+
+async def test_an_override_of_a_tool_the_server_does_not_have_is_warned_about(tmp_path: Path) -> None:
+    kit = stdio_toolkit(tmp_path / "pids", tools={"ecoh": {"approval": "required"}, "echo": {"cost": 0.1}})
+    registry = ToolRegistry(toolkits({"kit": kit}), base_dir=tmp_path)
+    with structlog.testing.capture_logs() as logs:
+        await registry.start()
+        try:
+            registry.list()
+            await registry.reconfigure(toolkits({"kit": {**kit, "timeout": "9s"}}))  # the index is rebuilt
+            registry.list()
+        finally:
+            await registry.close()
+    warnings = [entry for entry in logs if entry["event"] == "tool_override_unknown"]
+    assert len(warnings) == 1  # once, not at every listing
+    assert (warnings[0]["toolkit"], warnings[0]["tool"]) == ("kit", "ecoh")
+    assert "echo" in warnings[0]["tools"]

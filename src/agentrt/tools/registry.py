@@ -78,6 +78,7 @@ class ToolRegistry:
         self._state = "new"
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[], None]] = []
+        self._warned: set[tuple[str, str]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -240,15 +241,33 @@ class ToolRegistry:
             index = {}
             for name, source in self._sources.items():
                 section = self._sections[name]
-                for info in source.tools():
+                listed = source.tools()
+                for info in listed:
                     if not section.exposes(info.name):
                         continue
                     description = section.settings_for(info.name).description
                     if description is not None:
                         info = replace(info, description=description)
                     index.setdefault(info.full_name, info)
+                self._warn_unknown_overrides(name, section, {info.name for info in listed})
             self._index = index
         return index
+
+    def _warn_unknown_overrides(self, toolkit: str, section: ToolkitSection, names: set[str]) -> None:
+        # An override of a tool the source does not list governs nothing: a typo in `approval: required`
+        # would leave the real tool unguarded, so say it (once per name). Not an error: an MCP server's
+        # list may change, and the tool may come back.
+        for tool in section.tools:
+            key = (toolkit, tool)
+            if tool not in names and key not in self._warned:
+                self._warned.add(key)
+                _log.warning(
+                    "tool_override_unknown",
+                    toolkit=toolkit,
+                    tool=tool,
+                    tools=sorted(names),
+                    hint=f"tools.{toolkit}.tools.{tool} names no tool of this toolkit: check its spelling",
+                )
 
     def _forget(self) -> None:
         self._index = None
