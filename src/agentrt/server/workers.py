@@ -1,7 +1,7 @@
 """``agentrt serve --workers N``: N server processes on one port, supervised.
 
 The supervisor (the ``agentrt serve`` process) checks the configuration once,
-takes the port, starts N workers (``python -m agentrt.server.workers``, each a
+takes the port, starts N workers (``python -m agentrt.server._worker``, each a
 whole runtime serving HTTP) and then only watches them:
 
 - **One port.** On Linux each worker binds its own socket with ``SO_REUSEPORT``
@@ -47,10 +47,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import structlog
 
@@ -58,8 +57,6 @@ from agentrt.errors import ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
     from agentrt.config import Config, LoadedConfig
-    from agentrt.runtime import Runtime
-    from agentrt.server.serving import HttpServer
 
 __all__ = ["MAX_START_FAILURES", "ShareMode", "WorkerSupervisor", "worker_log_path", "worker_problems"]
 
@@ -192,6 +189,8 @@ class WorkerSupervisor:
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        if loaded.path is None:
+            raise ValueError("each worker reads the configuration from its file: load it from a file, not a mapping")
         problems = worker_problems(loaded.config, workers)
         if problems:
             sourced = [ConfigProblem(p.path, p.message, p.source or loaded.source_of(p.path)) for p in problems]
@@ -340,7 +339,7 @@ class WorkerSupervisor:
     def _spawn(self, slot: _Slot) -> None:
         assert self._bound is not None
         host, port = self._bound
-        args = [sys.executable, "-m", "agentrt.server.workers", "--worker", str(slot.index)]
+        args = [sys.executable, "-m", "agentrt.server._worker", "--worker", str(slot.index)]
         args += ["--host", host, "--port", str(port), "--ready-fd", str(self._ready_write)]
         args += ["--lifeline-fd", str(self._life_read)]
         if self._loaded.path is not None:
@@ -404,86 +403,3 @@ class WorkerSupervisor:
                     os.close(fd)
         if self._sock is not None:
             self._sock.close()
-
-
-# --- one worker -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _WorkerArgs:
-    index: int
-    host: str
-    port: int
-    ready_fd: int
-    lifeline_fd: int
-    config: str | None
-    env: str | None
-    socket_fd: int | None
-    reuse_port: bool
-
-
-def _parse(argv: Sequence[str]) -> _WorkerArgs:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m agentrt.server.workers", description="One agentrt server worker.")
-    parser.add_argument("--worker", type=int, required=True)
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--ready-fd", type=int, required=True)
-    parser.add_argument("--lifeline-fd", type=int, required=True)
-    parser.add_argument("--config")
-    parser.add_argument("--env")
-    parser.add_argument("--socket-fd", type=int)
-    parser.add_argument("--reuse-port", action="store_true")
-    ns = parser.parse_args(list(argv))
-    return _WorkerArgs(
-        ns.worker, ns.host, ns.port, ns.ready_fd, ns.lifeline_fd, ns.config, ns.env, ns.socket_fd, ns.reuse_port
-    )
-
-
-async def _serve_worker(rt: Runtime, args: _WorkerArgs) -> None:
-    import asyncio
-
-    from agentrt.server.serving import serve
-
-    loop = asyncio.get_running_loop()
-
-    def supervisor_gone() -> None:
-        # EOF: the supervisor's end of the pipe closed, so it is gone; nobody would replace or stop us.
-        loop.remove_reader(args.lifeline_fd)
-        _log.warning("worker_orphaned", worker=args.index, hint="the supervisor exited: shutting down")
-        rt.request_shutdown()
-
-    loop.add_reader(args.lifeline_fd, supervisor_gone)
-
-    def listening(server: HttpServer) -> None:
-        os.write(args.ready_fd, f"{args.index} {os.getpid()}\n".encode())
-
-    sock = socket.socket(fileno=args.socket_fd) if args.socket_fd is not None else None
-    await serve(
-        rt, host=args.host, port=args.port, reuse_port=args.reuse_port, sock=sock, worker=args.index,
-        on_listening=listening,
-    )  # fmt: skip
-
-
-def worker_main(argv: Sequence[str] | None = None) -> int:
-    """The main of one worker process (started by the supervisor, not by hand)."""
-    import functools
-
-    from agentrt.runtime import Runtime
-
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    try:
-        Runtime.run(functools.partial(_serve_worker, args=args), args.config, env=args.env)
-    except ConfigError as err:
-        sys.stderr.write(f"worker {args.index}: {err}\n")
-        return 1
-    return 0
-
-
-def _main() -> Any:
-    raise SystemExit(worker_main())
-
-
-if __name__ == "__main__":
-    _main()
