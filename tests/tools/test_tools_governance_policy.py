@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from agentrt.calls.principal import Principal
 from agentrt.errors import BudgetExceeded, PolicyDenied, PolicyError, RateLimitExceeded
 from agentrt.models import ModelSpec, Price
 from agentrt.policy import PolicyEngine
-from agentrt.policy.engine import ToolAdmission
+from agentrt.policy.tool_calls import ToolAdmission
 
 __all__ = ["shared_engines"]  # the fixture, imported for the tests below
 
@@ -228,3 +229,36 @@ async def test_tool_rpm_admits_exactly_min_of_callers_and_rpm(rpm: int, callers:
     results = await asyncio.gather(*(attempt() for _ in range(callers)))
     await engine.close()
     assert sum(results) == min(callers, rpm)
+
+
+def test_agentrt_policy_check_explains_a_tool_call(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agentrt.cli._app import app
+
+    (tmp_path / "agentrt.yaml").write_text(
+        "policies:\n"
+        "  backend: memory\n"
+        "  rules:\n"
+        "    - {name: no-deletes-for-interns, effect: deny, match: {tenants: [interns], tools: ['github.delete_*']}}\n"
+        "    - {name: deploys-need-a-yes, effect: allow, approval: required, match: {tools: [ops.deploy]}}\n"
+        "  limits:\n"
+        "    - {scope: user+tool, tools: ['github.*'], rpm: 10}\n"
+    )
+    runner = CliRunner(env={"COLUMNS": "240"})
+    base = ["policy", "check", "--config", str(tmp_path / "agentrt.yaml"), "--user", "ivan"]
+    denied = runner.invoke(app, [*base, "--tenant", "interns", "--tool", "github.delete_repo"])
+    assert denied.exit_code == 1, denied.output
+    assert "tool call github.delete_repo" in denied.output
+    assert "denied by rule 'no-deletes-for-interns'" in denied.output
+    allowed = runner.invoke(app, [*base, "--tenant", "acme", "--tool", "github.search", "--json"])
+    assert allowed.exit_code == 0, allowed.output
+    explained = json.loads(allowed.output)
+    assert (explained["operation"], explained["allowed"]) == ("tool", True)
+    assert explained["limits"][0]["scope_key"] == "user=ivan|tool=github.search"
+    gated = runner.invoke(app, [*base, "--tool", "ops.deploy"])
+    assert gated.exit_code == 0, gated.output  # approval is not a refusal
+    assert "approval: required" in gated.output
+    neither = runner.invoke(app, base)
+    assert neither.exit_code != 0
+    assert "--tool toolkit.tool" in neither.output

@@ -13,12 +13,13 @@ from typing import Any
 from agentrt.calls.principal import Principal
 from agentrt.models import ModelSpec
 from agentrt.policy.backends.base import PolicyBackend
+from agentrt.policy.budgets import Budget, PeriodClock
 from agentrt.policy.compiled import CompiledPolicy, budget_key, window_key
-from agentrt.policy.limits import window_retry_after
+from agentrt.policy.limits import Limit, window_retry_after
 from agentrt.policy.reservation import usd
-from agentrt.policy.rules import RuleTrace, trace
+from agentrt.policy.rules import RuleTrace, trace, trace_tool
 
-__all__ = ["BudgetStatus", "Explanation", "LimitStatus", "explain"]
+__all__ = ["BudgetStatus", "Explanation", "LimitStatus", "explain", "explain_tool"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,8 @@ class Explanation:
     budgets: tuple[BudgetStatus, ...]
     backend: str
     notes: tuple[str, ...] = ()
+    approval_required: bool = False
+    """A tool call the allowing rule makes wait for a person's approval."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON (datetimes as ISO 8601 text)."""
@@ -119,14 +122,79 @@ async def explain(
 ) -> Explanation:
     """Explain a call of ``principal`` to ``model`` at ``now`` under ``policy``, reading ``backend``'s counters."""
     route = policy.route(principal, model, operation)
-    windows = [window_key(limit, scope) for limit, scope in route.limits]
-    periods = [clock.bounds(now) for _, _, clock in route.budgets]
+    limits, budgets = await _statuses(route.limits, route.budgets, backend, now)
+    notes = []
+    if route.needs_price is not None and model.pricing is None:
+        notes.append(
+            f"model {model.name!r} has no known price, so every call is denied under the cost budget "
+            f"{route.needs_price.label}: set models.{model.name}.pricing"
+        )
+    verdict = route.verdict
+    return Explanation(
+        principal.user,
+        principal.tenant,
+        principal.api_key,
+        model.name,
+        model.provider,
+        operation,
+        verdict.allowed,
+        verdict.rule,
+        verdict.reason,
+        policy.default,
+        tuple(trace(policy.rules, principal, model, operation)),
+        policy.max_input_tokens,
+        policy.max_output_tokens,
+        limits,
+        budgets,
+        backend.name,
+        tuple(notes),
+    )
+
+
+async def explain_tool(
+    policy: CompiledPolicy, backend: PolicyBackend, principal: Principal, tool: str, now: float
+) -> Explanation:
+    """Explain a call of ``tool`` (full name) by ``principal``: ``model`` holds the tool, ``provider`` its
+    toolkit, ``operation`` is ``tool``. Budgets count the call only when the tool has a configured cost."""
+    route = policy.tool_route(principal, tool)
+    limits, budgets = await _statuses(route.limits, route.budgets, backend, now)
+    verdict = route.verdict
+    return Explanation(
+        principal.user,
+        principal.tenant,
+        principal.api_key,
+        tool,
+        tool.partition(".")[0] if "." in tool else "",
+        "tool",
+        verdict.allowed,
+        verdict.rule,
+        verdict.reason,
+        policy.default,
+        tuple(trace_tool(policy.rules, principal, tool)),
+        None,
+        None,
+        limits,
+        budgets,
+        backend.name,
+        approval_required=verdict.approval,
+    )
+
+
+async def _statuses(
+    route_limits: tuple[tuple[Limit, str], ...],
+    route_budgets: tuple[tuple[Budget, str, PeriodClock], ...],
+    backend: PolicyBackend,
+    now: float,
+) -> tuple[tuple[LimitStatus, ...], tuple[BudgetStatus, ...]]:
+    """The windows and budget counters of a route as they stand at ``now``."""
+    windows = [window_key(limit, scope) for limit, scope in route_limits]
+    periods = [clock.bounds(now) for _, _, clock in route_budgets]
     budget_keys = [
-        budget_key(budget, scope, start) for (budget, scope, _), (start, _) in zip(route.budgets, periods, strict=True)
+        budget_key(budget, scope, start) for (budget, scope, _), (start, _) in zip(route_budgets, periods, strict=True)
     ]
     snapshot = await backend.snapshot(windows, budget_keys, now)
     limits = []
-    for (limit, scope), key in zip(route.limits, windows, strict=True):
+    for (limit, scope), key in zip(route_limits, windows, strict=True):
         window = snapshot.windows[key]
         _, wait = window_retry_after(window.entries, now, limit.rpm, None, 0)
         limits.append(
@@ -145,7 +213,7 @@ async def explain(
             )
         )
     budgets = []
-    for (budget, scope, clock), (start, end), key in zip(route.budgets, periods, budget_keys, strict=True):
+    for (budget, scope, clock), (start, end), key in zip(route_budgets, periods, budget_keys, strict=True):
         counter = snapshot.budgets[key]
         held_tokens = counter.used_tokens + counter.reserved_tokens
         held_cost = counter.used_cost + counter.reserved_cost
@@ -169,29 +237,4 @@ async def explain(
                 budget.warn_at,
             )
         )
-    notes = []
-    if route.needs_price is not None and model.pricing is None:
-        notes.append(
-            f"model {model.name!r} has no known price, so every call is denied under the cost budget "
-            f"{route.needs_price.label}: set models.{model.name}.pricing"
-        )
-    verdict = route.verdict
-    return Explanation(
-        principal.user,
-        principal.tenant,
-        principal.api_key,
-        model.name,
-        model.provider,
-        operation,
-        verdict.allowed,
-        verdict.rule,
-        verdict.reason,
-        policy.default,
-        tuple(trace(policy.rules, principal, model, operation)),
-        policy.max_input_tokens,
-        policy.max_output_tokens,
-        tuple(limits),
-        tuple(budgets),
-        backend.name,
-        tuple(notes),
-    )
+    return tuple(limits), tuple(budgets)

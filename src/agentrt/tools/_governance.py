@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from agentrt.logging._redact import RedactSecrets
     from agentrt.observability.tracing import Tracing
-    from agentrt.policy.engine import ToolAdmission
+    from agentrt.policy.tool_calls import ToolAdmission
     from agentrt.store import AuditTrail
     from agentrt.tools._governance_metrics import ToolMetrics
 
