@@ -88,3 +88,25 @@ def test_vertex_config_errors(tmp_path: Path) -> None:
     missing = tmp_path / "nope.json"
     with pytest.raises(ConfigError, match="credentials_file"):
         builtin_kinds()["vertex"]("v", ProviderSection(kind="vertex", options={"credentials_file": str(missing)}))
+
+
+async def test_vertex_application_default_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with FakeUpstream() as up:
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(service_account(up, tmp_path)))
+        section = ProviderSection(kind="vertex", base_url=up.url, region="global")  # no file, no project named
+        vertex = builtin_kinds()["vertex"]("v", section)
+        answer = await vertex.complete(ChatRequest(model="gemini-2.5-flash", messages=[Message.user("hi")]))
+        await vertex.aclose()
+    assert answer.text == "echo: hi"
+    assert up.requests[0].path.startswith("/v1/projects/test-project/locations/global/")  # ADC named the project
+
+
+def test_vertex_default_hosts(tmp_path: Path) -> None:
+    with FakeUpstream.in_thread() as up:
+        path = str(service_account(up, tmp_path))
+    regional = builtin_kinds()["vertex"]("v", ProviderSection(kind="vertex", options={"credentials_file": path}))
+    assert regional._http.display_url == "https://us-central1-aiplatform.googleapis.com"
+    spread = builtin_kinds()["vertex"](
+        "v", ProviderSection(kind="vertex", region="global", options={"credentials_file": path})
+    )
+    assert spread._http.display_url == "https://aiplatform.googleapis.com"
