@@ -313,7 +313,12 @@ def _check_keys(spec: PromptInput, value: dict[str, Any], where: str) -> dict[st
     return out
 
 
+_JSON_LIKE: Final = frozenset({str, int, float, bool, list, dict, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _JSON_LIKE:  # the common case, before the slower checks
+        return value
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
