@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import anthropic
+import pydantic
 import pytest
 from server_support import USER_KEY, Served, auth, serving
 
@@ -23,6 +24,7 @@ from agentrt.store.ledger import UsageLedger
 from agentrt.testing import FakeUpstream, Fault, Reply
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+RAW_EVENT: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(anthropic.types.RawMessageStreamEvent)
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
@@ -72,7 +74,9 @@ async def test_a_call_is_answered_in_anthropics_shape_and_recorded_like_any_othe
     body = {"model": "default", "max_tokens": 100, "messages": QUESTION, "metadata": {"user_id": "mallory"}}
     async with http.post(served.url + "/v1/messages", json=body, headers=headers) as response:
         assert response.status == 200
-        answer = AnthropicMessage.model_validate(await response.json())
+        raw = await response.json()
+        answer = AnthropicMessage.model_validate(raw)
+        anthropic.types.Message.model_validate(raw, strict=True)
         assert response.headers["x-request-id"] == "req-messages-1"
         assert response.headers["x-agentrt-model"] == "gpt-test"
     assert answer.content[0].model_dump() == {"type": "text", "text": "Paris."}
@@ -218,6 +222,8 @@ async def test_a_stream_is_anthropics_events_in_order(
     for name, data in events:
         assert name == data["type"]
         AnthropicStreamEvent.model_validate(data)
+        if name != "ping":  # strictly, as the anthropic SDK's own types say each event is
+            RAW_EVENT.validate_python(data, strict=True)
     names = [name for name, _ in events]
     assert names[:2] == ["message_start", "ping"]
     assert names[-2:] == ["message_delta", "message_stop"]

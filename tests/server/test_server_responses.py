@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import openai
+import pydantic
 import pytest
 from server_support import USER_KEY, Served, api_keys, auth, serving
 
@@ -21,6 +22,7 @@ from agentrt.store.ledger import UsageLedger
 from agentrt.store.responses import ResponseStore
 from agentrt.testing import FakeUpstream, Fault, Reply
 
+RAW_EVENT: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(openai.types.responses.ResponseStreamEvent)
 # Another key of alice's tenant, and a key of another tenant.
 CAROL_KEY = "sk-agentrt-carolKEY0123456789abcdefghijkl"
 BOB_KEY = "sk-agentrt-bobKEY0123456789abcdefghijklmno"
@@ -101,6 +103,7 @@ async def test_the_stored_response_is_what_was_answered(served: Served, up: Fake
         async with http.get(served.url + f"/v1/responses/{answered['id']}", headers=auth()) as response:
             stored = await response.json()
     ResponseObject.model_validate(answered)
+    openai.types.responses.Response.model_validate(answered, strict=True)  # as the openai SDK's types say it is
     assert stored == answered
     assert answered["instructions"] == "Be brief."
     assert answered["metadata"] == {"k": "v"}
@@ -193,6 +196,7 @@ async def test_a_stream_is_the_response_events_in_order(served: Served, up: Fake
     for name, data in events:
         assert name == data["type"]
         ResponseStreamEvent.model_validate(data)
+        RAW_EVENT.validate_python(data, strict=True)  # as the openai SDK's types say each event is
     assert [data["sequence_number"] for _, data in events] == list(range(len(events)))
     names = [name for name, _ in events]
     assert names[:3] == ["response.created", "response.in_progress", "response.output_item.added"]

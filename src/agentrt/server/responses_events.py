@@ -20,17 +20,17 @@ class ResponseEventWriter:
 
     Text streams as it comes; a function call streams as it comes unless ``hold_tool_calls``
     (then it is sent whole at the end, with the ``call_id`` that carries its provider data).
+    Every streamed item stays open until the end, when their done events come in order, so
+    text that follows a call still joins the one message item.
     """
 
     __slots__ = (
-        "_args",
         "_call_ids",
         "_held",
         "_hold",
         "_index",
         "_item_of",
         "_message_id",
-        "_open",
         "_seq",
         "_text",
         "created_at",
@@ -47,12 +47,10 @@ class ResponseEventWriter:
         self._hold = hold_tool_calls
         self._seq = 0
         self._index = 0  # the next output index
-        self._open: int | None = None  # the call index whose item is open (-1: the message)
         self._message_id: str | None = None
         self._text: list[str] = []
         self._item_of: dict[int, int] = {}  # call index (-1: the message) -> output index
         self._call_ids: dict[int, str] = {}  # call index -> the item id
-        self._args: dict[int, list[str]] = {}  # call index -> argument pieces sent
         self._held: set[int] = set()
 
     def _event(self, kind: str, **data: Any) -> bytes:
@@ -71,7 +69,6 @@ class ResponseEventWriter:
             return b""
         out = b""
         if self._message_id is None:
-            out += self._close()
             self._message_id = new_id("msg")
             self._item_of[-1] = self._index
             self._index += 1
@@ -86,10 +83,7 @@ class ResponseEventWriter:
                 content_index=0,
                 part=part,
             )
-            self._open = -1
-        elif self._open != -1:
-            return b""  # text after a call: the final message item has it whole
-        self._text.append(text)
+        self._text.append(text)  # text after a call still goes to the one message item: no item is done before the end
         return out + self._event(
             "response.output_text.delta",
             item_id=self._message_id,
@@ -108,11 +102,9 @@ class ResponseEventWriter:
             if self._hold or delta.id is None or delta.name is None:
                 self._held.add(index)
                 return b""
-            out += self._close()
             self._item_of[index] = self._index
             self._index += 1
             self._call_ids[index] = new_id("fc")
-            self._args[index] = []
             item = {
                 "id": self._call_ids[index],
                 "type": "function_call",
@@ -122,11 +114,7 @@ class ResponseEventWriter:
                 "status": "in_progress",
             }
             out += self._event("response.output_item.added", output_index=self._item_of[index], item=item)
-            self._open = index
-        elif self._open != index:
-            return b""
         if delta.arguments:
-            self._args[index].append(delta.arguments)
             out += self._event(
                 "response.function_call_arguments.delta",
                 item_id=self._call_ids[index],
@@ -134,11 +122,6 @@ class ResponseEventWriter:
                 delta=delta.arguments,
             )
         return out
-
-    def _close(self) -> bytes:
-        """The text or arguments of the open item are complete (its done events come in finish)."""
-        self._open = None
-        return b""
 
     def _item_done(self, output_index: int, item: dict[str, Any]) -> bytes:
         out = b""
@@ -247,7 +230,7 @@ class ResponseEventWriter:
     def finish(self, completion: Completion, output: list[dict[str, Any]], response: dict[str, Any]) -> bytes:
         """The closing events: each streamed item done, the held ones whole, then ``response.completed``
         (``response.incomplete`` when the answer was cut)."""
-        out = self._close()
+        out = b""
         streamed = len(self._item_of)
         for output_index, item in enumerate(output[:streamed]):
             out += self._item_done(output_index, item)

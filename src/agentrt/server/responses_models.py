@@ -275,6 +275,7 @@ class FunctionCallOut(_Out):
 
 class InputTokensDetails(_Out):
     cached_tokens: int
+    cache_write_tokens: int = Field(description="Always 0: agentrt counts prompt-cache writes as input.")
 
 
 class OutputTokensDetails(_Out):
