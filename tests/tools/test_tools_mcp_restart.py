@@ -141,3 +141,20 @@ async def test_a_bug_in_the_supervisor_fails_the_source_instead_of_hanging_calle
             await source.call("echo", {"text": "x"}, timeout=10)
     finally:
         await source.close()
+
+
+async def test_a_call_without_timeout_waits_for_one_restart_at_most_then_says_why(tmp_path: Path) -> None:
+    flag = tmp_path / "down"
+    spec = stdio_spec("crashy", env={"MCP_TEST_CRASH_AT_START": str(flag)}, start_timeout=3.0)
+    source = source_from_spec("kit", spec)
+    await source.start()
+    try:
+        flag.touch()
+        with pytest.raises(ToolError):
+            await source.call("die", {}, timeout=10)
+        began = time.monotonic()
+        with pytest.raises(ToolError, match=r"kit\.echo was not called: .* is still restarting .* after 3\.4s"):
+            await source.call("echo", {"text": "x"})  # no timeout: start_timeout + max_backoff, never forever
+        assert 3.3 < time.monotonic() - began < 8
+    finally:
+        await source.close()
