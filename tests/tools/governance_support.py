@@ -141,7 +141,11 @@ def fake_config(up: Any, tmp_path: Path, *, ops: dict[str, Any] | None = None, *
         }
     }
     config["models"] = {
-        "gpt": {"provider": "oai", "capabilities": ["chat", "tools"], "pricing": {"input": 1.0, "output": 2.0}}
+        "gpt": {
+            "provider": "oai",
+            "capabilities": ["chat", "tools", "streaming"],
+            "pricing": {"input": 1.0, "output": 2.0},
+        }
     }
     if "logging" not in sections:
         config["logging"] = {"console": {"format": "off"}, "file": {"path": str(tmp_path / "log.jsonl")}}

@@ -14,6 +14,7 @@ from agentrt.store import AuditRecord, AuditTrail
 from agentrt.store.ledger import UsageLedger
 from agentrt.testing import FakeUpstream, Reply
 from agentrt.tools import tool
+from agentrt.types import Completed
 
 NO_DEPLOYS = {
     "name": "no-deploys-for-interns",
@@ -142,3 +143,15 @@ async def test_tool_rpm_refusals_reach_the_model_as_errors(up: FakeUpstream, tmp
     assert sorted(answers)[0].startswith("error: the tool call 'ops.status' was refused: rate limit")
     assert answers.count("green") == 2
     assert sorted(r.decision for r in rows) == ["allow", "allow", "deny"]
+
+
+async def test_the_streamed_tool_loop_is_governed_too(up: FakeUpstream, tmp_path: Path) -> None:
+    up.script(Reply(tool_calls=[("ops__deploy", {"target": "prod", "token": "t"})]), Reply(text="Not allowed."))
+    async with Runtime.open(fake_config(up, tmp_path, policies={"rules": [NO_DEPLOYS]}), plugins=False) as rt:
+        events = [e async for e in rt.stream("gpt", "deploy", tools=["ops.*"], user="ivan", tenant="interns")]
+        (row,) = await _rows(rt, tool="ops.deploy")
+    final = events[-1]
+    assert isinstance(final, Completed)
+    assert final.completion.text == "Not allowed."
+    assert "denies the tool call 'ops.deploy'" in up.requests[1].body["messages"][-1]["content"]
+    assert (row.decision, row.request_id) == ("deny", final.completion.request_id)
