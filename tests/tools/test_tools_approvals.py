@@ -206,3 +206,21 @@ async def test_agentrt_audit_shows_tool_rows_and_filters_them(tmp_path: Path) ->
     wide = CliRunner(env={"COLUMNS": "240"})
     table = await asyncio.to_thread(wide.invoke, app, ["audit", "--config", str(tmp_path / "agentrt.yaml")])
     assert "ops.status" in table.output
+
+
+async def test_a_reload_changes_which_tools_need_approval_and_how_long_they_wait(tmp_path: Path) -> None:
+    import yaml
+
+    path = tmp_path / "agentrt.yaml"
+    config = ops_config(tmp_path)
+    path.write_text(yaml.safe_dump(config))
+    async with Runtime.open(path) as rt:
+        assert (await rt.tools.call("ops.status", user="alice")).text == "green"  # no approval yet
+        config["tools"]["ops"]["tools"] = {"status": {"approval": "required"}}
+        config["policies"] = {"approval_timeout": "0.05s"}
+        path.write_text(yaml.safe_dump(config))
+        result = await rt.reload()
+        assert result.applied, result
+        output = await rt.tools.call("ops.status", user="alice")
+    assert output.is_error
+    assert "not approved in time" in output.text
