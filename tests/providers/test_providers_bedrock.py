@@ -249,3 +249,28 @@ async def test_the_fake_refuses_a_tool_turn_without_its_reasoning(up: FakeUpstre
     request = ChatRequest(model=MODEL_ID, messages=history, tools=[get_weather.spec], params=dict(THINKING))
     with pytest.raises(ProviderBadRequest, match="must start with a thinking block"):
         await bedrock.complete(request)
+
+
+async def test_bedrock_api_key_is_a_bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-0123456789")
+    async with FakeUpstream(api_key="bedrock-api-key-0123456789") as upstream:
+        section = ProviderSection(kind="bedrock", base_url=upstream.url, region="us-east-1")
+        bedrock = builtin_kinds()["bedrock"]("b", section)
+        answer = await bedrock.complete(ChatRequest(model=MODEL_ID, messages=[Message.user("hi")]))
+        assert "Bedrock API key" in await bedrock.check()
+        wrong_key = ProviderSection(kind="bedrock", base_url=upstream.url, region="us-east-1", api_key="not-the-key")
+        wrong = builtin_kinds()["bedrock"]("b", wrong_key)
+        with pytest.raises(ProviderAuthError, match="API Key"):
+            await wrong.complete(ChatRequest(model=MODEL_ID, messages=[Message.user("hi")]))
+        await bedrock.aclose()
+        await wrong.aclose()
+    assert answer.text == "echo: hi"
+    headers = upstream.requests[0].headers
+    assert headers["authorization"] == "Bearer bedrock-api-key-0123456789"
+    assert "x-amz-date" not in headers  # not signed
+    with pytest.raises(ConfigError, match="not both"):
+        builtin_kinds()["bedrock"](
+            "b", ProviderSection(kind="bedrock", region="us-east-1", api_key="k", aws_access_key_id="AKID")
+        )

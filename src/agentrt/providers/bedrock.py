@@ -10,6 +10,10 @@
         aws_secret_access_key: ${AWS_SECRET_ACCESS_KEY}
         aws_session_token: ${AWS_SESSION_TOKEN}  # temporary credentials only
 
+Or, instead of AWS keys, a Bedrock API key: ``api_key: ${AWS_BEARER_TOKEN_BEDROCK}``
+(the variable is also read when no credentials are configured), sent as a
+bearer token; requests are then not signed.
+
 ``base_url`` defaults to ``https://bedrock-runtime.<region>.amazonaws.com``. A
 model's provider-side ``name`` is the model id or an inference profile
 (``anthropic.claude-3-5-haiku-20241022-v1:0``, ``eu.amazon.nova-lite-v1:0``, an
@@ -45,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
+from pydantic import SecretStr
 
 from agentrt.errors import ConfigError, ConfigProblem, ProviderBadRequest, ProviderError, ProviderUnavailable
 from agentrt.providers._base import HttpProviderClient
@@ -103,19 +108,32 @@ class BedrockClient(HttpProviderClient):
                 ]
             )
         self._region = region
-        self._credentials = _credentials(name, section)
+        self._credentials: AwsCredentials | None = None
+        bearer = os.environ.get("AWS_BEARER_TOKEN_BEDROCK") if not _has_aws_keys(section) else None
+        if section.api_key is None and bearer:
+            section = section.model_copy(update={"api_key": SecretStr(bearer)})
+        if section.api_key is None:
+            self._credentials = _credentials(name, section)
+        elif _has_aws_keys(section):
+            problem = "set api_key (a Bedrock API key) or the aws_* keys, not both: each authenticates"
+            raise ConfigError([ConfigProblem(f"providers.{name}.api_key", problem)])
         if section.base_url is None:
             section = section.model_copy(update={"base_url": f"https://bedrock-runtime.{region}.amazonaws.com"})
         super().__init__(name, section)
         self._guard = ParamGuard(name, drop_params=read_drop_params(name, self.options), controlled=CONTROLLED)
 
     def _auth_headers(self, api_key: str | None) -> Mapping[str, str]:
-        return {}  # every request is signed instead (_request_signer)
+        # A Bedrock API key is a bearer token; without one, every request is signed (_request_signer).
+        return {"authorization": f"Bearer {api_key}"} if api_key else {}
 
     def _error_reader(self) -> ErrorReader:
         return read_bedrock_error
 
-    def _request_signer(self) -> RequestSigner:
+    def _request_signer(self) -> RequestSigner | None:
+        credentials = self._credentials
+        if credentials is None:
+            return None  # an API key authenticates instead
+
         async def sign(method: str, url: str, body: bytes) -> Mapping[str, str]:
             # content-type is signed: it is fixed for these calls, and AWS's own SDKs sign it too.
             return sign_request(
@@ -123,7 +141,7 @@ class BedrockClient(HttpProviderClient):
                 url,
                 {"content-type": "application/json"},
                 body,
-                credentials=self._credentials,
+                credentials=credentials,
                 region=self._region,
                 service=_SERVICE,
             )
@@ -268,9 +286,8 @@ class BedrockClient(HttpProviderClient):
     async def check(self) -> str:
         """What is configured (endpoint, region, key id). Bedrock's runtime API has no free read-only call to
         prove the credentials with, and a Converse call would be charged, so none is made."""
-        return (
-            f"{self._http.display_url}: region {self._region}, credentials for {self._credentials.access_key_id[:4]}..."
-        )
+        who = f"AWS key {self._credentials.access_key_id[:4]}..." if self._credentials else "a Bedrock API key"
+        return f"{self._http.display_url}: region {self._region}, {who}"
 
 
 def _retryable_if_model_failed(err: ProviderBadRequest) -> ProviderError:
@@ -298,6 +315,10 @@ def _add_reasoning(blocks: dict[int, dict[str, Any]], index: int, delta: dict[st
         text["text"] += delta["text"]
     if isinstance(delta.get("signature"), str):
         text["signature"] = delta["signature"]
+
+
+def _has_aws_keys(section: ProviderSection) -> bool:
+    return section.aws_access_key_id is not None or section.aws_secret_access_key is not None
 
 
 def _credentials(name: str, section: ProviderSection) -> AwsCredentials:

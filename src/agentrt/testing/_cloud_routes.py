@@ -7,7 +7,8 @@ how a request proves who sent it:
 - Azure: the ``api-key`` header or an Entra ID bearer token (checked against
   the fake's ``api_key`` when it has one), and ``api-version`` in the query of
   a deployment URL (without it Azure answers 404);
-- Bedrock: a SigV4 signature, recomputed here from the request as received;
+- Bedrock: a SigV4 signature, recomputed here from the request as received, or
+  a Bedrock API key as a bearer token (the fake's ``api_key`` when it has one);
 - Vertex: a bearer token the fake's token endpoint issued to a trusted
   service account (or the fake's ``api_key``);
 - Ollama: none.
@@ -15,6 +16,7 @@ how a request proves who sent it:
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -132,6 +134,13 @@ def access_problem(
         return None
     if api == "bedrock":
         from agentrt.testing._strict_bedrock import check_signature
+
+        authorization = request.headers.get("authorization", "")
+        if authorization.startswith("Bearer "):  # a Bedrock API key instead of a signature
+            if state.api_key is None or hmac.compare_digest(authorization, f"Bearer {state.api_key}"):
+                return None
+            message = "Authentication failed: Please make sure your API Key is valid."
+            return 403, {"message": message}, {"x-amzn-ErrorType": "AccessDeniedException:http://internal.amazon.com/"}
 
         headers = {name.lower(): value for name, value in request.headers.items()}
         refused = check_signature(
