@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,43 @@ async def test_another_tenants_key_can_neither_see_nor_decide_and_a_key_without_
             f"{s.url}/v1/approvals/{parked['id']}", json={"decision": "approve"}, headers=auth(ADMIN_KEY)
         ) as response:
             assert response.status == 404  # decided already
+
+
+async def _next_event(response: aiohttp.ClientResponse) -> tuple[str, dict[str, Any]]:
+    """The next server-sent event (name, data), skipping comments."""
+    name, data = "", ""
+    while True:
+        line = (await asyncio.wait_for(response.content.readline(), 10)).decode().rstrip("\n")
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = line.removeprefix("data: ")
+        elif not line and data:
+            import json
+
+            return name, json.loads(data)
+
+
+async def test_approval_events_stream_to_the_tenants_approvers_only(
+    up: FakeUpstream, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    up.script(Reply(tool_calls=[("transfer", {"amount": 9, "to": "bob"})]), Reply(text="done"))
+    async with _serving(up, tmp_path) as s:
+        acme = await http.get(f"{s.url}/v1/approvals/events", headers=auth(ACME_APPROVER))
+        globex = await http.get(f"{s.url}/v1/approvals/events", headers=auth(GLOBEX_APPROVER))
+        assert (acme.status, globex.status) == (200, 200)
+        turn = asyncio.create_task(s.rt.generate("gpt-test", "send", tools=[transfer], user="alice", tenant="acme"))
+        kind, event = await _next_event(acme)
+        assert (kind, event["approval"]["tool"], event["approval"]["tenant"]) == ("requested", "transfer", "acme")
+        s.rt.tools.approve(event["approval"]["id"], by="olga")
+        kind, event = await _next_event(acme)
+        assert (kind, event["by"]) == ("approved", "olga")
+        await asyncio.wait_for(turn, 10)
+        with contextlib.suppress(asyncio.TimeoutError):
+            # Globex's stream got nothing of acme's: only its keep-alive comment, if anything.
+            line = await asyncio.wait_for(globex.content.readline(), 0.3)
+            while line.startswith(b":") or line == b"\n":
+                line = await asyncio.wait_for(globex.content.readline(), 0.3)
+            raise AssertionError(f"globex's approver saw {line!r}")
+        acme.close()
+        globex.close()
