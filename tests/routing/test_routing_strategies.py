@@ -145,3 +145,20 @@ async def test_a_timed_stream_counts_until_it_ends() -> None:
     assert stats.get("k").latency is not None  # time to first event
     assert [e async for e in stream] == [2]
     assert stats.get("k").in_flight == 0
+
+
+def test_the_routers_shuffle_draws_the_first_by_weight_and_the_rest_only_when_read() -> None:
+    spec = model_with([{"provider": "a", "weight": 1}, {"provider": "b", "weight": 3}, {"provider": "c", "weight": 6}])
+    router = Router(rng=Random(4321))
+    firsts: Counter[str] = Counter()
+    seconds_after_c: Counter[str] = Counter()
+    for _ in range(20_000):
+        order = router.order(spec)
+        firsts[order[0].provider] += 1
+        if order[0].provider == "c":
+            seconds_after_c[order[1].provider] += 1
+            assert sorted(s.provider for s in order) == ["a", "b", "c"]  # read whole: every deployment once
+    assert abs(firsts["a"] / 20_000 - 0.1) < 0.015
+    assert abs(firsts["c"] / 20_000 - 0.6) < 0.015
+    # After c, b comes next 3 times in 4 (its weight among those left).
+    assert abs(seconds_after_c["b"] / sum(seconds_after_c.values()) - 0.75) < 0.03

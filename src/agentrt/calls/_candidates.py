@@ -17,6 +17,7 @@ for its minute: over-held, never over its limit).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentrt.calls._call import _Call
@@ -46,6 +47,7 @@ class CallHolds:
         "_messages",
         "_policy",
         "_requests",
+        "count",
         "deployment_holds",
         "reservations",
         "specs",
@@ -54,7 +56,7 @@ class CallHolds:
     def __init__(
         self,
         policy: PolicyHook,
-        specs: list[ModelSpec],
+        specs: Sequence[ModelSpec],
         messages: list[Message],
         call: _Call,
         input_bound: int,
@@ -65,11 +67,12 @@ class CallHolds:
         self._input_bound = input_bound
         self._messages = messages
         self._limits = limits
-        self.specs = specs
+        self.specs = specs  # may be drawn as it is read (a shuffle of deployments): index it, do not copy it
+        self.count = count = len(specs)
         # Built when first needed: a model with 8 deployments usually tries one.
-        self._requests: list[ChatRequest | None] = [None] * len(specs)
-        self.reservations: list[object | None] = [None] * len(specs)
-        self.deployment_holds: list[Reservation | None] = [None] * len(specs)
+        self._requests: list[ChatRequest | None] = [None] * count
+        self.reservations: list[object | None] = [None] * count
+        self.deployment_holds: list[Reservation | None] = [None] * count
 
     def request(self, index: int) -> ChatRequest:
         """The request of candidate ``index`` (its output cap set once it is admitted)."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import structlog
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from agentrt.types import Message
 
 __all__ = ["PlannedCalls"]
+
+T = TypeVar("T")
 
 
 class PlannedCalls:
@@ -96,17 +99,17 @@ class PlannedCalls:
         bound = input_token_bound(messages, call.tool_specs, response_schema=schema)
         specs = self._candidate_specs(spec, call, stream=stream)
         holds = CallHolds(self.policy, specs, messages, call, bound, self.router.limits)
-        if len(specs) == 1:
+        if holds.count == 1:
             await holds.admit(0)
         return holds
 
-    def _candidate_specs(self, spec: ModelSpec, call: _Call, *, stream: bool) -> list[ModelSpec]:
+    def _candidate_specs(self, spec: ModelSpec, call: _Call, *, stream: bool) -> Sequence[ModelSpec]:
         """The model's deployments in routing order, then each usable fallback's."""
         router = self.router
         names = spec.fallbacks if call.fallbacks is None else call.fallbacks
-        specs = router.order(spec)
         if not names:
-            return specs
+            return router.order(spec)  # read as far as the call goes
+        specs = list(router.order(spec))
         models = [spec]
         for name in names:
             fallback = self.catalog.resolve(name)
@@ -130,9 +133,20 @@ class PlannedCalls:
     # --- candidates ----------------------------------------------------------------------
 
     def _hooks(self, holds: CallHolds, index: int) -> dict[str, Any]:
-        if len(holds.specs) == 1:
+        if holds.count == 1:
             return {}
         return {"admit": partial(holds.admit, index), "release": partial(holds.release, index)}
+
+    def _candidates(self, holds: CallHolds) -> Sequence[Candidate[Any]]:
+        """The plan's candidates, each built when the plan reaches it: most calls try only the first."""
+        if holds.count == 1:
+            return [self._candidate(holds, 0)]
+        return _Lazy(holds.count, partial(self._candidate, holds))
+
+    def _stream_candidates(self, holds: CallHolds) -> Sequence[StreamCandidate[Any]]:
+        if holds.count == 1:
+            return [self._stream_candidate(holds, 0)]
+        return _Lazy(holds.count, partial(self._stream_candidate, holds))
 
     def _candidate(self, holds: CallHolds, index: int) -> Candidate[Any]:
         spec, request = holds.specs[index], holds.request(index)
@@ -176,3 +190,34 @@ class PlannedCalls:
                 return await awaitable
         except TimeoutError as err:
             raise call_timeout(spec, timeout) from err
+
+
+class _Lazy(Sequence[T]):
+    """A sequence whose item ``i`` is ``make(i)``, made on first access and kept."""
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, count: int, make: Callable[[int], T]) -> None:
+        self._items: list[T | None] = [None] * count
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[T]:
+        for index in range(len(self._items)):
+            yield self[index]
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._items)))]
+        item = self._items[index]  # an index out of range raises IndexError, which ends iteration
+        if item is None:
+            item = self._items[index] = self._make(index if index >= 0 else index + len(self._items))
+        return item

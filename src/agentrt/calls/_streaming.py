@@ -227,7 +227,7 @@ class StreamingCalls(PlannedCalls):
             timeout = deadline_seconds(call.timeout)
             deadline = asyncio.get_running_loop().time() + timeout if timeout is not None else None
             try:
-                candidates = [self._stream_candidate(holds, index) for index in range(len(holds.specs))]
+                candidates = self._stream_candidates(holds)
                 try:
                     async with asyncio.timeout_at(deadline):  # one deadline: the opening and every event after
                         events, index = await stream_plan(candidates, attempts=attempts, request_id=call.request_id)

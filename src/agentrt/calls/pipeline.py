@@ -188,7 +188,7 @@ class CallPipeline(StreamingCalls, EmbeddingCalls):
         attempts: list[Attempt] = []
         started = perf_counter()
         try:
-            candidates = [self._candidate(holds, index) for index in range(len(holds.specs))]
+            candidates = self._candidates(holds)
             plan = run_plan(candidates, attempts=attempts, request_id=call.request_id)
             response, index = await self._within(call.timeout, spec, plan)
         except BaseException as err:

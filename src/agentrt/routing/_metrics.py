@@ -1,46 +1,62 @@
-"""Prometheus metrics per deployment: tries by outcome, skips at the limit, and the latency average."""
+"""Prometheus metrics per deployment, read from the routing stats when scraped (a call updates no metric).
+
+``agentrt_deployment_tries_total{model, deployment, outcome}`` (ok, error, busy: skipped at its rpm/tpm),
+``agentrt_deployment_in_flight{model, deployment}`` and ``agentrt_deployment_latency_seconds{model, deployment}``
+(the moving average the ``latency`` strategy reads).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from agentrt.models import ModelSpec
+    from agentrt.routing.stats import DeploymentStats
 
-__all__ = ["DeploymentMetrics"]
+__all__ = ["DeploymentCollector"]
 
 
-class DeploymentMetrics:
-    """``agentrt_deployment_tries_total{model, deployment, outcome}`` (ok, error, busy) and
-    ``agentrt_deployment_latency_seconds{model, deployment}`` (the moving average the ``latency`` strategy reads)."""
+class DeploymentCollector:
+    """A Prometheus collector over ``stats``; registered on ``registry``."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        from prometheus_client import Counter, Gauge
+    def __init__(self, stats: DeploymentStats, registry: CollectorRegistry) -> None:
+        self._stats = stats
+        registry.register(self)
 
-        self._tries = Counter(
+    def describe(self) -> list[Any]:
+        return list(self._families([]))
+
+    def collect(self) -> Iterator[Any]:
+        return self._families(list(self._stats))
+
+    @staticmethod
+    def _families(states: list[Any]) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        tries = CounterMetricFamily(
             "agentrt_deployment_tries",
             "Tries of each deployment of a model: ok, error, or busy (skipped at its rpm/tpm).",
-            ["model", "deployment", "outcome"],
-            registry=registry,
+            labels=["model", "deployment", "outcome"],
         )
-        self._latency = Gauge(
+        in_flight = GaugeMetricFamily(
+            "agentrt_deployment_in_flight", "Calls in flight on each deployment.", labels=["model", "deployment"]
+        )
+        latency = GaugeMetricFamily(
             "agentrt_deployment_latency_seconds",
             "Moving average of each deployment's time to first token (a plain call's latency).",
-            ["model", "deployment"],
-            registry=registry,
+            labels=["model", "deployment"],
         )
-        self._children: dict[tuple[str, str, str], Any] = {}
-
-    def record(self, spec: ModelSpec, outcome: str, latency: float | None = None) -> None:
-        deployment = spec.deployment
-        if deployment is None:
-            return
-        key = (spec.name, deployment.label, outcome)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = self._tries.labels(*key)
-        child.inc()
-        if latency is not None:
-            self._latency.labels(spec.name, deployment.label).set(latency)
+        for state in states:
+            if not state.label:
+                continue
+            for outcome, count in (("ok", state.ok), ("error", state.errors), ("busy", state.busy)):
+                if count:
+                    tries.add_metric([state.model, state.label, outcome], count)
+            in_flight.add_metric([state.model, state.label], state.in_flight)
+            if state.latency is not None:
+                latency.add_metric([state.model, state.label], state.latency)
+        yield tries
+        yield in_flight
+        yield latency

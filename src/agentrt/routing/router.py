@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import partial
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from random import Random
 from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
-from agentrt.routing._metrics import DeploymentMetrics
+from agentrt.routing._metrics import DeploymentCollector
 from agentrt.routing.limits import DeploymentLimits
 from agentrt.routing.stats import USAGE_REFRESH, DeploymentStats
-from agentrt.routing.strategies import order_deployments
+from agentrt.routing.strategies import ShuffledDeployments, cumulative_weights, order_deployments
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -45,7 +44,7 @@ class Router:
     ``registry`` gets the per-deployment metrics (:mod:`agentrt.routing._metrics`).
     """
 
-    __slots__ = ("_metrics", "_refreshed", "_refreshing", "_rng", "limits", "stats")
+    __slots__ = ("_cumulative", "_refreshed", "_refreshing", "_rng", "limits", "stats")
 
     def __init__(
         self,
@@ -55,67 +54,49 @@ class Router:
         clock: Callable[[], float] = time.time,
         registry: CollectorRegistry | None = None,
     ) -> None:
-        self._metrics = DeploymentMetrics(registry) if registry is not None else None
         self.limits = DeploymentLimits(backend, clock=clock)
-        if self._metrics is not None:
-            self.limits.on_busy = partial(self._metrics.record, outcome="busy")
+        self.limits.on_busy = self._busy
         self.stats = DeploymentStats()
+        if registry is not None:
+            DeploymentCollector(self.stats, registry)
         self._rng = rng if rng is not None else Random()
         self._refreshed: dict[str, float] = {}
+        self._cumulative: dict[str, tuple[tuple[ModelSpec, ...], tuple[float, ...]]] = {}
         self._refreshing: set[asyncio.Task[None]] = set()
 
-    def order(self, spec: ModelSpec) -> list[ModelSpec]:
-        """The specs a call to ``spec`` tries, in order: its deployments', or ``spec`` alone."""
+    def order(self, spec: ModelSpec) -> Sequence[ModelSpec]:
+        """The specs a call to ``spec`` tries, in order: its deployments', or ``spec`` alone.
+
+        The default ``shuffle`` is drawn as far as the call reads it (:class:`ShuffledDeployments`)."""
         deployments = spec.deployments
         if not deployments:
             return [spec]
-        if spec.routing == "usage":
+        strategy = spec.routing
+        if strategy == "shuffle":
+            cumulative = self._cumulative.get(spec.name)
+            if cumulative is None or cumulative[0] is not deployments:  # a reload made new specs
+                cumulative = self._cumulative[spec.name] = (deployments, cumulative_weights(deployments))
+            return ShuffledDeployments(deployments, cumulative[1], self._rng)
+        if strategy == "usage":
             self._refresh_soon(spec)
-        return order_deployments(spec.routing, deployments, self.stats, self._rng)
+        return order_deployments(strategy, deployments, self.stats, self._rng)
 
     def timed(self, spec: ModelSpec, fn: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
         """A try on ``spec``'s deployment, counted in flight and timed (for ``least-busy`` and ``latency``)."""
-        assert spec.deployment is not None
-        timed = self.stats.timed(spec.deployment.key, fn)
-        metrics = self._metrics
-        if metrics is None:
-            return timed
-        state = self.stats.get(spec.deployment.key)
-
-        async def measured() -> T:
-            try:
-                result = await timed()
-            except Exception:
-                metrics.record(spec, "error")
-                raise
-            metrics.record(spec, "ok", state.latency)
-            return result
-
-        return measured
+        deployment = spec.deployment
+        assert deployment is not None
+        return self.stats.timed(deployment.key, fn, spec.name, deployment.label)
 
     def timed_stream(self, spec: ModelSpec, fn: Callable[[], AsyncIterator[E]]) -> Callable[[], AsyncIterator[E]]:
         """A stream from ``spec``'s deployment, counted in flight until it ends, its first event timed."""
-        assert spec.deployment is not None
-        timed = self.stats.timed_stream(spec.deployment.key, fn)
-        metrics = self._metrics
-        if metrics is None:
-            return timed
-        state = self.stats.get(spec.deployment.key)
+        deployment = spec.deployment
+        assert deployment is not None
+        return self.stats.timed_stream(deployment.key, fn, spec.name, deployment.label)
 
-        async def measured() -> AsyncIterator[E]:
-            opened = False
-            try:
-                async for event in timed():
-                    if not opened:
-                        opened = True
-                        metrics.record(spec, "ok", state.latency)
-                    yield event
-            except Exception:
-                if not opened:  # a stream failing later is the reader's error; the try itself succeeded
-                    metrics.record(spec, "error")
-                raise
-
-        return measured
+    def _busy(self, spec: ModelSpec) -> None:
+        deployment = spec.deployment
+        if deployment is not None:
+            self.stats.get(deployment.key, spec.name, deployment.label).busy += 1
 
     async def refresh_usage(self, spec: ModelSpec) -> None:
         """Read what is left of each of ``spec``'s deployments' rpm/tpm from the backend (for ``usage``)."""
