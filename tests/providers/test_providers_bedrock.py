@@ -206,7 +206,13 @@ async def test_bedrock_params_go_where_converse_wants_them(up: FakeUpstream) -> 
 
 
 def test_bedrock_needs_a_region_and_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    for name in (
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_BEARER_TOKEN_BEDROCK",
+    ):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ConfigError, match="region"):
         builtin_kinds()["bedrock"]("b", ProviderSection(kind="bedrock"))

@@ -32,7 +32,14 @@ def test_credentials_are_masked_and_redacted() -> None:
 
 
 async def test_validate_reports_each_kinds_own_problems(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "GROQ_API_KEY"):
+    for name in (
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_BEARER_TOKEN_BEDROCK",
+        "GROQ_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     loaded = load_config(
         {
