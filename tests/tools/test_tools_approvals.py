@@ -224,3 +224,12 @@ async def test_a_reload_changes_which_tools_need_approval_and_how_long_they_wait
         output = await rt.tools.call("ops.status", user="alice")
     assert output.is_error
     assert "not approved in time" in output.text
+
+
+async def test_arguments_the_log_redaction_marks_are_hidden_in_the_audit_row_too(tmp_path: Path) -> None:
+    config = ops_config(tmp_path, logging={"console": {"format": "off"}, "redact": ["target"]})
+    async with Runtime.open(config) as rt:
+        await rt.tools.call("ops.deploy", {"target": "prod-db", "token": "sk-live-0123456789abcdefghij"}, user="al")
+        (row,) = await _audit_rows(rt, "ops.deploy")
+    assert json.loads(row.detail or "{}")["arguments"] == {"target": "[REDACTED]", "token": "[REDACTED]"}
+    assert "prod-db" not in (row.detail or "")
