@@ -20,6 +20,7 @@ from agentrt.agents.persistence import LeaseLost
 from agentrt.errors import AgentError, AgentNotFound, AgentTerminated, AgentTimeout
 
 if TYPE_CHECKING:
+    from agentrt.agents.backend import Peers
     from agentrt.agents.persistence import AgentStore
     from agentrt.calls import Principal
 
@@ -36,6 +37,7 @@ class Delivery:
     _closing: bool
     _closed: bool
     _lose: Callable[[str], None]
+    peers: Peers | None
 
     def tell(
         self,
@@ -70,6 +72,12 @@ class Delivery:
     ) -> Activity:
         instance = self._agents.get(agent_id)
         if instance is None or instance.closing or (self._closing and not internal):
+            peers = self.peers
+            if instance is None and peers is not None and not peers.here(agent_id):
+                # Another shard's agent: queued at its host (host to host), returned once queued there.
+                remote = _activity(payload, priority, type, reply_to, correlation_id, sender)
+                await peers.send(agent_id, remote)
+                return remote
             self._refuse(agent_id, instance)
         if payload.__class__ is Activity:
             activity: Activity = payload
@@ -115,6 +123,11 @@ class Delivery:
     ) -> Any:
         instance = self._agents.get(agent_id)
         if instance is None or instance.closing or (self._closing and asker is None):
+            peers = self.peers
+            if instance is None and peers is not None and not peers.here(agent_id):
+                # The cycle check cannot see past this host: an ask cycle across hosts ends by its timeout.
+                sent = _activity(payload, priority, type, reply_to, correlation_id, sender)
+                return await peers.ask(agent_id, sent, timeout)
             self._refuse(agent_id, instance)
         assert instance is not None
         if asker is not None:
@@ -247,6 +260,23 @@ class Delivery:
             f"agent {agent_id!r} is terminated and takes no more activities: spawn it again to reuse the id",
             agent=agent_id,
         )
+
+
+def _activity(
+    payload: Any,
+    priority: PriorityLike,
+    type: str,
+    reply_to: str | None,
+    correlation_id: str | None,
+    sender: Principal | None,
+) -> Activity:
+    if payload.__class__ is Activity:
+        activity: Activity = payload
+        if sender is not None:
+            activity.sender = sender
+        return activity
+    level = priority if priority.__class__ is int else priority_value(priority)
+    return Activity._new(payload, type, level, reply_to, correlation_id, sender)
 
 
 def _check_no_cycle(asker: AgentInstance, target: AgentInstance) -> None:

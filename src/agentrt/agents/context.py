@@ -34,8 +34,8 @@ from agentrt.errors import ModelError, RuntimeStateError
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from agentrt.agents.backend import AgentEngine
     from agentrt.agents.instance import AgentInstance
-    from agentrt.agents.runtime import AgentRuntime
     from agentrt.calls import CallPipeline, Principal, Prompt
     from agentrt.types import Completion, Embeddings, StreamEvent
 
@@ -53,7 +53,7 @@ class AgentContext(Generic[State]):
 
     __slots__ = ("_instance", "activity", "runtime")
 
-    def __init__(self, instance: AgentInstance, runtime: AgentRuntime, activity: Activity | None) -> None:
+    def __init__(self, instance: AgentInstance, runtime: AgentEngine, activity: Activity | None) -> None:
         self._instance = instance
         self.runtime = runtime
         self.activity = activity

@@ -37,8 +37,8 @@ from agentrt.errors import AgentError, AgentTerminated
 if TYPE_CHECKING:
     from agentrt.agents.activity import Activity
     from agentrt.agents.agent import Agent
+    from agentrt.agents.backend import AgentEngine
     from agentrt.agents.registry import AgentType
-    from agentrt.agents.runtime import AgentRuntime
     from agentrt.calls import Principal
 
 __all__ = ["AgentInfo", "AgentInstance", "AgentStats", "AgentStatus"]
@@ -54,6 +54,9 @@ class AgentStatus(enum.Enum):
     FAILED = "failed"
     """The supervisor gave up (restarts used up, or its saved state could not be restored): the agent
     stays listed with the reason and keeps its mailbox until it is resumed or terminated."""
+    LOST = "lost"
+    """Not durable, and the process that ran it (a Ray shard host) died: its state and mailbox are gone.
+    Listed so that nobody mistakes it for an agent that never existed; spawn it again to reuse the id."""
 
 
 _IDLE, _PROCESSING, _ERROR, _TERMINATED, _FAILED = (
@@ -173,7 +176,7 @@ class AgentInstance(Mailbox):
 
     # --- hooks ----------------------------------------------------------------------------------
 
-    async def run_hook(self, rt: AgentRuntime, hook: str) -> bool:
+    async def run_hook(self, rt: AgentEngine, hook: str) -> bool:
         """Run ``on_start`` or ``on_stop``; a failure is logged and published, never raised. True if it ran clean."""
         agent = self.agent
         if agent is None:
@@ -189,7 +192,7 @@ class AgentInstance(Mailbox):
 
     # --- the drain task ---------------------------------------------------------------------------
 
-    async def drain(self, rt: AgentRuntime, start_hook: bool = False) -> None:
+    async def drain(self, rt: AgentEngine, start_hook: bool = False) -> None:
         """Process queued activities until the mailbox is empty (or the agent stops), then end.
 
         The common case (no subscriber, a handler that returns) runs inline in
@@ -301,7 +304,7 @@ class AgentInstance(Mailbox):
                 agent=self.id,
             ) from None
 
-    async def _retry_later(self, rt: AgentRuntime, entry: Entry, err: Exception) -> bool:
+    async def _retry_later(self, rt: AgentEngine, entry: Entry, err: Exception) -> bool:
         """A transient error: wait (honouring its retry_after) and queue the activity again. True if it did."""
         if self.closing or rt._closing:
             return False
@@ -336,7 +339,7 @@ class AgentInstance(Mailbox):
             self.put(entry, reserved=False)
         return True
 
-    async def wait(self, rt: AgentRuntime, delay: float) -> None:
+    async def wait(self, rt: AgentEngine, delay: float) -> None:
         """Sleep ``delay`` seconds, cut short when the agent is terminated or the runtime closes."""
         if delay <= 0 or self.closing or rt._closing:
             return
@@ -355,7 +358,7 @@ class AgentInstance(Mailbox):
             pause.set_result(None)
 
     async def _supervise(
-        self, rt: AgentRuntime, entry: Entry, err: Exception, elapsed: float, store: AgentStore | None
+        self, rt: AgentEngine, entry: Entry, err: Exception, elapsed: float, store: AgentStore | None
     ) -> None:
         """A handler raised: log it, tell the subscribers, apply the restart policy, then tell the asker
         (last, so that an asker who gets the error finds the agent already recovered, or stopped), then
@@ -389,7 +392,7 @@ class AgentInstance(Mailbox):
                 reply.set_exception(err)
         await self.wait(rt, backoff)
 
-    async def _recover(self, rt: AgentRuntime, entry: Entry, err: Exception, store: AgentStore | None) -> float:
+    async def _recover(self, rt: AgentEngine, entry: Entry, err: Exception, store: AgentStore | None) -> float:
         """Apply the restart policy; returns how long to wait before the next activity."""
         kind = self.kind
         seq = entry[1]
@@ -442,7 +445,7 @@ class AgentInstance(Mailbox):
         times.append(now)
         return True
 
-    async def _restart(self, rt: AgentRuntime) -> None:
+    async def _restart(self, rt: AgentEngine) -> None:
         kind = self.kind
         self.state = kind.codec.restore(self.snapshot) if self.snapshot is not None else kind.codec.initial(None)
         self.agent = self._new_agent()

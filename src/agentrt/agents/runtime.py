@@ -9,6 +9,7 @@ reports what was left). Everything runs on the event loop that started it.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import itertools
 import time
 from collections import defaultdict
@@ -27,6 +28,7 @@ from agentrt.errors import AgentError, AgentNotFound, AgentTerminated, RuntimeSt
 
 if TYPE_CHECKING:
     from agentrt.agents.agent import Agent
+    from agentrt.agents.backend import Peers
     from agentrt.calls import CallPipeline, Principal
     from agentrt.config import AgentSection, MailboxSection, RestartSection
     from agentrt.observability.tracing import Tracing
@@ -39,12 +41,20 @@ _FAILED = AgentStatus.FAILED
 
 
 class AgentRuntime(Delivery, Leases):
-    """Agent types and instances, run as actors on this event loop.
+    """Agent types and instances, run as actors on this event loop: the ``local`` agent backend.
 
     ``calls`` is the call pipeline behind ``ctx.generate`` and friends (None:
     agents cannot call models); ``store`` keeps durable agents (None: durable
     types cannot be spawned); ``shutdown_timeout`` bounds :meth:`close`.
+    ``peers`` reaches the agents this runtime does not hold (a Ray shard host's
+    other shards); None: every agent lives here.
+
+    It implements :class:`~agentrt.agents.backend.AgentBackend` (the coroutine
+    reads ``find``, ``fetch_state``...), and keeps synchronous reads
+    (``state()``, ``list()``...) for code running next to its agents.
     """
+
+    kind = "local"
 
     def __init__(
         self,
@@ -53,7 +63,9 @@ class AgentRuntime(Delivery, Leases):
         store: AgentStore | None = None,
         shutdown_timeout: float = 30.0,
         tracing: Tracing | None = None,
+        peers: Peers | None = None,
     ) -> None:
+        self.peers = peers
         self.calls = calls
         self.store = store
         self.tracing = tracing if tracing is not None and tracing.enabled else None
@@ -302,6 +314,9 @@ class AgentRuntime(Delivery, Leases):
         ``exist_ok`` (and the type matches). ``owner`` is whom the agent belongs to (kept with a durable
         agent across restarts; see :meth:`owner`). Returns the id."""
         self._check_open()
+        peers = self.peers
+        if peers is not None and not peers.here(agent_id):
+            return await peers.spawn(agent_type, agent_id, state, exist_ok, owner)
         kind = self._types.get(agent_type)
         if kind is None:
             known = ", ".join(sorted(self._types)) or "none"
@@ -376,6 +391,24 @@ class AgentRuntime(Delivery, Leases):
         if instance.status is _TERMINATED:
             raise AgentTerminated(f"agent {agent_id!r} is terminated: it has no more events", agent=agent_id)
         return instance.subscribe(buffer)
+
+    # --- the backend's reads (coroutines: a remote backend answers them from another process) ---------
+
+    async def find(self, agent_id: str) -> AgentInfo | None:
+        instance = self._agents.get(agent_id)
+        return instance.info() if instance is not None else None
+
+    async def fetch_state(self, agent_id: str) -> Any:
+        return self.state(agent_id)
+
+    async def fetch_stats(self, agent_id: str) -> AgentStats:
+        return self.stats(agent_id)
+
+    async def fetch_list(self) -> builtins.list[AgentInfo]:
+        return self.list()
+
+    async def watch(self, agent_id: str, *, buffer: int = 256) -> Subscription:
+        return self.subscribe(agent_id, buffer=buffer)
 
     def _check_open(self) -> None:
         if self._closing or self._closed:

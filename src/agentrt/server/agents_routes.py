@@ -64,7 +64,8 @@ from agentrt.server.sse import ClientGone, EventStream, format_event
 from agentrt.server.validation import error_path, parse_body
 
 if TYPE_CHECKING:
-    from agentrt.agents import AgentRuntime
+    from agentrt.agents import AgentInfo
+    from agentrt.agents.backend import AgentBackend
     from agentrt.calls import Principal
 
 __all__ = [
@@ -86,8 +87,8 @@ _log = structlog.get_logger("agentrt.server")
 KEEPALIVE_SECONDS = 15.0
 
 
-def agent_runtime(ctx: ServerContext) -> AgentRuntime:
-    """The runtime's agents (``rt.agents``)."""
+def agent_runtime(ctx: ServerContext) -> AgentBackend:
+    """The runtime's agents (``rt.agents``): local, or a Ray client (every read is a coroutine)."""
     from agentrt.agents import AgentRuntime
 
     return ctx.rt.services.get(AgentRuntime)
@@ -219,20 +220,22 @@ class AgentRoutes:
 
     # --- who may see which agent -------------------------------------------------------------
 
-    def _agent(self, request: web.Request) -> tuple[AgentRuntime, str]:
-        """The agents and the path's agent id, when the request's key may see that agent; 404 otherwise."""
+    async def _agent(self, request: web.Request) -> tuple[AgentBackend, str, AgentInfo]:
+        """The agents, the path's agent id and its line, when the request's key may see it; 404 otherwise."""
         agents = agent_runtime(self._ctx)
         agent_id = request.match_info["agent_id"]
-        if agent_id not in agents or not _sees(request[API_KEY], agents.owner(agent_id)):
+        info = await agents.find(agent_id)
+        if info is None or not _sees(request[API_KEY], _owner(info)):
             raise _not_found(agent_id)
-        return agents, agent_id
+        return agents, agent_id, info
 
     async def spawn(self, request: web.Request) -> web.StreamResponse:
         body = parse_body(SpawnAgent, await request.read())
         key = request[API_KEY]
         agents = agent_runtime(self._ctx)
-        if body.id in agents and agents.status(body.id).value != "terminated":
-            if not _sees(key, agents.owner(body.id)):
+        existing = await agents.find(body.id)
+        if existing is not None and existing.status.value != "terminated":
+            if not _sees(key, _owner(existing)):
                 raise _not_found(body.id)
             raise HttpError(
                 409,
@@ -251,7 +254,7 @@ class AgentRoutes:
             )
         owner = key.owner
         slot = (owner.user, owner.tenant)
-        self._check_agent_cap(key, agents, owner, slot)
+        await self._check_agent_cap(key, agents, owner, slot)
         self._spawning[slot] += 1
         try:
             await agents.spawn(body.type, body.id, state=body.state, owner=owner)
@@ -271,18 +274,18 @@ class AgentRoutes:
             self._spawning[slot] -= 1
             if not self._spawning[slot]:
                 del self._spawning[slot]
-        return _json(_agent_out(agents, body.id), status=201)
+        return _json(await _agent_out(agents, body.id), status=201)
 
-    def _check_agent_cap(
-        self, key: ApiKey, agents: AgentRuntime, owner: Principal, slot: tuple[str | None, str | None]
+    async def _check_agent_cap(
+        self, key: ApiKey, agents: AgentBackend, owner: Principal, slot: tuple[str | None, str | None]
     ) -> None:
         limit = key.max_agents if key.max_agents is not None else self._ctx.rt.config.server.max_agents_per_tenant
         if limit is None:
             return
         live = sum(
             1
-            for info in agents.list()
-            if info.status.value != "terminated" and (info.owner_user, info.owner_tenant) == slot
+            for info in await agents.fetch_list()
+            if info.status.value not in ("terminated", "lost") and (info.owner_user, info.owner_tenant) == slot
         )
         if live + self._spawning[slot] >= limit:
             whose = f"tenant {owner.tenant!r}" if owner.tenant else f"user {owner.user!r}"
@@ -299,14 +302,14 @@ class AgentRoutes:
         key = request[API_KEY]
         data = [
             {"id": i.id, "type": i.type, "status": i.status.value, "depth": i.depth, "durable": i.durable}
-            for i in agents.list()
+            for i in await agents.fetch_list()
             if key.admin or _owned_by(key, i.owner_user, i.owner_tenant)
         ]
         return _json({"object": "list", "data": data})
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        agents, agent_id = self._agent(request)
-        stats = agents.stats(agent_id)  # AgentNotFound: 404
+        agents, agent_id, _ = await self._agent(request)
+        stats = await agents.fetch_stats(agent_id)  # AgentNotFound: 404
         codec = agents.types()[stats.type].codec
         m = stats.mailbox
         mailbox = {
@@ -326,13 +329,13 @@ class AgentRoutes:
                 "status": stats.status.value,
                 "restarts": stats.restarts,
                 "mailbox": mailbox,
-                "state": codec.dump(agents.state(agent_id)),
+                "state": codec.dump(await agents.fetch_state(agent_id)),
             }
         )
 
     async def tell(self, request: web.Request) -> web.StreamResponse:
         body = parse_body(TellAgent, await request.read())
-        agents, agent_id = self._agent(request)
+        agents, agent_id, _ = await self._agent(request)
         activity = await agents.tell(
             agent_id, body.payload, priority=body.priority, type=body.type, sender=request[API_KEY].principal
         )
@@ -340,7 +343,7 @@ class AgentRoutes:
 
     async def ask(self, request: web.Request) -> web.StreamResponse:
         body = parse_body(AskAgent, await request.read())
-        agents, agent_id = self._agent(request)
+        agents, agent_id, _ = await self._agent(request)
         try:
             result = await agents.ask(
                 agent_id,
@@ -363,14 +366,14 @@ class AgentRoutes:
         return _json({"agent": agent_id, "result": result})
 
     async def terminate(self, request: web.Request) -> web.StreamResponse:
-        agents, agent_id = self._agent(request)
+        agents, agent_id, _ = await self._agent(request)
         drain = request.query.get("drain", "true").lower() not in ("false", "0", "no")
         dropped = await agents.terminate(agent_id, drain=drain)
         return _json({"id": agent_id, "status": "terminated", "dropped": dropped})
 
     async def resume(self, request: web.Request) -> web.StreamResponse:
-        agents, agent_id = self._agent(request)
-        status = agents.status(agent_id).value
+        agents, agent_id, info = await self._agent(request)
+        status = info.status.value
         if status != "failed":
             raise HttpError(
                 409,
@@ -379,11 +382,11 @@ class AgentRoutes:
                 code="agent_not_failed",
             )
         await agents.resume(agent_id)
-        return _json(_agent_out(agents, agent_id))
+        return _json(await _agent_out(agents, agent_id))
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        agents, agent_id = self._agent(request)
-        subscription = agents.subscribe(agent_id)  # 404 / 409 as JSON: nothing sent yet
+        agents, agent_id, _ = await self._agent(request)
+        subscription = await agents.watch(agent_id)  # 404 / 409 as JSON: nothing sent yet
         stream = EventStream(request)
         stopping = asyncio.ensure_future(self._ctx.stopping.wait())
         reason = "terminated"
@@ -466,8 +469,16 @@ def _public_event(event: Any) -> dict[str, Any]:
     return data
 
 
-def _agent_out(agents: AgentRuntime, agent_id: str) -> dict[str, Any]:
-    stats = agents.stats(agent_id)
+def _owner(info: AgentInfo) -> Principal | None:
+    if info.owner_user is None and info.owner_tenant is None:
+        return None
+    from agentrt.calls import Principal
+
+    return Principal(info.owner_user, info.owner_tenant)
+
+
+async def _agent_out(agents: AgentBackend, agent_id: str) -> dict[str, Any]:
+    stats = await agents.fetch_stats(agent_id)
     return {
         "id": stats.id,
         "type": stats.type,
