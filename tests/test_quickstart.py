@@ -22,3 +22,8 @@ def test_the_quickstart_runs_offline_and_shuts_down_cleanly(tmp_path: Path) -> N
     assert "shut down cleanly" in result.stdout
     assert "Traceback" not in result.stderr
     assert (copy / "logs" / "agentrt.jsonl").stat().st_size > 0
+    # The agent's model called the MCP server's tools; the refund waited for, and got, an approval.
+    assert '"status": "delayed"' in result.stdout
+    assert "approval asked: orders.refund_order" in result.stdout
+    assert "refunded 39.50 on A-1002" in result.stdout
+    assert "1 call approved by a person" in result.stdout

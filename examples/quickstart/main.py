@@ -6,9 +6,12 @@ Everything runs on the `local` provider: no keys, no network. Run it with
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 
+from orders import run_orders_demo
 from pydantic import BaseModel
 from triage import run_demo
 
@@ -69,7 +72,10 @@ async def main(rt: Runtime) -> None:
     print("\n6. agents: a triage desk hands tickets to specialists by priority")
     await run_demo(rt)
 
-    print("\n7. what it all cost, from the usage ledger")
+    print("\n7. an agent with an MCP server's tools, one of which waits for a person's approval")
+    await run_orders_demo(rt)
+
+    print("\n8. what it all cost, from the usage ledger")
     await print_usage(rt, since=started)
 
 
@@ -81,9 +87,10 @@ async def print_usage(rt: Runtime, *, since: float) -> None:
     for row in await ledger.query(by="user", since=since):
         cost = "unknown" if row.cost is None else f"${row.cost:.8f}"
         tokens = f"{row.input_tokens:>5} in  {row.output_tokens:>5} out"
-        print(f"   {row.key or '-':<10} {row.calls:>3} calls  {tokens}  {cost}")
+        print(f"   {row.key or '-':<12} {row.calls:>3} calls  {tokens}  {cost}")
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("QUICKSTART_PYTHON", sys.executable)  # the orders MCP server runs on this interpreter
     Runtime.run(main, HERE / "agentrt.yaml")
     print("\nshut down cleanly; the log is in examples/quickstart/logs/agentrt.jsonl (try `agentrt logs`)")
