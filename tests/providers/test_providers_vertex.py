@@ -110,3 +110,22 @@ def test_vertex_default_hosts(tmp_path: Path) -> None:
         "v", ProviderSection(kind="vertex", region="global", options={"credentials_file": path})
     )
     assert spread._http.display_url == "https://aiplatform.googleapis.com"
+
+
+async def test_vertex_unreachable_token_endpoint_is_unavailable(tmp_path: Path) -> None:
+    from agentrt.errors import ProviderUnavailable
+
+    async with FakeUpstream() as up:
+        path = service_account(up, tmp_path)
+        token_uri = up.token_uri
+    info = path.read_text().replace(token_uri, "http://127.0.0.1:9/token")  # the fake is gone: nothing listens
+    path.write_text(info)
+    async with FakeUpstream() as up:
+        section = ProviderSection(
+            kind="vertex", base_url=up.url, region="us-central1", options={"credentials_file": str(path)}
+        )
+        vertex = builtin_kinds()["vertex"]("v", section)
+        with pytest.raises(ProviderUnavailable):
+            await vertex.complete(ChatRequest(model="gemini-2.5-flash", messages=[Message.user("hi")]))
+        await vertex.aclose()
+    assert up.requests == []
