@@ -18,13 +18,16 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from agentrt.config._prompts import PromptInput, PromptSection, check_input
 from agentrt.errors import ConfigError, PromptError, PromptInputError
 from agentrt.types import Message
+
+if TYPE_CHECKING:
+    from agentrt.prompts._compile import CompiledPrompt
 
 __all__ = ["PromptInfo", "PromptInputInfo", "PromptLibrary", "RenderedPrompt"]
 
@@ -159,7 +162,7 @@ class PromptLibrary:
         except KeyError:
             raise PromptError(_unknown(name, self._sections), prompt=name) from None
 
-    def _current(self, name: str) -> Any:
+    def _current(self, name: str) -> CompiledPrompt:
         from agentrt.prompts._compile import TemplateProblems, compile_prompt, file_stamp
 
         compiled = self._compiled[name]
@@ -199,7 +202,7 @@ class PromptLibrary:
         _log.info("prompts_reconfigured", prompts=len(sections), config_version=version)
 
 
-def _compile_all(sections: Mapping[str, PromptSection]) -> dict[str, Any]:
+def _compile_all(sections: Mapping[str, PromptSection]) -> dict[str, CompiledPrompt]:
     from agentrt.prompts._compile import compile_prompts
 
     if not sections:
