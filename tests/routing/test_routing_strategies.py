@@ -162,3 +162,11 @@ def test_the_routers_shuffle_draws_the_first_by_weight_and_the_rest_only_when_re
     assert abs(firsts["c"] / 20_000 - 0.6) < 0.015
     # After c, b comes next 3 times in 4 (its weight among those left).
     assert abs(seconds_after_c["b"] / sum(seconds_after_c.values()) - 0.75) < 0.03
+
+
+def test_a_reloaded_model_is_shuffled_with_its_new_weights() -> None:
+    router = Router(rng=Random(5))
+    before = model_with([{"provider": "a", "weight": 1}, {"provider": "b", "weight": 1000}])
+    after = model_with([{"provider": "a", "weight": 1000}, {"provider": "b", "weight": 1}])
+    assert Counter(router.order(before)[0].provider for _ in range(200))["b"] > 190
+    assert Counter(router.order(after)[0].provider for _ in range(200))["a"] > 190
