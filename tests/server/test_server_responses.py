@@ -293,16 +293,3 @@ async def test_a_continued_conversation_keeps_its_images(served: Served, up: Fak
     assert second["messages"][0]["content"][0]["image_url"]["url"] == PNG_URL
     # The instructions were the first request's only, as OpenAI documents.
     assert "First instructions." not in json.dumps(second)
-
-
-async def test_pruning_goes_in_batches(served: Served) -> None:
-    from agentrt.store.responses import StoredResponse, prune_responses
-
-    responses = served.rt.services.get(ResponseStore)
-    for n in range(5):
-        await responses.save(StoredResponse(f"resp_old{n}", "tenant:acme", 100.0 + n, "gpt-test", {}, []))
-    await responses.save(StoredResponse("resp_new", "tenant:acme", time.time(), "gpt-test", {}, []))
-    assert await prune_responses(responses.store, time.time() - 60, batch_size=2, pause=0) == 5
-    assert await responses.count() == 1
-    assert await responses.get("resp_new", "tenant:acme") is not None
-    assert await responses.get("resp_new", "tenant:globex") is None
