@@ -38,7 +38,11 @@ class Supervised:
     def __init__(self, config: Path, *args: str) -> None:
         command = [sys.executable, "-c", "from agentrt.cli import main; main()", "serve", "-c", str(config)]
         self.process = subprocess.Popen(
-            [*command, "--port", "0", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            # A session of its own, like a command started in a terminal: its process group can get a Ctrl-C.
+            [*command, "--port", "0", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         self.events: list[dict[str, Any]] = []
         self.other: list[str] = []
@@ -220,6 +224,16 @@ def test_sigterm_drains_every_worker_and_lets_a_slow_call_finish(
     assert all(e["status"] == 0 for e in stopped)
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/healthz", timeout=2)
+
+
+def test_ctrl_c_in_a_terminal_drains_the_workers_once(start: Callable[..., Supervised]) -> None:
+    supervised = start("--workers", "2")
+    supervised.wait_for("workers_listening")
+    os.killpg(supervised.process.pid, signal.SIGINT)  # what a terminal sends to its foreground group
+    assert supervised.process.wait(30) == 0
+    assert supervised.wait_for("workers_draining")["signal"] == "SIGINT"
+    forced = [e["event"] for e in supervised.events if e.get("event") in ("workers_forced", "shutdown_forced")]
+    assert forced == [], "the workers got the stop once: from the supervisor, not also from the terminal"
 
 
 def test_workers_exit_when_the_supervisor_is_killed(start: Callable[..., Supervised]) -> None:
