@@ -258,3 +258,20 @@ async def test_hits_and_misses_are_counted_in_the_metrics(up: FakeUpstream, tmp_
         text = rt.services.get(Metrics).render().decode()
     assert 'agentrt_cache_lookups_total{model="m",result="hit"} 2.0' in text
     assert 'agentrt_cache_lookups_total{model="m",result="miss"} 1.0' in text
+
+
+async def test_a_hit_takes_nothing_of_a_deployments_rpm(up: FakeUpstream, tmp_path: Path) -> None:
+    settings = cache_config(up, tmp_path)
+    settings["models"]["m"] = {
+        "deployments": [{"provider": "oai", "name": "gpt-test", "rpm": 1}],
+        "capabilities": ["chat", "streaming"],
+    }
+    async with Runtime.open(settings, plugins=False) as rt:
+        first = await rt.generate("m", "q")
+        hits = [await rt.generate("m", "q") for _ in range(3)]
+        rows = await ledger_rows(rt)
+    assert first.deployment == "oai/gpt-test"
+    assert all(hit.cached for hit in hits)
+    assert hits[0].deployment == "oai/gpt-test"  # where the answer came from
+    assert len(up.requests) == 1
+    assert [row[4] for row in rows] == [False, True, True, True]

@@ -3,7 +3,8 @@
 A hit is asked of the policy as the model it names (its rules, its rpm: a
 cached answer is still a request), and then settled at 0 tokens and $0, so it
 uses no budget and no tpm. Its ledger row says ``cached``. It never reaches a
-provider, so no deployment's limit counts it.
+provider, so no deployment's limit counts it, and its ledger row names no
+deployment (``Completion.deployment`` still says where the answer came from).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def cached_completion(
         await holds.release_all()
         raise
     latency = perf_counter() - started
-    records.cached(spec, call, latency, answer.deployment)
+    records.cached(spec, call, latency)
     return Completion(
         answer.text,
         answer.tool_calls,

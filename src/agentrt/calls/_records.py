@@ -97,7 +97,7 @@ class CallRecords:
         """A stream its reader left early: charged for what it delivered, its ledger row marked ``cancelled``."""
         self._charged(served, call, usage, cost, latency, len(attempts), "cancelled", "model_call_abandoned")
 
-    def cached(self, spec: ModelSpec, call: _Call, latency: float, deployment: str | None) -> None:
+    def cached(self, spec: ModelSpec, call: _Call, latency: float) -> None:
         """A call served from the response cache: no tokens, $0, its ledger row marked ``cached``."""
         usage = Usage()
         if self._metrics is not None:
@@ -113,7 +113,7 @@ class CallRecords:
             )
         if self._ledger is not None:
             row = _row(spec, call, usage, 0.0, latency, 0, "ok")
-            row.cached, row.deployment = True, deployment
+            row.cached, row.deployment = True, None  # no deployment served it
             self._ledger.record(row)
         self._log.info(
             "model_call_cached",
