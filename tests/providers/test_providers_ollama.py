@@ -148,3 +148,33 @@ async def test_fake_refuses_fields_ollama_does_not_document(up: FakeUpstream) ->
         async with session.post(up.ollama_base_url + "/api/chat", json=body) as answer:
             assert answer.status == 400
             assert "max_tokens" in (await answer.json())["error"]
+
+
+@pytest.mark.parametrize("size", [1, 7, 64])
+async def test_ollama_stream_lines_split_anywhere(canned: Any, size: int) -> None:
+    import orjson
+
+    state, url = canned
+    lines = [
+        {"model": "m", "message": {"role": "assistant", "content": "Hel"}, "done": False},
+        {"model": "m", "message": {"role": "assistant", "content": "lo"}, "done": False},
+        {
+            "model": "m",
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "length",
+            "prompt_eval_count": 9,
+            "eval_count": 2,
+        },
+    ]
+    body = b"".join(orjson.dumps(line) + b"\n" for line in lines).rstrip(b"\n")  # the last line without its newline
+    state.pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    state.content_type = "application/x-ndjson"
+    ollama = builtin_kinds()["ollama"]("ol", ProviderSection(kind="ollama", base_url=url))
+    events = [e async for e in ollama.stream(ChatRequest(model="m", messages=[Message.user("hi")]))]
+    await ollama.aclose()
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello"
+    finish = events[-1]
+    assert isinstance(finish, StreamFinish)
+    assert finish.finish_reason == "length"
+    assert (finish.usage.input_tokens, finish.usage.output_tokens) == (9, 2)
