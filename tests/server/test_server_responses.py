@@ -122,6 +122,19 @@ async def test_store_false_keeps_nothing(served: Served, up: FakeUpstream) -> No
     assert await served.rt.services.get(ResponseStore).count() == 0
 
 
+async def test_parallel_tool_calls_goes_only_with_tools(served: Served, up: FakeUpstream) -> None:
+    up.script(Reply(text="Paris."), Reply(text="Paris."))
+    tools: list[Any] = [{"type": "function", "name": "look", "parameters": {"type": "object", "properties": {}}}]
+    async with client_for(served) as client:
+        await client.responses.create(model="default", input="The capital?", parallel_tool_calls=False)
+        await client.responses.create(model="default", input="The capital?", parallel_tool_calls=False, tools=tools)
+    first, second = (r.body for r in up.requests)
+    assert first is not None
+    assert second is not None
+    assert "parallel_tool_calls" not in first  # OpenAI refuses it without tools
+    assert second["parallel_tool_calls"] is False
+
+
 async def test_calls_are_charged_to_the_keys_principal(served: Served, up: FakeUpstream) -> None:
     up.script(Reply(text="Paris.", usage=(8, 2)))
     async with client_for(served) as client:

@@ -124,7 +124,7 @@ def responses_call(request: ResponsesRequest) -> ResponsesCall:
         options["temperature"] = request.temperature
     if request.top_p is not None:
         options["top_p"] = request.top_p
-    if request.parallel_tool_calls is not None:
+    if request.parallel_tool_calls is not None and request.tools:  # without tools OpenAI refuses it, and it is moot
         params["parallel_tool_calls"] = request.parallel_tool_calls
     if request.reasoning is not None and request.reasoning.effort is not None:
         params["reasoning_effort"] = request.reasoning.effort
