@@ -142,9 +142,12 @@ async def test_system_blocks_and_sampling_reach_the_model(
         system=[{"type": "text", "text": "You are terse."}, {"type": "text", "text": "Answer in English."}],
         messages=QUESTION,
         stop_sequences=["END"],
+        metadata={"user_id": "end-user-7"},
     )
     (request,) = gateway.chat_requests()
     sent = json.dumps(request.body)
+    # Anthropic's own field reaches Anthropic's models as it is, and no other kind.
+    assert (request.body.get("metadata") == {"user_id": "end-user-7"}) == (target.api == "anthropic")
     assert "You are terse." in sent
     assert "Answer in English." in sent
     assert "END" in sent
