@@ -233,3 +233,20 @@ async def test_arguments_the_log_redaction_marks_are_hidden_in_the_audit_row_too
         (row,) = await _audit_rows(rt, "ops.deploy")
     assert json.loads(row.detail or "{}")["arguments"] == {"target": "[REDACTED]", "token": "[REDACTED]"}
     assert "prod-db" not in (row.detail or "")
+
+
+async def test_the_pending_approvals_gauge_counts_the_parked_calls(tmp_path: Path) -> None:
+    async with Runtime.open(ops_config(tmp_path, ops={"approval": "required"})) as rt:
+        calls = [asyncio.create_task(rt.tools.call("ops.status", user="alice")) for _ in range(2)]
+        for _ in range(400):
+            if len(rt.tools.pending()) == 2:
+                break
+            await asyncio.sleep(0.005)
+        parked = rt.metrics.render().decode()
+        for request in rt.tools.pending():
+            rt.tools.approve(request.id)
+        await asyncio.gather(*calls)
+        after = rt.metrics.render().decode()
+    assert "agentrt_tool_approvals_pending 2.0" in parked
+    assert "agentrt_tool_approvals_pending 0.0" in after
+    assert 'agentrt_tool_calls_total{decision="approved",outcome="ok",tool="ops.status"} 2.0' in after
