@@ -319,3 +319,9 @@ async def test_claude_codes_mid_conversation_system_turns_and_beta_fields(
         ("system", "Agents available: none."),
     ]
     assert "context_management" not in sent.body
+
+
+async def test_an_answer_cut_at_max_tokens_says_so(client: anthropic.AsyncAnthropic, up: FakeUpstream) -> None:
+    up.script(Reply(text="Paris is", finish_reason="length"))
+    message = await client.messages.create(model="default", max_tokens=2, messages=QUESTION)
+    assert message.stop_reason == "max_tokens"

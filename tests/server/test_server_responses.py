@@ -306,3 +306,16 @@ async def test_a_continued_conversation_keeps_its_images(served: Served, up: Fak
     assert second["messages"][0]["content"][0]["image_url"]["url"] == PNG_URL
     # The instructions were the first request's only, as OpenAI documents.
     assert "First instructions." not in json.dumps(second)
+
+
+async def test_an_answer_cut_at_the_output_limit_is_incomplete(served: Served, up: FakeUpstream) -> None:
+    up.script(Reply(text="Paris is", finish_reason="length"), Reply(text="Paris is", finish_reason="length"))
+    async with client_for(served) as client:
+        response = await client.responses.create(model="default", input="The capital?", max_output_tokens=2)
+        stream = await client.responses.create(model="default", input="The capital?", max_output_tokens=2, stream=True)
+        kinds = [event.type async for event in stream]
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert response.output_text == "Paris is"
+    assert kinds[-1] == "response.incomplete"
