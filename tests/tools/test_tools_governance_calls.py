@@ -155,3 +155,22 @@ async def test_the_streamed_tool_loop_is_governed_too(up: FakeUpstream, tmp_path
     assert final.completion.text == "Not allowed."
     assert "denies the tool call 'ops.deploy'" in up.requests[1].body["messages"][-1]["content"]
     assert (row.decision, row.request_id) == ("deny", final.completion.request_id)
+
+
+async def test_a_call_refused_for_its_arguments_costs_nothing_and_a_run_one_is_charged(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    budgets = [{"scope": "user", "period": "day", "max_cost": 0.1}]
+    config = fake_config(up, tmp_path, ops={"cost": 0.1}, policies={"budgets": budgets})
+    async with Runtime.open(config, plugins=False) as rt:
+        bad = await rt.tools.call("ops.deploy", {"token": "t"}, user="alice")  # no target: never runs
+        good = await rt.tools.call("ops.deploy", {"target": "prod", "token": "t"}, user="alice")
+        spent = await rt.tools.call("ops.status", user="alice")
+        rows = await _rows(rt, tool="ops.deploy")
+    assert bad.is_error
+    assert "did not validate" in bad.text
+    assert good.text == "deployed to prod"
+    assert spent.is_error
+    assert "budget" in spent.text
+    outcomes = sorted((r.outcome or "", json.loads(r.detail or "{}").get("cost")) for r in rows)
+    assert outcomes == [("bad_arguments", 0.0), ("ok", 0.1)]

@@ -55,6 +55,8 @@ Execute = Callable[[Mapping[str, Any], float | None], Awaitable[ToolOutput]]
 
 REDACTED = "[REDACTED]"
 
+_NOT_RUN = frozenset({"bad_arguments", "unknown_tool"})
+
 _log = structlog.get_logger("agentrt.tools")
 
 
@@ -246,8 +248,10 @@ class ToolGovernor:
             ran = True
             return await self._execute(story, arguments, execute, limit)
         finally:
+            # A call refused before the tool started (bad arguments, no such tool) costs nothing.
+            story.charged = ran and story.outcome not in _NOT_RUN
             if reservation is not None and self.policy is not None:
-                await self._account(reservation, ran)
+                await self._account(reservation, story.charged)
 
     async def _approval(
         self, story: _Story, arguments: Mapping[str, Any], admission: ToolAdmission | None
@@ -275,7 +279,8 @@ class ToolGovernor:
             output = await execute(arguments, limit)
         except TimeoutError:
             story.outcome = "timeout"
-            return ToolOutput(f"error: the tool {story.tool!r} did not answer within {limit:g}s", is_error=True)
+            within = f"within {limit:g}s" if limit is not None else "in time"
+            return ToolOutput(f"error: the tool {story.tool!r} did not answer {within}", is_error=True)
         except ToolArgumentsError as err:
             story.outcome = "bad_arguments"
             problems = "; ".join(err.problems) or str(err)
@@ -285,7 +290,8 @@ class ToolGovernor:
             return ToolOutput(f"error: {err}", is_error=True)
         except Exception as err:  # the model is told, so it can try again or explain; the log keeps it visible
             story.outcome = "failed"
-            story.reason = f"{type(err).__name__}: {err}"
+            reason = f"{type(err).__name__}: {err}"  # the audit row keeps it: redacted as a log line would be
+            story.reason = reason if self.redact is None else self.redact.redact_text(reason)
             _log.warning("tool_failed", tool=story.tool, error_type=type(err).__name__, error=str(err))
             return ToolOutput(f"error: the tool raised {type(err).__name__}: {err}", is_error=True)
         story.outcome = "error" if output.is_error else "ok"
@@ -331,7 +337,7 @@ class ToolGovernor:
             detail["approval_id"] = story.approval_id
             detail["approved_by" if story.decision == "approved" else "decided_by"] = story.approved_by
         if settings.cost is not None:
-            detail["cost"] = settings.cost if story.outcome not in ("denied", "rejected", "timeout") else 0.0
+            detail["cost"] = settings.cost if story.charged else 0.0
         principal = story.principal
         try:
             self.audit.record(  # type: ignore[union-attr]
@@ -362,6 +368,7 @@ class _Story:
         "_redacted",
         "approval_id",
         "approved_by",
+        "charged",
         "decision",
         "outcome",
         "principal",
@@ -385,6 +392,7 @@ class _Story:
         self.reason: str | None = None
         self.approval_id: str | None = None
         self.approved_by: str | None = None
+        self.charged = False
         self.seconds = 0.0
         self.secret_fields: frozenset[str] = frozenset()
         self._redacted: dict[str, Any] | None = None
