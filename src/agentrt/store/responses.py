@@ -7,9 +7,12 @@ object as it was answered (``GET /v1/responses/{id}``), and the conversation
 which a later request with ``previous_response_id`` continues.
 
 A row is written before the answer is sent, so a client that continues at
-once finds it. With ``store.retention.responses`` set, rows older than that
-are deleted in the background, in batches like the ledger's
-(:mod:`agentrt.store.responses_service`).
+once finds it. Each row holds its whole conversation rather than a link to the
+one it continued: retention may delete an old response without breaking the
+newer ones that continued it, at the cost of repeating the earlier turns.
+
+With ``store.retention.responses`` set, rows older than that are deleted in
+the background, in batches like the ledger's (:mod:`agentrt.store.responses_service`).
 """
 
 from __future__ import annotations
