@@ -170,3 +170,11 @@ def test_a_reloaded_model_is_shuffled_with_its_new_weights() -> None:
     after = model_with([{"provider": "a", "weight": 1000}, {"provider": "b", "weight": 1}])
     assert Counter(router.order(before)[0].provider for _ in range(200))["b"] > 190
     assert Counter(router.order(after)[0].provider for _ in range(200))["a"] > 190
+
+
+async def test_usage_reads_a_fresh_private_backend_without_a_hold_first() -> None:
+    spec = model_with([{"provider": "a", "rpm": 4}, {"provider": "b", "tpm": 1000}], "usage")
+    router = Router(rng=Random(0))
+    await router.refresh_usage(spec)  # the private backend opens on first use, whatever the use
+    assert [router.stats.get(d.deployment.key).left for d in spec.deployments] == [1.0, 1.0]  # type: ignore[union-attr]
+    await router.close()

@@ -1,6 +1,7 @@
 """The ``memory`` cache backend: an LRU of this process, bounded in bytes, with a TTL per entry.
 
-The size of an entry is its key's length plus its value's; the sum over the
+The size of an entry is its key's length plus its value's (Python's own
+bookkeeping, about 200 bytes an entry, is not counted); the sum over the
 entries never exceeds ``max_bytes``: storing an entry first drops the least
 recently used ones until it fits, and an entry larger than the whole bound is
 not stored at all. An expired entry is dropped when it is read, or when it

@@ -24,7 +24,7 @@ from agentrt.errors import RateLimitExceeded
 
 if TYPE_CHECKING:
     from agentrt.models import ModelSpec
-    from agentrt.policy.backends.base import PolicyBackend
+    from agentrt.policy.backends.base import PolicyBackend, Snapshot
     from agentrt.policy.reservation import Reservation
 
 __all__ = ["HOLD_TTL", "DeploymentBusy", "DeploymentLimits"]
@@ -70,10 +70,7 @@ class DeploymentLimits:
 
         deployment = spec.deployment
         assert deployment is not None  # the caller checks that it is a deployment with limits
-        backend = self.backend
-        if self._own and not self._opened:
-            self._opened = True
-            await backend.open()
+        backend = await self._ready()
         now = self._clock()
         hold_id = self._prefix + str(next(self._ids))
         reservation = Reservation(
@@ -96,6 +93,18 @@ class DeploymentLimits:
                 self.on_busy(spec)
             raise _busy(spec, result.kind, result.used, result.retry_after, tokens)
         return reservation
+
+    async def windows(self, keys: list[str]) -> Snapshot:
+        """The deployments' windows named ``keys`` as they stand (for the ``usage`` strategy)."""
+        backend = await self._ready()
+        return await backend.snapshot(keys, [], self._clock())
+
+    async def _ready(self) -> PolicyBackend:
+        backend = self.backend
+        if self._own and not self._opened:
+            self._opened = True
+            await backend.open()
+        return backend
 
     async def settle(self, reservation: Reservation, tokens: int) -> None:
         """The call was served: the hold counts the tokens it really used."""

@@ -104,9 +104,7 @@ class Router:
         if not limited:
             return
         keys = [d.deployment.key for d in limited if d.deployment is not None]
-        backend = self.limits.backend
-        now = time.time()
-        snapshot = await backend.snapshot(keys, [], now)
+        snapshot = await self.limits.windows(keys)
         for deployment_spec in limited:
             deployment = deployment_spec.deployment
             assert deployment is not None
