@@ -93,6 +93,10 @@ def test_the_document_loads_and_lists_every_operation(server: ServerThread) -> N
         "POST /v1/chat/completions",
         "POST /v1/embeddings",
         "GET /v1/models",
+        "POST /v1/messages",
+        "POST /v1/responses",
+        "POST /mcp",
+        "POST /v1/approvals/{approval_id}",
         "GET /readyz",
         "POST /v1/agents/{agent_id}/ask",
     } <= labels

@@ -10,6 +10,9 @@
 - ``POST /v1/chat/completions`` (streaming too), ``POST /v1/embeddings``,
   ``GET /v1/models``: any OpenAI client, with its base URL pointed here, gets
   the runtime's policies, budgets, fallbacks and logs;
+- ``POST /v1/messages`` (Anthropic's Messages API: the anthropic SDK, Claude Code) and
+  ``POST /v1/responses`` (OpenAI's Responses API, stored responses for
+  ``previous_response_id``), for any configured model;
 - ``/v1/agents``: create, tell, ask, read, terminate agents; their events as SSE;
 - ``/healthz``, ``/readyz``, ``/metrics``, ``POST /admin/reload``, ``/openapi.json``.
 
