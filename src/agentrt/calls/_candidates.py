@@ -11,8 +11,8 @@ A candidate that is a deployment with ``rpm``/``tpm`` first holds a request on
 its deployment's window (:class:`~agentrt.routing.DeploymentLimits`); a busy
 deployment raises :class:`~agentrt.routing.DeploymentBusy` and is skipped
 before the policy is asked, so a skip costs the caller nothing. A policy
-refusal after that hold releases it (the deployment then counts the request
-for its minute: over-held, never over its limit).
+refusal after that hold cancels it (the request never went: the deployment
+counts it no more).
 """
 
 from __future__ import annotations
@@ -105,7 +105,9 @@ class CallHolds:
                 )
             )
         except BaseException:
-            await self._release_deployment(index)
+            hold, self.deployment_holds[index] = self.deployment_holds[index], None
+            if hold is not None and self._limits is not None:
+                await self._limits.cancel(hold)  # the call never went there: it takes none of its rpm
             raise
         self.reservations[index] = reservation
         cap = getattr(reservation, "output_cap", None)

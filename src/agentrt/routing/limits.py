@@ -8,8 +8,10 @@ no other process can pass between the check and the hold, so a deployment is
 never one request over, and a request is refused only when the window is
 really full. A deployment that refuses is skipped (:class:`DeploymentBusy`);
 the call goes on to the next. The hold is settled with the tokens the call
-used, or released when the call failed (its request still counts, as it
-reached the provider).
+used, released when the call failed (its request still counts, as it
+reached the provider), or cancelled when the policy refused the call after the
+hold (the request never went: it counts no more, so a caller over their own
+limits cannot use up a deployment's rpm).
 """
 
 from __future__ import annotations
@@ -119,6 +121,19 @@ class DeploymentLimits:
             return
         reservation.state = "released"
         await self.backend.release(reservation, self._clock())
+
+    async def cancel(self, reservation: Reservation) -> None:
+        """The call never went there (the policy refused it): the request no longer counts at all, so the
+        deployment is not held for a call it never served. A backend that cannot cancel releases it."""
+        if reservation.state != "held":
+            return
+        reservation.state = "released"
+        backend = self.backend
+        cancel = getattr(backend, "cancel", None)
+        if cancel is None:
+            await backend.release(reservation, self._clock())
+        else:
+            await cancel(reservation, self._clock())
 
     async def close(self) -> None:
         """Close the private backend, if one was made (the policy closes its own)."""
