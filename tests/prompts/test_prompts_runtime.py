@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from agentrt import Runtime
 from agentrt.errors import PromptInputError
@@ -18,7 +19,7 @@ store: {{url: "sqlite:///{db}"}}
 providers:
   offline: {{kind: local}}
 models:
-  small: {{provider: offline, aliases: [default]}}
+  small: {{provider: offline, aliases: [default], capabilities: [chat, json, streaming]}}
 prompts:
   triage:
     description: Sort a ticket
@@ -30,13 +31,18 @@ prompts:
 """
 
 
+class Verdict(BaseModel):
+    queue: str
+    urgent: bool
+
+
 def write(root: Path, system: str = "You sort tickets.") -> Path:
     path = root / "agentrt.yaml"
     path.write_text(CONFIG.format(db=root / "rt.db", system=system), encoding="utf-8")
     return path
 
 
-async def test_rt_prompt_feeds_generate_stream_and_agents_end_to_end(tmp_path: Path) -> None:
+async def test_rt_prompt_feeds_generate_stream_and_generate_object_end_to_end(tmp_path: Path) -> None:
     async with Runtime.open(write(tmp_path), plugins=False) as rt:
         messages = rt.prompt("triage", ticket="my invoice is wrong", urgent=True)
         assert list(messages) == [
@@ -48,6 +54,8 @@ async def test_rt_prompt_feeds_generate_stream_and_agents_end_to_end(tmp_path: P
         assert completion.text == "echo: Ticket: my invoice is wrong (urgent)"
         streamed = [event async for event in rt.stream("default", rt.prompt("triage", ticket="late"))]
         assert streamed[-1].completion.text == "echo: Ticket: late"  # type: ignore[union-attr]
+        verdict = await rt.generate_object("default", rt.prompt("triage", ticket="refund?"), schema=Verdict)
+        assert isinstance(verdict, Verdict)
         assert [info.name for info in rt.prompts.list()] == ["triage"]
         with pytest.raises(PromptInputError, match="needs input 'ticket'"):
             rt.prompt("triage")
