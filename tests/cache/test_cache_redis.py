@@ -6,9 +6,10 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import pytest
 from cache_support import open_runtime
 
-from agentrt.cache import RedisCache
+from agentrt.cache import RedisCache, ResponseCache
 from agentrt.testing import FakeUpstream
 
 
@@ -50,3 +51,48 @@ async def test_an_unreachable_redis_is_a_miss_not_a_failure(up: FakeUpstream, tm
     assert not first.cached
     assert not second.cached
     assert len(up.requests) == 2
+
+
+class _DownBackend:
+    """A backend whose every use fails, counting the tries."""
+
+    name = "down"
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.tries += 1
+        raise ConnectionError("connection refused")
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        self.tries += 1
+        raise ConnectionError("connection refused")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_after_a_failure_the_cache_is_left_alone_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentrt.cache import response_cache
+    from agentrt.calls._call import call_settings
+    from agentrt.calls.principal import Principal
+    from agentrt.config._cache import CacheSection
+    from agentrt.models import ModelSpec
+    from agentrt.types import Completion, Message, Usage
+
+    now = [1000.0]
+    monkeypatch.setattr(response_cache.time, "monotonic", lambda: now[0])
+    backend = _DownBackend()
+    cache = ResponseCache(CacheSection(enabled=True), backend)
+    plan = cache.plan(ModelSpec("m", "p", "m"), [Message.user("q")], call_settings(Principal(), "generate", None, None))
+    assert plan is not None
+    assert await cache.get(plan) is None
+    assert backend.tries == 1
+    completion = Completion("a", [], "stop", Usage(), 0.0, "m", "p", [], 0.0)
+    await cache.put(plan, completion)
+    assert await cache.get(plan) is None
+    assert backend.tries == 1  # paused: neither read nor written
+    now[0] += response_cache.PAUSE_AFTER_FAILURE
+    assert await cache.get(plan) is None
+    assert backend.tries == 2  # tried again after the pause

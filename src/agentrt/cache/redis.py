@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["RedisCache"]
+__all__ = ["SOCKET_TIMEOUT", "RedisCache"]
+
+SOCKET_TIMEOUT = 0.5
+"""Seconds a connection or a command may take before the cache counts as unreachable."""
 
 
 class RedisCache:
@@ -31,7 +34,10 @@ class RedisCache:
         if client is None:
             from redis.asyncio import Redis
 
-            client = self._client = Redis.from_url(self._url)
+            # Short timeouts: a cache that does not answer must cost a call little (a miss), not a hang.
+            client = self._client = Redis.from_url(
+                self._url, socket_connect_timeout=SOCKET_TIMEOUT, socket_timeout=SOCKET_TIMEOUT
+            )
         return client
 
     async def get(self, key: str) -> bytes | None:

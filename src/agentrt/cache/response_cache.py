@@ -5,11 +5,14 @@
 ``cache=``), whether it may read (not with ``cache="refresh"``, the gateway's
 ``Cache-Control: no-cache``), its key and its TTL (the call's ``cache_ttl``,
 else the model's ``cache.ttl``, else the cache's ``ttl``). A backend that fails
-never fails the call: the error is logged and the call goes to the provider.
+never fails the call: the error is logged, the call goes to the provider, and
+the cache is left alone for :data:`PAUSE_AFTER_FAILURE` seconds (calls meanwhile
+neither read nor write it), so a Redis that is down costs calls nothing more.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,7 +29,10 @@ if TYPE_CHECKING:
     from agentrt.models import ModelSpec
     from agentrt.types import Completion, Message, StreamEvent
 
-__all__ = ["CacheBackend", "CachePlan", "ResponseCache", "open_cache_backend"]
+__all__ = ["PAUSE_AFTER_FAILURE", "CacheBackend", "CachePlan", "ResponseCache", "open_cache_backend"]
+
+PAUSE_AFTER_FAILURE = 5.0
+"""Seconds the cache is skipped after its backend failed."""
 
 _log = structlog.get_logger("agentrt.cache")
 
@@ -84,6 +90,7 @@ class ResponseCache:
             )
         self.hits = 0
         self.misses = 0
+        self._paused_until = 0.0
 
     def consulted(self, call: _Call) -> bool:
         """Whether ``call`` may use the cache at all (cheap: checked on every call before the model is resolved)."""
@@ -104,24 +111,38 @@ class ResponseCache:
 
     async def get(self, plan: CachePlan) -> CachedAnswer | None:
         """The stored answer of ``plan``'s request, or None (counted as a hit or a miss)."""
-        try:
-            data = await self.backend.get(plan.key)
-            answer = None if data is None else CachedAnswer.from_bytes(data)
-        except Exception as err:  # an unreachable or corrupt cache is a miss, loudly
-            _log.warning("cache_read_failed", model=plan.model, backend=self.backend.name, error=_error(err))
-            answer = None
+        answer = None
+        if not self._paused():
+            try:
+                data = await self.backend.get(plan.key)
+                answer = None if data is None else CachedAnswer.from_bytes(data)
+            except Exception as err:  # an unreachable or corrupt cache is a miss, loudly
+                self._failed("cache_read_failed", plan, err)
         self._count(plan.model, answer is not None)
         return answer
 
     async def put(self, plan: CachePlan, completion: Completion, events: list[StreamEvent] | None = None) -> None:
         """Keep ``completion`` (streamed as ``events``) for ``plan.ttl`` seconds, if it is a complete answer."""
         answer = CachedAnswer.of(completion, events)
-        if answer is None:
+        if answer is None or self._paused():
             return
         try:
             await self.backend.put(plan.key, answer.to_bytes(), plan.ttl)
         except Exception as err:
-            _log.warning("cache_write_failed", model=plan.model, backend=self.backend.name, error=_error(err))
+            self._failed("cache_write_failed", plan, err)
+
+    def _paused(self) -> bool:
+        return self._paused_until > 0.0 and time.monotonic() < self._paused_until
+
+    def _failed(self, event: str, plan: CachePlan, err: BaseException) -> None:
+        self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
+        _log.warning(
+            event,
+            model=plan.model,
+            backend=self.backend.name,
+            error=_error(err),
+            hint=f"the cache is skipped for {PAUSE_AFTER_FAILURE:g}s; calls go to the provider meanwhile",
+        )
 
     async def close(self) -> None:
         await self.backend.close()
