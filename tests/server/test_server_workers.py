@@ -174,6 +174,11 @@ def test_a_killed_worker_is_replaced_and_sighup_reaches_every_worker(
     ready = supervised.wait_for("worker_ready", worker=1, timeout=30, after=mark)
     assert ready["pid"] != first[1]
     assert distinct_pids(url, 2) == {ready["pid"], first[2]}
+    # The dashboard's session secret (unset in the config) is one for all, the replacement included.
+    if Path("/proc/self/environ").exists():  # Linux: read what each worker was given
+        secrets = {_environ(pid).get("AGENTRT__SERVER__UI__SECRET") for pid in (ready["pid"], first[2])}
+        assert len(secrets) == 1
+        assert len(secrets.pop() or "") == 64
     mark = supervised.mark()
     supervised.process.send_signal(signal.SIGHUP)  # passed on: every worker reloads
     supervised.wait_for("workers_reloading", after=mark)
@@ -184,6 +189,11 @@ def test_a_killed_worker_is_replaced_and_sighup_reaches_every_worker(
     assert supervised.stop() == 0
     assert worker_log_path(tmp_path / "log.jsonl", 1).exists()  # each worker its own log file
     assert worker_log_path(tmp_path / "log.jsonl", 2).exists()
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.decode().partition("=")[::2] for item in raw.split(b"\0") if item)
 
 
 def _events(supervised: Supervised, event: str, after: int) -> list[dict[str, Any]]:
@@ -339,3 +349,5 @@ def test_approvals_and_agents_are_refused_with_more_than_one_worker() -> None:
     assert [problem.path for problem in problems] == ["tools.clock.approval", "agents"]
     assert "tools.clock.approval, policies.rules[0].approval" in problems[0].message
     assert "--workers 1" in problems[1].message
+    on_ray = config.model_copy(update={"agents_backend": config.agents_backend.model_copy(update={"kind": "ray"})})
+    assert [problem.path for problem in worker_problems(on_ray, 2)] == ["tools.clock.approval"]

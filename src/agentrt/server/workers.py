@@ -28,9 +28,10 @@ whole runtime serving HTTP) and then only watches them:
 What a worker keeps in memory is its own, so state that must be shared cannot
 live in memory: a ``memory`` policy backend (each worker would count its own
 limits and budgets), a ``memory://`` store, an enabled ``memory`` response cache,
-approvals (a parked tool call waits in one worker) and configured agents (an
-agent lives in the worker that spawned it) are refused with N > 1
-(:func:`worker_problems`). ``sqlite`` policy counters are shared
+approvals (a parked tool call waits in one worker) and local agents (an agent
+lives in the worker that spawned it; on Ray they are shared) are refused with
+N > 1 (:func:`worker_problems`). The dashboard's session secret, random per
+process when unset, is picked once by the supervisor for every worker. ``sqlite`` policy counters are shared
 exactly (every check-and-hold is a ``BEGIN IMMEDIATE`` transaction, serialised
 across processes), as are ``redis://`` ones. A log file is per worker: with
 ``logging.file.path: logs/agentrt.jsonl`` worker 2 writes
@@ -119,12 +120,13 @@ def worker_problems(config: Config, workers: int) -> list[ConfigProblem]:
                 f"or rule says approval: required ({', '.join(approvals)})",
             )
         )
-    if config.agents:
+    backend = getattr(getattr(config, "agents_backend", None), "kind", "local")
+    if config.agents and backend == "local":  # on Ray every process reaches every agent
         problems.append(
             ConfigProblem(
                 "agents",
-                "agents live in the process that spawned them, and a request may reach any worker: "
-                "serve agents with --workers 1 (or run them apart with `agentrt run`)",
+                "local agents live in the process that spawned them, and a request may reach any worker: "
+                "serve agents with --workers 1, or run them on Ray (agents_backend: {kind: ray})",
             )
         )
     return problems
@@ -143,6 +145,21 @@ def _approval_paths(config: Config) -> list[str]:
         if getattr(rule, "approval", None) == "required":
             found.append(f"policies.rules[{index}].approval")
     return found
+
+
+def _shared_settings(config: Config) -> dict[str, str]:
+    """Settings every worker must share that a single process would pick at random, as AGENTRT__ variables.
+
+    The dashboard signs its session cookies with ``server.ui.secret``, a random one per
+    process when unset: then a login on one worker would be refused by the next. The
+    supervisor picks that random secret once, for all of them.
+    """
+    ui = getattr(config.server, "ui", None)
+    if ui is None or not getattr(ui, "enabled", False) or getattr(ui, "secret", None) is not None:
+        return {}
+    import secrets
+
+    return {"AGENTRT__SERVER__UI__SECRET": secrets.token_hex(32)}
 
 
 def worker_log_path(path: Path, index: int) -> Path:
@@ -213,6 +230,7 @@ class WorkerSupervisor:
         self._bound: tuple[str, int] | None = None
         self._buffer = b""
         self._all_ready = False
+        self._shared_env = _shared_settings(loaded.config)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -354,6 +372,7 @@ class WorkerSupervisor:
         else:
             args += ["--reuse-port"]
         env = dict(self._environ)
+        env.update(self._shared_env)
         log_file = self._loaded.config.logging.file
         if log_file is not None:
             env["AGENTRT__LOGGING__FILE__PATH"] = str(worker_log_path(log_file.path, slot.index))
