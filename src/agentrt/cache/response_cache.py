@@ -34,6 +34,8 @@ __all__ = ["PAUSE_AFTER_FAILURE", "CacheBackend", "CachePlan", "ResponseCache", 
 PAUSE_AFTER_FAILURE = 5.0
 """Seconds the cache is skipped after its backend failed."""
 
+_RESTART_FIELDS = ("backend", "max_bytes", "key_prefix")  # the backend is made with them at start
+
 _log = structlog.get_logger("agentrt.cache")
 
 
@@ -143,6 +145,13 @@ class ResponseCache:
             error=_error(err),
             hint=f"the cache is skipped for {PAUSE_AFTER_FAILURE:g}s; calls go to the provider meanwhile",
         )
+
+    def reconfigure(self, section: CacheSection) -> list[str]:
+        """Apply a new ``cache`` section: ``enabled``, ``ttl`` and ``shared_across_tenants`` at once; a new
+        backend, size bound or key prefix waits for a restart (their paths are returned)."""
+        later = [name for name in _RESTART_FIELDS if getattr(section, name) != getattr(self.section, name)]
+        self.section = section.model_copy(update={name: getattr(self.section, name) for name in later})
+        return [f"cache.{name}" for name in later]
 
     async def close(self) -> None:
         await self.backend.close()

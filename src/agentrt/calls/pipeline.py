@@ -59,6 +59,7 @@ from agentrt.resilience import run_plan
 from agentrt.types import Attempt, Completion, Message, ResponseFormat, Usage
 
 if TYPE_CHECKING:
+    from agentrt.config._cache import CacheSection
     from agentrt.tools import ToolSet
 
 __all__ = ["DEFAULT_CALL_TIMEOUT", "DEFAULT_MAX_OUTPUT_RESERVATION", "CallPipeline"]
@@ -88,6 +89,10 @@ class CallPipeline(StreamingCalls, EmbeddingCalls):
         gone. Such a stream then raises ``RuntimeStateError`` if it is read again.
         """
         return await settle_open_streams(list(self._open_streams), self.catalog, self._records, self._log)
+
+    def reconfigure(self, section: CacheSection) -> list[str]:
+        """A reload's new ``cache`` section (the calls service takes it); returns what waits for a restart."""
+        return self.cache.reconfigure(section) if self.cache is not None else []
 
     # --- generate ----------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ async def policy_hook_service(config: Config) -> AsyncIterator[PolicyHook]:
     yield AllowAll()
 
 
-@service(name="calls", version="1")
+@service(name="calls", version="1", config_section="cache")
 async def call_pipeline_service(
     config: Config,
     catalog: ModelCatalog,
