@@ -66,3 +66,44 @@ async def test_openai_client_through_the_gateway(kind: str, tmp_path: Path) -> N
     assert tools.choices[0].finish_reason == "tool_calls"
     assert up.rejected == []
     assert {request.api for request in up.requests} == {kind}
+
+
+async def test_a_streamed_tool_loop_keeps_gemini_3_signatures_on_vertex(tmp_path: Path) -> None:
+    # Gemini 3 refuses a tool loop's next turn unless the first call's thoughtSignature comes back;
+    # through the gateway a streamed tool call carries it in its id only if it is sent whole.
+    async with FakeUpstream() as up:
+        up.script(Reply(tool_calls=[("get_weather", {"city": "Turku"})]), Reply(text="Sunny."))
+        config = gateway_config("vertex", up, tmp_path)
+        config["models"]["m"]["name"] = "gemini-3-pro-preview"
+        async with Runtime.open(config, plugins=False) as rt:
+            server = HttpServer(rt, port=0)
+            await server.start()
+            try:
+                client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0)
+                question: Any = {"role": "user", "content": "weather in Turku?"}
+                stream = await client.chat.completions.create(
+                    model="m", messages=[question], tools=[WEATHER], stream=True
+                )
+                ids, names = [], []
+                async for chunk in stream:
+                    for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                        ids.append(delta.id or "")
+                        names.append(delta.function.name if delta.function else None)
+                call_id = "".join(ids)
+                assistant: Any = {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {"id": call_id, "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+                    ],
+                }
+                answer = await client.chat.completions.create(
+                    model="m",
+                    messages=[question, assistant, {"role": "tool", "tool_call_id": call_id, "content": "sunny"}],
+                    tools=[WEATHER],
+                )
+                await client.close()
+            finally:
+                await server.stop(1.0)
+    assert "get_weather" in names
+    assert answer.choices[0].message.content == "Sunny."
+    assert up.rejected == []

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
+from agentrt.config._catalog import PROVIDER_SECRET_FIELDS
 from agentrt.errors import ConfigError, ConfigProblem
 from agentrt.providers._errors import ErrorReader, Redactor, malformed
-from agentrt.providers._http import HttpTransport
+from agentrt.providers._http import HttpTransport, RequestSigner
 
 if TYPE_CHECKING:
     from agentrt.config import ProviderSection
@@ -30,7 +31,8 @@ class HttpProviderClient:
     Subclasses set ``kind``, ``default_base_url`` and ``option_names`` (the
     ``options`` they take: any other is a typo, refused as a ``ConfigError``) and
     implement the protocol methods; ``_auth_headers`` gives the credential
-    headers and ``_read_error`` the provider's error shape.
+    headers, ``_request_signer`` the credentials computed per request, and
+    ``_error_reader`` the provider's error shape.
     """
 
     kind: ClassVar[str]
@@ -46,7 +48,9 @@ class HttpProviderClient:
         extra = {key.lower(): value.get_secret_value() for key, value in section.headers.items()}
         # Configured headers come last: a user may override what we send (e.g. anthropic-version).
         headers = {**self._auth_headers(api_key), **extra}
-        secrets = [*extra.values(), *([api_key] if api_key else [])]
+        # Every credential field, not only api_key (azure's ad_token, bedrock's AWS keys).
+        fields = (getattr(section, field, None) for field in PROVIDER_SECRET_FIELDS)
+        secrets = [*extra.values(), *(secret.get_secret_value() for secret in fields if secret is not None)]
         self._redact = Redactor(secrets)
         self._http = HttpTransport(
             provider=name,
@@ -56,6 +60,7 @@ class HttpProviderClient:
             max_concurrency=section.max_concurrency,
             reader=self._error_reader(),
             redact=self._redact,
+            signer=self._request_signer(),
         )
 
     def _auth_headers(self, api_key: str | None) -> Mapping[str, str]:
@@ -63,6 +68,10 @@ class HttpProviderClient:
 
     def _error_reader(self) -> ErrorReader:
         raise NotImplementedError
+
+    def _request_signer(self) -> RequestSigner | None:
+        """Per-request credential headers (SigV4, refreshed tokens); None when the static headers suffice."""
+        return None
 
     @property
     def options(self) -> Mapping[str, Any]:

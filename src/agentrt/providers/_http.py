@@ -21,8 +21,9 @@ JSON as ``ProviderUnavailable("malformed response ...")``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from typing import Any, TypeAlias
 
 import aiohttp
 import orjson
@@ -33,12 +34,15 @@ from agentrt.errors import ProviderBadRequest, ProviderError, ProviderTimeout, P
 from agentrt.providers._errors import ErrorReader, Redactor, error_for_status, malformed
 from agentrt.providers._sse import SSEEvent, SSEParser
 
-__all__ = ["HttpTransport"]
+__all__ = ["HttpTransport", "RequestSigner"]
+
+RequestSigner: TypeAlias = Callable[[str, str, bytes], Awaitable[Mapping[str, str]]]
+"""``(method, url, body) -> headers`` added to one request: credentials that depend on the request
+(AWS SigV4 signs the URL and the exact body) or that expire (a refreshed OAuth token)."""
 
 _KEEPALIVE_SECONDS = 30.0
 # Sent with every request (session defaults); a stream only changes what it accepts.
 _DEFAULT_HEADERS = {"content-type": "application/json", "accept": "application/json"}
-_SSE_HEADERS = {"accept": "text/event-stream"}
 
 
 class HttpTransport:
@@ -61,6 +65,7 @@ class HttpTransport:
         "_reader",
         "_redact",
         "_session",
+        "_signer",
         "_stream_timeout",
     )
 
@@ -74,8 +79,10 @@ class HttpTransport:
         max_concurrency: int,
         reader: ErrorReader,
         redact: Redactor,
+        signer: RequestSigner | None = None,
     ) -> None:
         self._provider = provider
+        self._signer = signer
         self._base_url = base_url.rstrip("/")
         # For messages: a URL may carry credentials (user:password@, ?key=); they never appear.
         self._display_url = str(URL(self._base_url).with_user(None).with_query(None))
@@ -124,11 +131,14 @@ class HttpTransport:
         """Send ``body`` (JSON) to ``path`` and return the decoded JSON answer."""
         session = self._session_for_loop()
         data = self._serialise(body, model) if body is not None else None
+        url = self._base_url + path
+        headers = await self._signed(method, url, data, model)
         try:
             async with session.request(
                 method,
-                self._base_url + path,
+                url,
                 data=data,
+                headers=headers,
                 timeout=self._plain_timeout,
             ) as response:
                 raw = await response.read()
@@ -152,18 +162,30 @@ class HttpTransport:
         connection at once. The caller checks the stream's own terminator: this
         generator just ends when the body ends.
         """
+        parser = SSEParser()
+        async with contextlib.aclosing(self.stream_chunks(path, model=model, body=body)) as chunks:
+            async for chunk in chunks:
+                for event in parser.feed(chunk):
+                    yield event
+
+    async def stream_chunks(
+        self, path: str, *, model: str | None, body: Any, accept: str = "text/event-stream"
+    ) -> AsyncGenerator[bytes, None]:
+        """POST ``body`` and yield the answer's body in the pieces the network delivers.
+
+        For streams that are not server-sent events (NDJSON, AWS event streams);
+        failures are mapped as for :meth:`stream_events`.
+        """
         session = self._session_for_loop()
         data = self._serialise(body, model)
+        url = self._base_url + path
+        headers = {**(await self._signed("POST", url, data, model) or {}), "accept": accept}
         try:
-            async with session.post(
-                self._base_url + path, data=data, headers=_SSE_HEADERS, timeout=self._stream_timeout
-            ) as response:
+            async with session.post(url, data=data, headers=headers, timeout=self._stream_timeout) as response:
                 if response.status >= 400:
                     raise self._status_error(response, await response.read(), model)
-                parser = SSEParser()
                 async for chunk in response.content.iter_any():
-                    for event in parser.feed(chunk):
-                        yield event
+                    yield chunk
         except ProviderError:
             raise
         except TimeoutError as err:
@@ -185,6 +207,18 @@ class HttpTransport:
             await session.close()
 
     # --- helpers ------------------------------------------------------------------
+
+    async def _signed(self, method: str, url: str, data: bytes | None, model: str | None) -> Mapping[str, str] | None:
+        if self._signer is None:
+            return None
+        try:
+            # As aiohttp will send it: yarl normalises the escapes (%3A goes out as ":"), and a signature
+            # covers the path exactly as sent.
+            return await self._signer(method, str(URL(url)), data or b"")
+        except ProviderError:
+            raise
+        except (OSError, ValueError) as err:  # e.g. a token endpoint that cannot be reached
+            raise self._connection_error(err, model) from err
 
     def _serialise(self, body: Any, model: str | None) -> bytes:
         try:

@@ -135,12 +135,17 @@ class OpenAIClient(HttpProviderClient):
     def _error_reader(self) -> ErrorReader:
         return read_openai_error
 
+    def _path(self, operation: str, model: str | None) -> str:
+        """The path of ``/chat/completions``, ``/embeddings`` or ``/models`` (Azure names deployments in it)."""
+        return operation
+
     # --- chat -----------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest) -> ProviderResponse:
         """One chat completion (``POST /chat/completions``)."""
         body = self._body(request, stream=False)
-        data = await self._http.request_json("POST", "/chat/completions", model=request.model, body=body)
+        path = self._path("/chat/completions", request.model)
+        data = await self._http.request_json("POST", path, model=request.model, body=body)
         return self._response(data, request.model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderStreamEvent]:
@@ -157,7 +162,8 @@ class OpenAIClient(HttpProviderClient):
         finish_reason: str | None = None
         refusal: list[str] = []
         done = False
-        async with aclosing(self._http.stream_events("/chat/completions", model=model, body=body)) as events:
+        path = self._path("/chat/completions", model)
+        async with aclosing(self._http.stream_events(path, model=model, body=body)) as events:
             async for event in events:
                 if done:
                     continue  # read to the end of the body, so the connection can be reused
@@ -249,7 +255,8 @@ class OpenAIClient(HttpProviderClient):
             params = dict(request.params)
             self._guard.drop(params, CHAT_ONLY, model=request.model, why=" in an embeddings request", always=True)
             body.update(params)
-        data = await self._http.request_json("POST", "/embeddings", model=request.model, body=body)
+        path = self._path("/embeddings", request.model)
+        data = await self._http.request_json("POST", path, model=request.model, body=body)
         try:
             items = sorted(data["data"], key=lambda item: item.get("index", 0))
             vectors = [_vector(item["embedding"]) for item in items]
@@ -267,7 +274,7 @@ class OpenAIClient(HttpProviderClient):
 
     async def check(self) -> str:
         """List the models (``GET /models``): proves the endpoint answers and accepts the key."""
-        data = await self._http.request_json("GET", "/models", model=None)
+        data = await self._http.request_json("GET", self._path("/models", None), model=None)
         models = data.get("data") if isinstance(data, dict) else None
         if not isinstance(models, list):
             raise malformed(self.name, None, "no data[] in the model list")

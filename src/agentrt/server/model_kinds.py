@@ -3,7 +3,7 @@
 An Anthropic-format request to an Anthropic model passes Anthropic's own
 parameters (``thinking``, ``top_k``...) through; to an OpenAI model they are
 left out. Tool calls of kinds that keep reasoning state in them (Anthropic's
-thinking, Gemini's thoughtSignature) are streamed whole, once their ids and
+thinking, also through Bedrock; Gemini's thoughtSignature, also on Vertex) are streamed whole, once their ids and
 provider data are complete. Looked up once per model name and configuration
 version: a reload that moves a model to another provider is seen at once.
 """
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["REASONING_KINDS", "ModelKinds"]
 
-REASONING_KINDS = frozenset({"anthropic", "google"})
+REASONING_KINDS = frozenset({"anthropic", "google", "vertex", "bedrock"})
 """Provider kinds that keep reasoning state in ``ToolCall.provider_data`` (see :mod:`agentrt.server.reasoning`)."""
 
 

@@ -21,9 +21,10 @@ import orjson
 import structlog
 from aiohttp import web
 
+from agentrt.cache._key import cache_control
 from agentrt.calls.principal import Principal
-from agentrt.errors import AgentRTError
 from agentrt.server.errors import describe_error, error_body
+from agentrt.server.model_kinds import ModelKinds
 from agentrt.server.openai_convert import (
     ChatCall,
     ChunkWriter,
@@ -54,10 +55,6 @@ _log = structlog.get_logger("agentrt.server")
 
 _JSON = "application/json"
 
-# Provider kinds that keep reasoning state in ToolCall.provider_data (see agentrt.server.reasoning).
-_REASONING_KINDS = frozenset({"anthropic", "google"})
-
-
 def _json(body: Any, *, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=orjson.dumps(body), content_type=_JSON, headers=headers)
 
@@ -78,23 +75,9 @@ class OpenAIRoutes:
 
     def __init__(self, ctx: ServerContext) -> None:
         self._ctx = ctx
-        # Per model name, and for one configuration version: whether its provider keeps reasoning
-        # state in tool calls (then streamed tool calls are held back until their ids are complete).
-        self._reasoning: dict[str, bool] = {}
-        self._reasoning_version = -1
-
-    def _keeps_reasoning(self, model: str) -> bool:
-        rt = self._ctx.rt
-        if self._reasoning_version != rt.config_version:
-            self._reasoning, self._reasoning_version = {}, rt.config_version
-        found = self._reasoning.get(model)
-        if found is None:
-            try:
-                provider = rt.config.providers.get(rt.models.resolve(model).provider)
-            except AgentRTError:
-                return False  # an unknown model: the call itself says so
-            found = self._reasoning[model] = provider is not None and provider.kind in _REASONING_KINDS
-        return found
+        # Whether a model's provider keeps reasoning state in tool calls (then streamed tool calls
+        # are held back until their ids are complete), per model and configuration version.
+        self._kinds = ModelKinds(ctx.rt)
 
     def routes(self) -> list[Route]:
         return [
@@ -153,6 +136,9 @@ class OpenAIRoutes:
         body = parse_body(ChatCompletionRequest, await request.read())
         call = chat_call(body)
         principal = principal_of(request)
+        cache = cache_control(request.headers.get("Cache-Control"))  # no-cache: write only; no-store: neither
+        if cache is not None:
+            call.options["cache"] = cache
         if call.stream:
             return await self._stream(request, call, principal)
         completion = await self._ctx.rt.calls.generate(call.model, call.messages, principal=principal, **call.options)
@@ -167,7 +153,7 @@ class OpenAIRoutes:
             completion_id,
             call.model,
             include_usage=call.include_usage,
-            hold_tool_calls=self._keeps_reasoning(call.model),
+            hold_tool_calls=self._kinds.keeps_reasoning(call.model),
         )
         stream = EventStream(request)
         try:
