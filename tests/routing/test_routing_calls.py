@@ -196,3 +196,33 @@ async def test_on_the_sqlite_policy_backend_deployment_holds_leave_no_journal_ro
     assert [row[0] for row in deployments] == ["east/gpt-a", "east/gpt-b", "west/claude-c"]
     assert pending == []  # the calls' own journal rows went with their ledger rows; the deployments' never existed
     assert explanation.limits[0].requests == 3  # the refused call, never admitted, took none of ann's rpm
+
+
+async def test_a_deployments_tpm_holds_each_open_streams_worst_case_until_it_settles(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    # Each stream holds its input bound plus max_output_tokens=1000 on gpt-a's tpm of 2500: two fit, not three.
+    model = {
+        "deployments": [
+            {"provider": "east", "name": "gpt-a", "tpm": 2500, "pricing": {"input": 1, "output": 1}},
+            {"provider": "east", "name": "gpt-b", "pricing": {"input": 2, "output": 2}},
+        ],
+        "routing": {"strategy": "cost"},
+    }
+    async with Runtime.open(runtime_config(up, tmp_path, model), plugins=False) as rt:
+        streams = [rt.stream("m", f"story {i}", max_output_tokens=1000) for i in range(3)]
+        firsts = [await anext(stream) for stream in streams]  # all three open at once
+        completions = []
+        for stream in streams:
+            events = [event async for event in stream]
+            done = events[-1]
+            assert isinstance(done, Completed)
+            completions.append(done.completion)
+        after = await rt.generate("m", "later", max_output_tokens=1000)  # settled: a has room again
+    assert len(firsts) == 3
+    assert [c.deployment for c in completions] == ["east/gpt-a", "east/gpt-a", "east/gpt-b"]
+    assert [(a.deployment, a.error_type) for a in completions[2].attempts] == [
+        ("east/gpt-a", "DeploymentBusy"),
+        ("east/gpt-b", None),
+    ]
+    assert after.deployment == "east/gpt-a"
