@@ -162,8 +162,12 @@ class StoreAgentStore:
         it held already); agents another live process runs are left to it."""
         now = time.time()
         await self._take_from_the_dead(now)
-        await self.store.execute(_TAKE_FREE, (self.owner_id, now + self.lease_ttl, now))
+        await self._take_free(now)
         return await self._leased(set())
+
+    async def _take_free(self, now: float) -> int:
+        """Lease to this process the agents whose lease is free or lapsed; returns how many it took."""
+        return await self.store.execute(_TAKE_FREE, (self.owner_id, now + self.lease_ttl, now))
 
     async def _take_from_the_dead(self, now: float) -> int:
         """Take over at once the live leases of processes of this host that are gone (a crash, then a
@@ -314,7 +318,7 @@ class StoreAgentStore:
             del self._tokens[agent]
         taken: list[StoredAgent] = []
         took = await self._take_from_the_dead(now)
-        if await self.store.execute(_TAKE_FREE, (self.owner_id, now + self.lease_ttl, now)) or took:
+        if await self._take_free(now) or took:
             taken = await self._leased(set(self._tokens))
         return lost, taken
 

@@ -1,7 +1,9 @@
 """The agents' runtime service: what ``rt.agents`` is.
 
-At start it registers the agent types of the configuration (``agents.<type>``,
-importing each class), opens the agent tables in the store and restores the
+Under ``agents_backend.kind: ray`` it is a :class:`~agentrt.agents.ray.RayAgents`
+instead: a client of the shard hosts, which hold the agents (see
+:mod:`agentrt.agents.ray`). Otherwise, at start it registers the agent types
+of the configuration (``agents.<type>``, importing each class), opens the agent tables in the store and restores the
 durable agents with their state and their unfinished activities. At stop it
 drains every mailbox within ``runtime.shutdown_timeout`` and reports what was
 left. It stops before the call pipeline and the store it uses.
@@ -27,7 +29,20 @@ __all__ = ["agents_service"]
 async def agents_service(
     config: Config, calls: CallPipeline, store: Store, metrics: Metrics, tracing: Tracing
 ) -> AsyncIterator[AgentRuntime]:
-    """The agent runtime, with the configured types registered and durable agents restored."""
+    """The agent runtime, with the configured types registered and durable agents restored; under
+    ``agents_backend.kind: ray``, a client of the shard hosts (which restore the durable agents)."""
+    if config.agents_backend.kind == "ray":
+        from agentrt.agents.ray.client import RayAgents
+
+        remote = RayAgents(config, shutdown_timeout=config.runtime.shutdown_timeout)
+        for name, section in config.agents.items():
+            remote.register_section(name, section)
+        await remote.start()
+        try:
+            yield remote
+        finally:
+            await remote.close()
+        return
     agents = AgentRuntime(
         calls=calls,
         store=StoreAgentStore(store),

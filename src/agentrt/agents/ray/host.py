@@ -1,0 +1,243 @@
+"""The shard host: a named, detached, async Ray actor running the agents of one shard.
+
+One per shard, named ``agentrt-shard-<n>`` in the configured namespace,
+created by the first process that needs it (``get_if_exists``), restarted by
+Ray when it dies (``max_restarts=-1``, on a live node). It opens a whole
+:class:`~agentrt.Runtime` from the configuration it is given (so its agents'
+model calls go through the same policies, ledger and store as everywhere
+else) with a :class:`~agentrt.agents.ray._shard.ShardRuntime` as its agents.
+Opening happens on the first call (an actor's ``__init__`` cannot await);
+calls that arrive meanwhile wait for it. Opening restores the shard's durable
+agents from the store with their journals (the one in flight marked
+redelivered) and marks the non-durable agents of a dead predecessor lost.
+
+Its methods are what :class:`~agentrt.agents.ray.RayAgents` and the other
+hosts call: ``deliver`` (a batch of tells), ``ask_many`` (a batch of asks,
+answers streamed back as they come), ``events`` (a subscription, streamed),
+and one method per read or command. ``metrics`` returns the host runtime's
+Prometheus text (its agents and their model calls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from agentrt.agents.ray._router import portable_error
+
+if TYPE_CHECKING:
+    from agentrt import Runtime
+    from agentrt.agents.activity import Activity
+    from agentrt.agents.events import AgentEvent
+    from agentrt.agents.instance import AgentInfo, AgentStats
+    from agentrt.agents.ray._shard import ShardRuntime, TypeSpec
+    from agentrt.calls import Principal
+    from agentrt.config import Config
+
+__all__ = ["ShardHost", "shard_host_class"]
+
+
+class ShardHost:
+    """The actor's class (made a Ray actor by :func:`shard_host_class`)."""
+
+    def __init__(
+        self, config: Config, shard: int, shards: int, namespace: str, code_types: list[TypeSpec] | None = None
+    ) -> None:
+        # Ray keeps the constructor's arguments for a restart: the types registered from code in the
+        # process that created the host come back with it.
+        self.config = config
+        self.shard = shard
+        self.shards = shards
+        self.namespace = namespace
+        self.code_types: dict[str, TypeSpec] = {spec[0]: spec for spec in code_types or ()}
+        self._opening: asyncio.Task[ShardRuntime] | None = None
+        self._agents: ShardRuntime | None = None
+        self._runtime: Runtime | None = None
+        self.batches = 0  # deliver calls (each a batch of tells): what ping() reports, to see batching work
+        self.told = 0
+
+    async def agents(self) -> ShardRuntime:
+        agents = self._agents
+        if agents is not None:
+            return agents
+        if self._opening is None:
+            self._opening = asyncio.get_running_loop().create_task(self._open())
+        return await asyncio.shield(self._opening)
+
+    async def _open(self) -> ShardRuntime:
+        from agentrt import Runtime
+        from agentrt.agents import AgentRuntime
+        from agentrt.agents.ray._router import HostRouter
+        from agentrt.agents.ray._shard import HostPeers, ShardRuntime, shard_agents_service
+
+        section = self.config.agents_backend.ray
+        router = HostRouter(self.config, section, lambda: list(self.code_types.values()))
+        peers = HostPeers(router, self.shard)
+        runtime = Runtime.open(self.config, plugins=False)
+        runtime.override(
+            AgentRuntime,
+            shard_agents_service(
+                shard=self.shard,
+                namespace=self.namespace,
+                peers=peers,
+                lease_ttl=section.lease_ttl,
+                code_types=list(self.code_types.values()),
+            ),
+        )
+        await runtime.start()
+        self._runtime = runtime
+        agents = runtime.services.get(AgentRuntime)
+        assert isinstance(agents, ShardRuntime)
+        self._agents = agents
+        return agents
+
+    # --- messages -----------------------------------------------------------------------------
+
+    async def deliver(self, items: list[tuple[str, Activity]]) -> list[BaseException | None]:
+        """Queue each activity (a batch of tells); one outcome per item: None (queued) or the error."""
+        agents = self._agents if self._agents is not None else await self.agents()
+        self.batches += 1
+        self.told += len(items)
+        outcomes = await asyncio.gather(
+            *(agents.tell(agent_id, activity) for agent_id, activity in items), return_exceptions=True
+        )
+        return [portable_error(o) if isinstance(o, BaseException) else None for o in outcomes]
+
+    async def ask_many(
+        self, questions: list[tuple[str, Activity, float | None]]
+    ) -> AsyncIterator[tuple[int, bool, Any]]:
+        """Ask each; yields ``(index, ok, result or error)`` as the answers come."""
+        agents = self._agents if self._agents is not None else await self.agents()
+
+        async def one(index: int, agent_id: str, activity: Activity, timeout: float | None) -> tuple[int, bool, Any]:
+            try:
+                return index, True, await agents.ask(agent_id, activity, timeout=timeout)
+            except Exception as err:
+                return index, False, portable_error(err)
+
+        if len(questions) == 1:
+            yield await one(0, *questions[0])
+            return
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(one(i, *question)) for i, question in enumerate(questions)]
+        try:
+            for answered in asyncio.as_completed(tasks):
+                yield await answered
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def events(self, agent_id: str, buffer: int) -> AsyncIterator[AgentEvent | None]:
+        """The agent's events; the first item (None) says the subscription is in place."""
+        agents = self._agents if self._agents is not None else await self.agents()
+        subscription = agents.subscribe(agent_id, buffer=buffer)
+        try:
+            yield None
+            async for event in subscription:
+                yield _portable_event(event)
+        finally:
+            await subscription.aclose()
+
+    # --- commands and reads ------------------------------------------------------------------
+
+    async def spawn(
+        self,
+        agent_type: str,
+        agent_id: str,
+        state: Any,
+        exist_ok: bool,
+        owner: Principal | None,
+        spec: TypeSpec | None = None,
+    ) -> str:
+        """Spawn here; ``spec``: the type, when the caller registered it from code (it may be new here)."""
+        if spec is not None:
+            await self.add_types([spec])
+        agents = await self.agents()
+        return await agents.spawn(agent_type, agent_id, state=state, exist_ok=exist_ok, owner=owner)
+
+    async def terminate(self, agent_id: str, drain: bool, timeout: float | None) -> int:
+        return await (await self.agents()).terminate(agent_id, drain=drain, timeout=timeout)
+
+    async def resume(self, agent_id: str) -> None:
+        await (await self.agents()).resume(agent_id)
+
+    async def find(self, agent_id: str) -> AgentInfo | None:
+        return await (await self.agents()).find(agent_id)
+
+    async def state(self, agent_id: str) -> Any:
+        return (await self.agents()).state(agent_id)
+
+    async def stats(self, agent_id: str) -> AgentStats:
+        return (await self.agents()).stats(agent_id)
+
+    async def list_agents(self) -> list[AgentInfo]:
+        return (await self.agents()).list()
+
+    async def wait_idle(self, timeout: float | None) -> None:
+        await (await self.agents()).wait_idle(timeout)
+
+    async def add_types(self, types: list[TypeSpec]) -> None:
+        """Agent types registered from code in a client: registered here too (config types are already)."""
+        for spec in types:
+            self.code_types.setdefault(spec[0], spec)
+        agents = await self.agents()
+        known = agents.types()
+        for name, cls, options in types:
+            if name not in known:
+                agents.register(name, cls, **options)
+
+    async def metrics(self) -> bytes:
+        """This host's Prometheus exposition (its agents, their model calls); empty when metrics are off."""
+        await self.agents()
+        from agentrt.observability import Metrics
+
+        assert self._runtime is not None
+        metrics = self._runtime.services.get(Metrics)
+        return metrics.render() if metrics.enabled else b""
+
+    async def ping(self) -> dict[str, Any]:
+        """Ready (its agents restored): the shard, the process and the node."""
+        agents = await self.agents()
+        import ray
+
+        return {
+            "shard": self.shard,
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "agents": len(agents),
+            "lease_owner": agents.shard_store.owner_id,
+            "batches": self.batches,
+            "told": self.told,
+        }
+
+    async def stop(self) -> None:
+        """Close the runtime (drains the mailboxes; durable agents keep what is left journaled)."""
+        runtime, self._runtime = self._runtime, None
+        self._agents = None
+        self._opening = None
+        if runtime is not None:
+            await runtime.stop()
+
+
+def _portable_event(event: AgentEvent) -> AgentEvent:
+    from agentrt.agents.events import ActivityFailed
+
+    if not isinstance(event, ActivityFailed):
+        return event
+    portable = portable_error(event.error)
+    if portable is event.error:
+        return event
+    import dataclasses
+
+    return dataclasses.replace(event, error=portable)
+
+
+@cache
+def shard_host_class() -> Any:
+    """The shard host as a Ray actor class (``ray`` imported here, on first use)."""
+    import ray
+
+    return ray.remote(ShardHost)
