@@ -154,7 +154,10 @@ async def test_the_latency_strategy_learns_which_deployment_answers_first(up: Fa
     }
     for _ in range(10):
         up.script(Reply("slow", delay=0.15), model="gpt-slow")
-    async with Runtime.open(runtime_config(up, tmp_path, model), plugins=False) as rt:
+    config = runtime_config(up, tmp_path, model)
+    config["models"]["warm"] = {"provider": "east", "name": "gpt-warm"}
+    async with Runtime.open(config, plugins=False) as rt:
+        await rt.generate("warm", "hi")  # the fake's first request is slow (it loads the SDK types): not theirs
         for _ in range(2):  # each unmeasured deployment goes first once, so both get a sample
             await rt.generate("m", "warm up")
         served = [(await rt.generate("m", f"call {i}")).deployment for i in range(5)]
