@@ -99,12 +99,12 @@ async def test_when_every_deployment_is_busy_the_call_is_refused_with_the_soones
 async def test_a_failing_deployment_is_cooled_down_then_tried_again_after_its_cooldown(
     up: FakeUpstream, tmp_path: Path
 ) -> None:
-    breaker = {"failures": 1, "cooldown": "300ms"}
+    breaker = {"failures": 1, "cooldown": "1s"}  # long enough that the second call surely finds it open
     up.script(Fault(status=500, times=1), model="gpt-a")
     async with Runtime.open(runtime_config(up, tmp_path, CHEAP_FIRST, breaker=breaker), plugins=False) as rt:
         first = await rt.generate("m", "one")  # a fails: its breaker opens; b serves, before any fallback
         second = await rt.generate("m", "two")  # a is cooling down: skipped at once
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(1.05)
         third = await rt.generate("m", "three")  # the cooldown passed: a is tried again, and serves
         provider_breaker = rt.services.get(ProviderGuards).get("east").breaker
     assert [(a.deployment, a.error_type) for a in first.attempts] == [
