@@ -1,0 +1,305 @@
+"""Usage over time for the dashboard: calls, tokens and cost per hour or day, grouped by one key.
+
+Closed days come from the daily rollup (:mod:`agentrt.store.usage_rollup`)
+when the query can be answered there: by day, filtered at most by tenant and
+by the key it groups by. Everything else (today, hours, other filters) is
+summed from the ledger's rows through an index. The two never overlap: the
+rollup holds exactly the days listed in its ``rolled`` table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, Literal
+
+from agentrt.store._base import Store
+from agentrt.store.usage_rollup import ROLLUP_TABLE, Dimension, day_bounds, rolled_days
+
+__all__ = [
+    "Granularity",
+    "LedgerRow",
+    "UsageFilter",
+    "UsagePoint",
+    "day_start",
+    "days_ago",
+    "ledger_rows",
+    "month_start",
+    "usage_points",
+]
+
+Granularity = Literal["hour", "day"]
+
+_COLUMN: Final[dict[str, str]] = {
+    "tenant": "tenant",
+    "user": "user_name",
+    "model": "model",
+    "provider": "provider",
+    "api_key": "api_key",
+}
+_STEP: Final[dict[str, int]] = {"hour": 3600, "day": 86400}
+_RAW_SUMS: Final = (
+    "COUNT(*), SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END), COALESCE(SUM(input_tokens), 0), "
+    "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0), "
+    "SUM(CASE WHEN cost IS NULL AND input_tokens + output_tokens > 0 THEN 1 ELSE 0 END)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageFilter:
+    """Only the calls matching every field given (None: any)."""
+
+    tenant: str | None = None
+    user: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    api_key: str | None = None
+
+    def given(self) -> dict[str, str]:
+        return {name: value for name in _COLUMN if (value := getattr(self, name)) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePoint:
+    """The calls of one bucket (``bucket``: epoch seconds of its hour or UTC day) and one group key.
+
+    ``key`` is None for calls without that field (no user) and when not grouped. ``unpriced`` counts calls
+    that used tokens on a model without a price: ``cost`` leaves them out."""
+
+    bucket: float
+    key: str | None
+    calls: int
+    failures: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    unpriced: int
+
+
+async def usage_points(
+    store: Store,
+    *,
+    since: float,
+    until: float,
+    by: Dimension | None = None,
+    granularity: Granularity = "day",
+    where: UsageFilter | None = None,
+) -> list[UsagePoint]:
+    """The usage in ``[since, until)`` per bucket and group, ordered by bucket then key."""
+    if by is not None and by not in _COLUMN:
+        raise ValueError(f"cannot group usage by {by!r}: use one of {', '.join(_COLUMN)}")
+    if granularity not in _STEP:
+        raise ValueError(f"granularity must be 'hour' or 'day', got {granularity!r}")
+    where = where or UsageFilter()
+    given = where.given()
+    others = {name for name in given if name != "tenant"}
+    rollup_dim = _rollup_dimension(by, others) if granularity == "day" else None
+    points: dict[tuple[float, str | None], list[Any]] = {}
+    raw_ranges = [(since, until)]
+    if rollup_dim is not None and until > since:
+        first, last = _day(since), _day(until - 1e-6)
+        rolled = await rolled_days(store, first, last)
+        # Only days wholly inside the range come from the rollup; a partial first or last day stays raw.
+        whole = {d for d in rolled if day_bounds(d)[0] >= since and day_bounds(d)[1] <= until}
+        if whole:
+            await _from_rollup(store, points, rollup_dim, by, given, min(whole), max(whole))
+            raw_ranges = _uncovered(since, until, whole)
+    for start, end in raw_ranges:
+        await _from_rows(store, points, start, end, by, granularity, given)
+    return [
+        UsagePoint(bucket, key, int(v[0]), int(v[1]), int(v[2]), int(v[3]), float(v[4]), int(v[5]))
+        for (bucket, key), v in sorted(points.items(), key=lambda item: (item[0][0], item[0][1] is None, item[0][1]))
+    ]
+
+
+def _rollup_dimension(by: Dimension | None, others: set[str]) -> Dimension | None:
+    """The rollup dimension that answers grouping ``by`` with filters ``others`` (beside tenant), if any."""
+    if len(others) > 1:
+        return None
+    if not others:
+        return by or "model"  # every call has a model: the model rows sum to the total
+    (only,) = others
+    if by is not None and by != only:
+        return None
+    return only  # type: ignore[return-value]
+
+
+def _add(
+    points: dict[tuple[float, str | None], list[Any]], bucket: float, key: str | None, sums: Sequence[Any]
+) -> None:
+    slot = points.get((bucket, key))
+    values = [0 if v is None else v for v in sums]
+    if slot is None:
+        points[(bucket, key)] = values
+    else:
+        for i, value in enumerate(values):
+            slot[i] += value
+
+
+async def _from_rollup(
+    store: Store,
+    points: dict[tuple[float, str | None], list[Any]],
+    dim: Dimension,
+    by: Dimension | None,
+    given: dict[str, str],
+    first: str,
+    last: str,
+) -> None:
+    clauses = ["dim = ?", "day >= ?", "day <= ?"]
+    params: list[Any] = [dim, first, last]
+    if "tenant" in given:
+        clauses.append("tenant = ?")
+        params.append(given["tenant"])
+    if dim in given and dim != "tenant":
+        clauses.append("key = ?")
+        params.append(given[dim])
+    elif dim == "tenant" and "tenant" in given:
+        pass  # the tenant clause already selects the key
+    key = "key" if by is not None else "''"
+    sql = (
+        f"SELECT day, {key}, SUM(calls), SUM(failures), SUM(input_tokens), SUM(output_tokens), SUM(cost), "
+        f"SUM(unpriced) FROM {ROLLUP_TABLE} WHERE {' AND '.join(clauses)} GROUP BY day, {key}"
+    )
+    for row in await store.fetchall(sql, params):
+        group = None if by is None or row[1] == "" else str(row[1])
+        _add(points, day_bounds(str(row[0]))[0], group, row[2:])
+
+
+async def _from_rows(
+    store: Store,
+    points: dict[tuple[float, str | None], list[Any]],
+    since: float,
+    until: float,
+    by: Dimension | None,
+    granularity: Granularity,
+    given: dict[str, str],
+) -> None:
+    step = _STEP[granularity]
+    bucket = f"CAST(ts / {step} AS INTEGER)" if store.dialect == "sqlite" else f"CAST(FLOOR(ts / {step}) AS BIGINT)"
+    key = _COLUMN[by] if by is not None else "NULL"
+    clauses = ["ts >= ?", "ts < ?"]
+    params: list[Any] = [since, until]
+    for name, value in given.items():
+        clauses.append(f"{_COLUMN[name]} = ?")
+        params.append(value)
+    sql = (
+        f"SELECT {bucket} AS b, {key} AS k, {_RAW_SUMS} FROM agentrt_usage WHERE {' AND '.join(clauses)} GROUP BY b, k"
+    )
+    for row in await store.fetchall(sql, params):
+        _add(points, float(int(row[0]) * step), None if row[1] is None else str(row[1]), row[2:])
+
+
+def _uncovered(since: float, until: float, days: set[str]) -> list[tuple[float, float]]:
+    """The parts of ``[since, until)`` outside ``days``, as few ranges as possible."""
+    ranges: list[tuple[float, float]] = []
+    start = since
+    for day in sorted(days):
+        lo, hi = day_bounds(day)
+        if lo > start:
+            ranges.append((start, lo))
+        start = max(start, hi)
+    if start < until:
+        ranges.append((start, until))
+    return ranges
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+def month_start(ts: float) -> float:
+    """The epoch seconds of the start of ``ts``'s UTC month."""
+    d = datetime.fromtimestamp(ts, UTC)
+    return datetime(d.year, d.month, 1, tzinfo=UTC).timestamp()
+
+
+def day_start(ts: float) -> float:
+    """The epoch seconds of the start of ``ts``'s UTC day."""
+    d = datetime.fromtimestamp(ts, UTC).date()
+    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
+
+
+def days_ago(ts: float, days: int) -> float:
+    """The start of the UTC day ``days`` before ``ts``'s (0: ``ts``'s own)."""
+    d: date = datetime.fromtimestamp(ts, UTC).date() - timedelta(days=days)
+    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
+
+
+# --- single ledger rows -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One call of the ledger, as the audit and models pages show it."""
+
+    ts: float
+    request_id: str | None
+    user: str | None
+    tenant: str | None
+    api_key: str | None
+    model: str
+    provider: str
+    operation: str
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+    latency: float
+    outcome: str
+    attempts: int
+
+
+_ROW_FIELDS: Final = (
+    "ts, request_id, user_name, tenant, api_key, model, provider, operation, input_tokens, output_tokens, cost, "
+    "latency, outcome, attempts"
+)
+
+
+async def ledger_rows(
+    store: Store,
+    *,
+    request_id: str | None = None,
+    tenant: str | None = None,
+    user: str | None = None,
+    since: float | None = None,
+    failed: bool = False,
+    limit: int = 50,
+) -> list[LedgerRow]:
+    """Ledger rows, newest first: a request's (``request_id``), or the recent ones (``failed``: not ``ok``)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        ("request_id = ?", request_id),
+        ("tenant = ?", tenant),
+        ("user_name = ?", user),
+        ("ts >= ?", since),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    if failed:
+        clauses.append("outcome <> 'ok'")
+    sql = f"SELECT {_ROW_FIELDS} FROM agentrt_usage"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    sql += " ORDER BY ts DESC, id DESC LIMIT ?"
+    rows = await store.fetchall(sql, [*params, int(limit)])
+    return [
+        LedgerRow(
+            float(r[0]),
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            str(r[5]),
+            str(r[6]),
+            str(r[7]),
+            int(r[8]),
+            int(r[9]),
+            None if r[10] is None else float(r[10]),
+            float(r[11]),
+            str(r[12]),
+            int(r[13]),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,192 @@
+"""The dashboard's usage rollup: calls, tokens and cost per UTC day, tenant and one grouping key.
+
+The usage pages group the ledger by tenant, user, model, provider or API key
+over days and months. Summing a month of raw rows at a million rows is too
+slow for a page (hundreds of milliseconds on SQLite), so each closed UTC day
+is summed once into :data:`ROLLUP_TABLE`: one row per (day, tenant, dimension,
+key), where the dimension is what the rows are grouped by (``user``, ``model``
+...). A month grouped by user then reads ~30 x users rows instead of every call.
+
+A day is rolled once it has been closed for :data:`GRACE` seconds (the
+ledger writes rows within a second of the call), in one transaction that also
+records the day in :data:`ROLLED_TABLE`; a second process finds the day
+recorded and skips it, so each day is counted once. Days that retention
+(``store.retention.ledger``) already moved to its own daily rollup are read
+from there, in the same statement as the ledger rows (one snapshot: a row
+being pruned meanwhile is counted in one place or the other, never both);
+those rows have no API key, so they count under an empty key for ``api_key``.
+
+Everything else (today, the hours of the last days, filters other than the
+tenant) is read from the ledger's rows through its indexes; this component's
+migrations add the indexes the dashboard's filters need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Final, Literal
+
+import structlog
+
+from agentrt.store._base import Store
+from agentrt.store.retention import ROLLUP_TABLE as RETENTION_ROLLUP
+
+__all__ = [
+    "COMPONENT",
+    "DASHBOARD_MIGRATIONS",
+    "DIMENSIONS",
+    "GRACE",
+    "MAX_DAYS",
+    "ROLLED_TABLE",
+    "ROLLUP_TABLE",
+    "Dimension",
+    "day_bounds",
+    "roll_up_closed_days",
+    "rolled_days",
+]
+
+COMPONENT: Final = "dashboard"
+ROLLUP_TABLE: Final = "agentrt_dash_usage_daily"
+ROLLED_TABLE: Final = "agentrt_dash_rolled_days"
+GRACE: Final = 900.0
+"""Seconds after a UTC day ends before it is rolled up: late ledger rows (a batch, a retried write) land first."""
+
+MAX_DAYS: Final = 400
+"""How far back the rollup goes; the usage pages read older days from the ledger's rows."""
+
+Dimension = Literal["tenant", "user", "model", "provider", "api_key"]
+DIMENSIONS: Final[dict[str, str]] = {
+    "tenant": "t",
+    "user": "u",
+    "model": "m",
+    "provider": "p",
+    "api_key": "k",
+}
+"""Each grouping of the usage pages, and its column in the rollup statement's ``parts``."""
+
+DASHBOARD_MIGRATIONS: Final[list[str | dict[str, str]]] = [
+    # 1: the filters of the usage and audit pages each have an index (the ledger and audit trail have the
+    # others: ts, user, tenant, model, request_id), and the daily rollup with the days it holds.
+    "CREATE INDEX IF NOT EXISTS agentrt_usage_api_key ON agentrt_usage (api_key, ts);"
+    "CREATE INDEX IF NOT EXISTS agentrt_usage_provider ON agentrt_usage (provider, ts);"
+    "CREATE INDEX IF NOT EXISTS agentrt_audit_tenant ON agentrt_audit (tenant, ts);"
+    "CREATE INDEX IF NOT EXISTS agentrt_audit_decision ON agentrt_audit (decision, ts);"
+    f"""CREATE TABLE IF NOT EXISTS {ROLLUP_TABLE} (
+        day TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        dim TEXT NOT NULL,
+        key TEXT NOT NULL,
+        calls BIGINT NOT NULL,
+        failures BIGINT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        cost DOUBLE PRECISION NOT NULL,
+        unpriced BIGINT NOT NULL,
+        PRIMARY KEY (dim, day, tenant, key)
+    );"""
+    f"CREATE INDEX IF NOT EXISTS {ROLLUP_TABLE}_tenant ON {ROLLUP_TABLE} (dim, tenant, day);"
+    f"CREATE TABLE IF NOT EXISTS {ROLLED_TABLE} (day TEXT PRIMARY KEY, rolled_at DOUBLE PRECISION NOT NULL)",
+]
+"""The ``dashboard`` component's schema versions (applied after ``usage`` and ``audit``)."""
+
+_log = structlog.get_logger("agentrt.store")
+
+_SUMS: Final = "SUM(calls), SUM(failures), SUM(input_tokens), SUM(output_tokens), SUM(cost), SUM(unpriced)"
+
+
+def _roll_sql() -> str:
+    # One statement: the ledger's rows of the day and retention's rollup of it, summed per dimension.
+    per_dim = " UNION ALL ".join(
+        f"SELECT ?, t, '{dim}', {column}, {_SUMS} FROM parts GROUP BY t, {column}" for dim, column in DIMENSIONS.items()
+    )
+    return (
+        "WITH parts (t, u, k, m, p, calls, failures, input_tokens, output_tokens, cost, unpriced) AS ("
+        "SELECT COALESCE(tenant, ''), COALESCE(user_name, ''), COALESCE(api_key, ''), model, provider, "
+        "COUNT(*), SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END), SUM(input_tokens), SUM(output_tokens), "
+        "COALESCE(SUM(cost), 0), SUM(CASE WHEN cost IS NULL AND input_tokens + output_tokens > 0 THEN 1 ELSE 0 END) "
+        "FROM agentrt_usage WHERE ts >= ? AND ts < ? GROUP BY 1, 2, 3, 4, 5 "
+        "UNION ALL SELECT tenant, user_name, '', model, provider, calls, failures, input_tokens, output_tokens, "
+        f"cost, unpriced FROM {RETENTION_ROLLUP} WHERE day = ?) "
+        f"INSERT INTO {ROLLUP_TABLE} (day, tenant, dim, key, calls, failures, input_tokens, output_tokens, cost, "
+        f"unpriced) {per_dim}"
+    )
+
+
+_ROLL: Final = _roll_sql()
+
+
+def day_bounds(day: str) -> tuple[float, float]:
+    """The epoch seconds of ``YYYY-MM-DD``'s start and end (UTC)."""
+    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    return start.timestamp(), (start + timedelta(days=1)).timestamp()
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+async def rolled_days(store: Store, first: str, last: str) -> set[str]:
+    """The days in ``[first, last]`` the rollup holds."""
+    rows = await store.fetchall(f"SELECT day FROM {ROLLED_TABLE} WHERE day >= ? AND day <= ?", (first, last))
+    return {str(row[0]) for row in rows}
+
+
+async def roll_up_day(store: Store, day: str) -> bool:
+    """Roll up one day; False when it was rolled already (by this or another process)."""
+    start, end = day_bounds(day)
+    async with store.transaction() as tx:
+        # The day's row first: a second process blocks here until the first commits, then finds it taken.
+        taken = await tx.fetchone(f"SELECT 1 FROM {ROLLED_TABLE} WHERE day = ?", (day,))
+        if taken is not None:
+            return False
+        await tx.execute(
+            f"INSERT INTO {ROLLED_TABLE} (day, rolled_at) VALUES (?, ?) ON CONFLICT (day) DO NOTHING",
+            (day, time.time()),
+        )
+        await tx.execute(_ROLL, (start, end, day, *([day] * len(DIMENSIONS))))
+    return True
+
+
+async def _first_day(store: Store) -> str | None:
+    row = await store.fetchone("SELECT MIN(ts) FROM agentrt_usage")
+    first = None if row is None or row[0] is None else _day(float(row[0]))
+    row = await store.fetchone(f"SELECT MIN(day) FROM {RETENTION_ROLLUP}")
+    pruned = None if row is None or row[0] is None else str(row[0])
+    days = [d for d in (first, pruned) if d is not None]
+    return min(days) if days else None
+
+
+async def roll_up_closed_days(store: Store, *, now: float | None = None, pause: float = 0.0) -> list[str]:
+    """Roll up every closed day (ended ``GRACE`` seconds ago) the rollup lacks; return the days rolled."""
+    now = time.time() if now is None else now
+    last = _day(now - GRACE - 86400.0)  # the newest day closed for GRACE seconds at least
+    first = await _first_day(store)
+    if first is not None:  # a stray ancient row must not make thousands of empty days; older ones stay raw
+        first = max(first, _day(now - MAX_DAYS * 86400.0))
+    if first is None or first > last:
+        return []
+    done = await rolled_days(store, first, last)
+    rolled: list[str] = []
+    for day in _days(first, last):
+        if day in done:
+            continue
+        if await roll_up_day(store, day):
+            rolled.append(day)
+        if pause:
+            await asyncio.sleep(pause)  # other writers of the store get their turn
+    if rolled:
+        _log.info("dashboard_usage_rolled_up", days=len(rolled), first=rolled[0], last=rolled[-1])
+    return rolled
+
+
+def _days(first: str, last: str) -> Sequence[str]:
+    day = date.fromisoformat(first)
+    end = date.fromisoformat(last)
+    out = []
+    while day <= end:
+        out.append(day.isoformat())
+        day += timedelta(days=1)
+    return out

@@ -1,0 +1,191 @@
+"""The usage queries behind the dashboard against a known ledger: rollup and raw rows agree with a plain sum."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from agentrt.store import open_store
+from agentrt.store._base import Store
+from agentrt.store.audit import AuditTrail
+from agentrt.store.ledger import UsageLedger, UsageRecord
+from agentrt.store.retention import prune_ledger
+from agentrt.store.usage_report import UsageFilter, day_start, ledger_rows, usage_points
+from agentrt.store.usage_rollup import (
+    COMPONENT,
+    DASHBOARD_MIGRATIONS,
+    GRACE,
+    ROLLED_TABLE,
+    ROLLUP_TABLE,
+    roll_up_closed_days,
+)
+
+NOW = 1_767_225_600.0 + 13 * 3600 + 17  # 2026-01-01 13:00:17 UTC
+DAY = 86400.0
+TODAY = day_start(NOW)
+TENANTS = ["acme", "globex", None]
+USERS = ["ann", "bob", "cy", None]
+MODELS = [("gpt-a", "oai"), ("claude-b", "anth"), ("free-c", "local")]
+KEYS = ["k1", "k2", None]
+BYS: list[Any] = [None, "tenant", "user", "model", "provider", "api_key"]
+
+
+def known_rows(n: int = 600, seed: int = 7) -> list[UsageRecord]:
+    """Calls spread over the 6 days before NOW and today, with and without tenants, users, keys, prices."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        model, provider = rng.choice(MODELS)
+        ts = NOW - rng.uniform(0, 6 * DAY + 13 * 3600)
+        tokens_in, tokens_out = rng.randint(0, 500), rng.randint(0, 300)
+        rows.append(
+            UsageRecord(
+                ts=ts,
+                request_id=f"req-{i}",
+                user=rng.choice(USERS),
+                tenant=rng.choice(TENANTS),
+                api_key=rng.choice(KEYS),
+                model=model,
+                provider=provider,
+                operation="generate",
+                input_tokens=tokens_in,
+                output_tokens=tokens_out,
+                cost=None if model == "free-c" else round((tokens_in + 2 * tokens_out) * 1e-6, 9),
+                outcome="ok" if rng.random() > 0.1 else "ProviderTimeout",
+            )
+        )
+    return rows
+
+
+_FIELD = {"tenant": "tenant", "user": "user", "model": "model", "provider": "provider", "api_key": "api_key"}
+
+
+def expected(
+    rows: list[UsageRecord],
+    since: float,
+    until: float,
+    by: str | None,
+    step: float,
+    where: dict[str, str] | None = None,
+) -> dict[tuple[float, str | None], tuple[int, int, int, int, float]]:
+    sums: dict[tuple[float, str | None], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
+    for r in rows:
+        if not since <= r.ts < until:
+            continue
+        if where and any(getattr(r, _FIELD[k]) != v for k, v in where.items()):
+            continue
+        bucket = (r.ts // step) * step
+        key = None if by is None else getattr(r, _FIELD[by])
+        s = sums[(bucket, key)]
+        s[0] += 1
+        s[1] += r.outcome != "ok"
+        s[2] += r.input_tokens
+        s[3] += r.output_tokens
+        s[4] += r.cost or 0.0
+    return {k: (v[0], v[1], v[2], v[3], round(v[4], 9)) for k, v in sums.items()}
+
+
+def got(points: list[Any]) -> dict[tuple[float, str | None], tuple[int, int, int, int, float]]:
+    return {(p.bucket, p.key): (p.calls, p.failures, p.input_tokens, p.output_tokens, round(p.cost, 9)) for p in points}
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[Store]:
+    async with open_store("memory://") as s:
+        audit = AuditTrail(s)
+        await audit.start()
+        ledger = UsageLedger(s, audit=audit)
+        await ledger.start()
+        await s.migrate(COMPONENT, DASHBOARD_MIGRATIONS)
+        s.test_rows = known_rows()  # type: ignore[attr-defined]
+        for row in s.test_rows:  # type: ignore[attr-defined]
+            ledger.record(row)
+        await ledger.close()
+        await audit.close()
+        yield s
+
+
+@pytest.mark.parametrize("by", BYS)
+async def test_days_from_the_rollup_and_the_rows_agree_with_a_plain_sum(store: Store, by: Any) -> None:
+    rows = store.test_rows  # type: ignore[attr-defined]
+    since, until = TODAY - 6 * DAY, TODAY + DAY
+    before = got(await usage_points(store, since=since, until=until, by=by, granularity="day"))
+    rolled = await roll_up_closed_days(store, now=NOW)
+    assert len(rolled) == 6  # the 6 closed days; today stays raw
+    after = got(await usage_points(store, since=since, until=until, by=by, granularity="day"))
+    assert before == after == expected(rows, since, until, by, DAY)
+    # The closed days really come from the rollup now: without their rows the answer is the same.
+    await store.execute("DELETE FROM agentrt_usage WHERE ts < ?", (TODAY,))
+    assert got(await usage_points(store, since=since, until=until, by=by, granularity="day")) == after
+    for tenant in ("acme", "globex"):
+        where = UsageFilter(tenant=tenant)
+        points = await usage_points(store, since=since, until=until, by=by, granularity="day", where=where)
+        assert got(points) == expected(rows, since, until, by, DAY, {"tenant": tenant})
+
+
+async def test_the_rollup_answers_a_filter_on_the_grouped_key_and_rows_answer_the_others(store: Store) -> None:
+    rows = store.test_rows  # type: ignore[attr-defined]
+    await roll_up_closed_days(store, now=NOW)
+    since, until = TODAY - 6 * DAY, TODAY + DAY
+    cases: list[tuple[Any, UsageFilter, dict[str, str]]] = [
+        ("user", UsageFilter(tenant="acme", user="ann"), {"tenant": "acme", "user": "ann"}),  # rollup
+        (None, UsageFilter(model="gpt-a"), {"model": "gpt-a"}),  # rollup, ungrouped
+        ("model", UsageFilter(tenant="acme", user="bob"), {"tenant": "acme", "user": "bob"}),  # raw rows
+        ("api_key", UsageFilter(provider="oai", model="gpt-a"), {"provider": "oai", "model": "gpt-a"}),  # raw
+    ]
+    for by, where, plain in cases:
+        points = await usage_points(store, since=since, until=until, by=by, granularity="day", where=where)
+        assert got(points) == expected(rows, since, until, by, DAY, plain), (by, where)
+
+
+async def test_hours_come_from_the_rows(store: Store) -> None:
+    rows = store.test_rows  # type: ignore[attr-defined]
+    await roll_up_closed_days(store, now=NOW)
+    since, until = TODAY - 2 * DAY, TODAY + DAY
+    points = await usage_points(store, since=since, until=until, by="tenant", granularity="hour")
+    assert got(points) == expected(rows, since, until, "tenant", 3600.0)
+    assert len({p.bucket for p in points}) > 24
+
+
+async def test_each_day_is_rolled_once_and_only_after_its_grace(store: Store) -> None:
+    assert await roll_up_closed_days(store, now=TODAY + GRACE - 1) == [
+        f"2025-12-{d}"
+        for d in (26, 27, 28, 29, 30)  # yesterday (Dec 31) ended less than GRACE ago
+    ]
+    assert await roll_up_closed_days(store, now=TODAY + GRACE + 1) == ["2025-12-31"]
+    assert await roll_up_closed_days(store, now=NOW) == []
+    days = await store.fetchall(f"SELECT COUNT(*) FROM {ROLLED_TABLE}")
+    assert days[0][0] == 6
+    dims = await store.fetchall(f"SELECT DISTINCT dim FROM {ROLLUP_TABLE} ORDER BY dim")
+    assert [d[0] for d in dims] == ["api_key", "model", "provider", "tenant", "user"]
+
+
+async def test_days_pruned_by_retention_before_the_rollup_still_count(store: Store) -> None:
+    rows = store.test_rows  # type: ignore[attr-defined]
+    since, until = TODAY - 6 * DAY, TODAY + DAY
+    pruned = await prune_ledger(store, TODAY - 3 * DAY, batch_size=100, pause=0)
+    assert pruned > 0
+    await roll_up_closed_days(store, now=NOW)
+    for by in ("tenant", "user", "model", "provider", None):
+        points = await usage_points(store, since=since, until=until, by=by, granularity="day")
+        assert got(points) == expected(rows, since, until, by, DAY), by
+    # Retention's rollup keeps no API key: those calls count under no key.
+    points = await usage_points(store, since=since, until=TODAY - 3 * DAY, by="api_key", granularity="day")
+    assert {p.key for p in points} == {None}
+
+
+async def test_ledger_rows_of_a_request_and_recent_failures(store: Store) -> None:
+    rows = store.test_rows  # type: ignore[attr-defined]
+    target = rows[5]
+    found = await ledger_rows(store, request_id="req-5")
+    assert [(r.request_id, r.model, r.input_tokens) for r in found] == [("req-5", target.model, target.input_tokens)]
+    other = "globex" if target.tenant != "globex" else "acme"
+    assert await ledger_rows(store, request_id="req-5", tenant=other) == []
+    failed = await ledger_rows(store, failed=True, since=NOW - DAY, limit=500)
+    assert failed
+    assert all(r.outcome != "ok" and r.ts >= NOW - DAY for r in failed)
+    assert len(failed) == sum(1 for r in rows if r.outcome != "ok" and r.ts >= NOW - DAY)
