@@ -88,18 +88,20 @@ class CallHolds:
         (a ``clip_output`` budget may hold less than the caller asked for).
         """
         spec, request, call = self.specs[index], self.request(index), self._call
+        input_bound, output = self.input_bound(index), output_reservation(spec, call)
         deployment = spec.deployment
         if deployment is not None and deployment.limited and self._limits is not None:
-            tokens = self.input_bound(index) + output_reservation(spec, call)
-            self.deployment_holds[index] = await self._limits.hold(spec, tokens, call.request_id, call.operation)
+            self.deployment_holds[index] = await self._limits.hold(
+                spec, input_bound + output, call.request_id, call.operation
+            )
         try:
             reservation = await self._policy.admit(
                 Admission(
                     call.principal,
                     call.operation,
                     spec,
-                    self.input_bound(index),
-                    output_reservation(spec, call),
+                    input_bound,
+                    output,
                     call.max_output_tokens is not None,
                     call.request_id,
                 )
