@@ -16,8 +16,9 @@ down by its own circuit breaker, and the call moves to the next. When every
 deployment is at its limit, the call is refused with
 :class:`DeploymentBusy` (a ``RateLimitExceeded``) and the soonest ``retry_after``.
 
-Modules: ``strategies`` (the orderings), ``stats`` (in flight, latency),
-``limits`` (the holds on the backend), ``router`` (:class:`Router`).
+Modules: ``strategies`` (the orderings), ``stats`` (in flight, latency, tries),
+``limits`` (the holds on the backend), ``router`` (:class:`Router`), ``_metrics``
+(the per-deployment metrics, read from the stats when scraped).
 """
 
 from agentrt.routing.limits import DeploymentBusy, DeploymentLimits
