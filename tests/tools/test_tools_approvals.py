@@ -250,3 +250,19 @@ async def test_the_pending_approvals_gauge_counts_the_parked_calls(tmp_path: Pat
     assert "agentrt_tool_approvals_pending 2.0" in parked
     assert "agentrt_tool_approvals_pending 0.0" in after
     assert 'agentrt_tool_calls_total{decision="approved",outcome="ok",tool="ops.status"} 2.0' in after
+
+
+async def test_a_decided_request_leaves_the_pending_list_at_once() -> None:
+    counts: list[int] = []
+    approvals = Approvals(timeout=5, on_change=counts.append)
+    waiting = [asyncio.create_task(approvals.request(_request(approvals))) for _ in range(2)]
+    await _first_parked(approvals)
+    await asyncio.sleep(0)
+    first, second = approvals.pending()
+    approvals.approve(first.id)
+    assert approvals.pending() == [second]  # before the parked caller has even woken up
+    assert counts[-1] == 1
+    approvals.reject(second.id, "no")
+    assert approvals.pending() == []
+    assert counts[-1] == 0
+    await asyncio.gather(*waiting)

@@ -172,8 +172,11 @@ class Approvals:
                 self._changed()
 
     def pending(self, *, tenant: str | None = None, all_tenants: bool = True) -> list[ApprovalRequest]:
-        """The parked requests, oldest first; only ``tenant``'s when ``all_tenants`` is false."""
-        requests = [parked.request for parked in self._parked.values()]
+        """The parked requests, oldest first; only ``tenant``'s when ``all_tenants`` is false.
+
+        A request decided a moment ago is gone at once, though its caller wakes on the next tick.
+        """
+        requests = [parked.request for parked in self._parked.values() if not parked.future.done()]
         if not all_tenants:
             requests = [request for request in requests if request.tenant == tenant]
         return requests
@@ -245,6 +248,7 @@ class Approvals:
     def _end(self, approval_id: str, kind: EventKind, by: str | None, reason: str | None) -> ApprovalRequest:
         parked = self._parked[approval_id]
         self._publish(ApprovalEvent(kind, parked.request, by, reason))
+        self._changed()
         return parked.request
 
     def _publish(self, event: ApprovalEvent) -> None:
@@ -253,7 +257,7 @@ class Approvals:
 
     def _changed(self) -> None:
         if self.on_change is not None:
-            self.on_change(len(self._parked))
+            self.on_change(sum(1 for parked in self._parked.values() if not parked.future.done()))
 
 
 class ApprovalSubscription:
