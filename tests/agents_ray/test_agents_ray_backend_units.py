@@ -97,12 +97,12 @@ class FakeHost:
         self.deliver = _Method(self._deliver)
         self.ask_many = _Method(self._ask_many)
 
-    async def _deliver(self, items: list[tuple[str, Activity]]) -> list[BaseException | None]:
-        return [AgentNotFound(f"no agent {a!r}", agent=a) if a.startswith("ghost") else None for a, _ in items]
+    async def _deliver(self, items: list[tuple[str, Activity, Any]]) -> list[BaseException | None]:
+        return [AgentNotFound(f"no agent {a!r}", agent=a) if a.startswith("ghost") else None for a, _, _ in items]
 
-    async def _ask_many(self, questions: list[tuple[str, Activity, float | None]]) -> AsyncIterator[Any]:
+    async def _ask_many(self, questions: list[tuple[str, Activity, float | None, Any]]) -> AsyncIterator[Any]:
         for index in reversed(range(len(questions))):  # answers come in any order
-            agent_id, activity, _ = questions[index]
+            agent_id, activity, _, _ = questions[index]
             if agent_id.startswith("ghost"):
                 yield _ready((index, False, AgentNotFound(f"no agent {agent_id!r}", agent=agent_id)))
             else:
@@ -135,7 +135,7 @@ async def test_tells_made_in_one_loop_turn_go_to_each_host_in_one_call() -> None
     await asyncio.gather(*(router.tell(a, _activity(a)) for a in agent_ids))
     for shard, host in hosts.items():
         [(items,)] = host.deliver.calls
-        assert [a for a, _ in items] == [a for a in agent_ids if router.shard_of(a) == shard]
+        assert [a for a, _, _ in items] == [a for a in agent_ids if router.shard_of(a) == shard]
     await router.tell("agent-0", _activity("later"))  # a later turn: a call of its own
     assert sum(len(h.deliver.calls) for h in hosts.values()) == 3
 
@@ -348,3 +348,32 @@ async def test_a_memory_agent_store_is_not_a_shard_store() -> None:
     assert not isinstance(MemoryAgentStore(), ShardAgentStore)
     with pytest.raises(AgentError):
         await MemoryAgentStore().start("nobody", 1)
+
+
+# --- trace context -------------------------------------------------------------------------------------
+
+
+async def test_a_message_carries_the_senders_trace_and_the_receiver_continues_it() -> None:
+    import contextvars
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from agentrt.agents.ray._trace import carrier, within
+
+    assert carrier() is None or "traceparent" not in (carrier() or {})  # no span: nothing to carry
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("asker") as span:
+        headers = carrier()
+    assert headers is not None
+    assert "traceparent" in headers
+
+    async def current_trace() -> int:
+        return trace.get_current_span().get_span_context().trace_id
+
+    # In a context of its own (as in the host's process): the sender's trace, only inside within().
+    fresh = contextvars.Context()
+    received = await asyncio.get_running_loop().create_task(within(headers, current_trace()), context=fresh)
+    assert received == span.get_span_context().trace_id
+    assert await asyncio.get_running_loop().create_task(current_trace(), context=contextvars.Context()) == 0
+    assert await within(None, current_trace()) == 0

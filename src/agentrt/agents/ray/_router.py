@@ -11,6 +11,8 @@ batched the same way into one streaming call (``ask_many``) whose answers come
 back one by one as the handlers finish, so an ask never waits for a slower
 neighbour of its batch.
 
+Each message carries its sender's trace context (see :mod:`._trace`).
+
 Errors: an agent's error travels back as the exception itself and is raised
 to the caller; a host that died with the call in flight is an ``AgentError``
 saying so (a ``tell`` that got it was not acknowledged: it may or may not
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agentrt.agents.ray._hashing import ShardMap
+from agentrt.agents.ray._trace import carrier
 from agentrt.errors import AgentError
 
 if TYPE_CHECKING:
@@ -33,8 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HostRouter", "host_name", "portable_error", "remote_error"]
 
-_Tell = tuple[str, "Activity", "asyncio.Future[None]"]
-_Ask = tuple[str, "Activity", "float | None", "asyncio.Future[Any]"]
+_Tell = tuple[str, "Activity", "dict[str, str] | None", "asyncio.Future[None]"]
+_Ask = tuple[str, "Activity", "float | None", "dict[str, str] | None", "asyncio.Future[Any]"]
 
 
 def host_name(shard: int) -> str:
@@ -109,14 +112,14 @@ class HostRouter:
     def tell(self, agent_id: str, activity: Activity) -> asyncio.Future[None]:
         """Queue ``activity`` for ``agent_id`` at its host; the future resolves once it is queued there."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._tells.setdefault(self.shard_of(agent_id), []).append((agent_id, activity, future))
+        self._tells.setdefault(self.shard_of(agent_id), []).append((agent_id, activity, carrier(), future))
         self._schedule()
         return future
 
     def ask(self, agent_id: str, activity: Activity, timeout: float | None) -> asyncio.Future[Any]:
         """Ask ``agent_id`` at its host; the future resolves with the handler's result (or its error)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._asks.setdefault(self.shard_of(agent_id), []).append((agent_id, activity, timeout, future))
+        self._asks.setdefault(self.shard_of(agent_id), []).append((agent_id, activity, timeout, carrier(), future))
         self._schedule()
         return future
 
@@ -141,15 +144,15 @@ class HostRouter:
 
     async def _send_tells(self, shard: int, batch: list[_Tell]) -> None:
         try:
-            ref = self.handle(shard).deliver.remote([(agent_id, activity) for agent_id, activity, _ in batch])
+            ref = self.handle(shard).deliver.remote([item[:3] for item in batch])
             outcomes = await ref
         except Exception as err:
             failure = remote_error(err, shard)
-            for _, _, future in batch:
+            for *_, future in batch:
                 if not future.done():
                     future.set_exception(failure)
             return
-        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+        for (*_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():
                 continue
             if outcome is None:
@@ -160,13 +163,11 @@ class HostRouter:
     async def _send_asks(self, shard: int, questions: list[_Ask]) -> None:
         answered = 0
         try:
-            stream = self.handle(shard).ask_many.remote(
-                [(agent_id, activity, timeout) for agent_id, activity, timeout, _ in questions]
-            )
+            stream = self.handle(shard).ask_many.remote([question[:4] for question in questions])
             async for ref in stream:
                 index, ok, value = await ref
                 answered += 1
-                future = questions[index][3]
+                future = questions[index][4]
                 if future.done():
                     continue
                 if ok:
@@ -175,7 +176,7 @@ class HostRouter:
                     future.set_exception(value)
         except Exception as err:
             failure = remote_error(err, shard)
-            for _, _, _, future in questions:
+            for *_, future in questions:
                 if not future.done():
                     future.set_exception(failure)
 
@@ -196,10 +197,16 @@ def remote_error(err: BaseException, shard: int) -> BaseException:
         cause = err.cause
         if isinstance(cause, BaseException):
             return cause
-    if isinstance(err, ray.exceptions.ActorDiedError | ray.exceptions.ActorUnavailableError):
+    if isinstance(err, ray.exceptions.ActorUnavailableError):
+        return AgentError(
+            f"the shard host {host_name(shard)} is restarting (Ray brings it back on a live node): this call may "
+            "not have reached it and was not acknowledged; retry it in a moment"
+        )
+    if isinstance(err, ray.exceptions.ActorDiedError):
         return AgentError(
             f"the shard host {host_name(shard)} stopped with this call in flight (Ray restarts it): its durable "
-            "agents come back with every acknowledged activity; this call was not acknowledged, retry it"
+            "agents come back with every acknowledged activity; this call was not acknowledged, retry it. "
+            f"Ray says: {_first_lines(err)}"
         )
     if isinstance(err, ray.exceptions.RayError):
         return AgentError(f"the call to shard host {host_name(shard)} failed in Ray: {type(err).__name__}: {err}")
@@ -213,3 +220,8 @@ def portable_error(err: BaseException) -> BaseException:
     except Exception:
         return AgentError(f"{type(err).__name__}: {err}")
     return err
+
+
+def _first_lines(err: BaseException, limit: int = 600) -> str:
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return text[:limit] + ("..." if len(text) > limit else "")

@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from agentrt.agents._log import logger
-from agentrt.agents.instance import AgentInfo, AgentInstance, AgentStatus
+from agentrt.agents.instance import AgentInfo, AgentInstance, AgentStats, AgentStatus
+from agentrt.agents.mailbox import MailboxStats
 from agentrt.agents.ray._store import HostedAgent, ShardAgentStore
 from agentrt.agents.registry import AgentType
 from agentrt.agents.runtime import AgentRuntime
@@ -134,6 +135,12 @@ class ShardRuntime(AgentRuntime):
 
     async def find(self, agent_id: str) -> AgentInfo | None:
         return await super().find(agent_id) or self.lost_info(agent_id)
+
+    def stats(self, agent_id: str) -> AgentStats:
+        lost = self.lost.get(agent_id) if agent_id not in self._agents else None
+        if lost is not None:
+            return AgentStats(agent_id, lost.type, AgentStatus.LOST, 0, MailboxStats(0, 0, 0, 0, 0, 0, 0.0, 0))
+        return super().stats(agent_id)
 
 
 def shard_agents_service(

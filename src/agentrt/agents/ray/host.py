@@ -11,6 +11,8 @@ calls that arrive meanwhile wait for it. Opening restores the shard's durable
 agents from the store with their journals (the one in flight marked
 redelivered) and marks the non-durable agents of a dead predecessor lost.
 
+This module imports Ray: only the router imports it, when a host is first needed.
+
 Its methods are what :class:`~agentrt.agents.ray.RayAgents` and the other
 hosts call: ``deliver`` (a batch of tells), ``ask_many`` (a batch of asks,
 answers streamed back as they come), ``events`` (a subscription, streamed),
@@ -26,7 +28,10 @@ from collections.abc import AsyncIterator
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+import ray
+
 from agentrt.agents.ray._router import portable_error
+from agentrt.agents.ray._trace import within
 
 if TYPE_CHECKING:
     from agentrt import Runtime
@@ -96,25 +101,30 @@ class ShardHost:
 
     # --- messages -----------------------------------------------------------------------------
 
-    async def deliver(self, items: list[tuple[str, Activity]]) -> list[BaseException | None]:
+    async def deliver(
+        self, items: list[tuple[str, Activity, dict[str, str] | None]]
+    ) -> list[BaseException | None]:
         """Queue each activity (a batch of tells); one outcome per item: None (queued) or the error."""
         agents = self._agents if self._agents is not None else await self.agents()
         self.batches += 1
         self.told += len(items)
         outcomes = await asyncio.gather(
-            *(agents.tell(agent_id, activity) for agent_id, activity in items), return_exceptions=True
+            *(within(trace, agents.tell(agent_id, activity)) for agent_id, activity, trace in items),
+            return_exceptions=True,
         )
         return [portable_error(o) if isinstance(o, BaseException) else None for o in outcomes]
 
     async def ask_many(
-        self, questions: list[tuple[str, Activity, float | None]]
+        self, questions: list[tuple[str, Activity, float | None, dict[str, str] | None]]
     ) -> AsyncIterator[tuple[int, bool, Any]]:
         """Ask each; yields ``(index, ok, result or error)`` as the answers come."""
         agents = self._agents if self._agents is not None else await self.agents()
 
-        async def one(index: int, agent_id: str, activity: Activity, timeout: float | None) -> tuple[int, bool, Any]:
+        async def one(
+            index: int, agent_id: str, activity: Activity, timeout: float | None, trace: dict[str, str] | None
+        ) -> tuple[int, bool, Any]:
             try:
-                return index, True, await agents.ask(agent_id, activity, timeout=timeout)
+                return index, True, await within(trace, agents.ask(agent_id, activity, timeout=timeout))
             except Exception as err:
                 return index, False, portable_error(err)
 
@@ -154,7 +164,7 @@ class ShardHost:
     ) -> str:
         """Spawn here; ``spec``: the type, when the caller registered it from code (it may be new here)."""
         if spec is not None:
-            await self.add_types([spec])
+            await self._register_types([spec])
         agents = await self.agents()
         return await agents.spawn(agent_type, agent_id, state=state, exist_ok=exist_ok, owner=owner)
 
@@ -164,23 +174,32 @@ class ShardHost:
     async def resume(self, agent_id: str) -> None:
         await (await self.agents()).resume(agent_id)
 
+    @ray.method(max_task_retries=-1)  # a read: safe to send again to the restarted host
     async def find(self, agent_id: str) -> AgentInfo | None:
         return await (await self.agents()).find(agent_id)
 
+    @ray.method(max_task_retries=-1)  # a read: safe to send again to the restarted host
     async def state(self, agent_id: str) -> Any:
         return (await self.agents()).state(agent_id)
 
+    @ray.method(max_task_retries=-1)  # a read: safe to send again to the restarted host
     async def stats(self, agent_id: str) -> AgentStats:
         return (await self.agents()).stats(agent_id)
 
+    @ray.method(max_task_retries=-1)  # a read: safe to send again to the restarted host
     async def list_agents(self) -> list[AgentInfo]:
         return (await self.agents()).list()
 
+    @ray.method(max_task_retries=-1)  # a read: safe to send again to the restarted host
     async def wait_idle(self, timeout: float | None) -> None:
         await (await self.agents()).wait_idle(timeout)
 
+    @ray.method(max_task_retries=-1)  # a read: safe to send again to the restarted host
     async def add_types(self, types: list[TypeSpec]) -> None:
         """Agent types registered from code in a client: registered here too (config types are already)."""
+        await self._register_types(types)
+
+    async def _register_types(self, types: list[TypeSpec]) -> None:
         for spec in types:
             self.code_types.setdefault(spec[0], spec)
         agents = await self.agents()
@@ -189,6 +208,7 @@ class ShardHost:
             if name not in known:
                 agents.register(name, cls, **options)
 
+    @ray.method(max_task_retries=-1)  # a read: safe to send again to the restarted host
     async def metrics(self) -> bytes:
         """This host's Prometheus exposition (its agents, their model calls); empty when metrics are off."""
         await self.agents()
@@ -198,11 +218,10 @@ class ShardHost:
         metrics = self._runtime.services.get(Metrics)
         return metrics.render() if metrics.enabled else b""
 
+    @ray.method(max_task_retries=-1)  # a read: safe to send again to the restarted host
     async def ping(self) -> dict[str, Any]:
         """Ready (its agents restored): the shard, the process and the node."""
         agents = await self.agents()
-        import ray
-
         return {
             "shard": self.shard,
             "pid": os.getpid(),
@@ -237,7 +256,5 @@ def _portable_event(event: AgentEvent) -> AgentEvent:
 
 @cache
 def shard_host_class() -> Any:
-    """The shard host as a Ray actor class (``ray`` imported here, on first use)."""
-    import ray
-
+    """The shard host as a Ray actor class."""
     return ray.remote(ShardHost)
