@@ -174,3 +174,22 @@ async def test_a_call_refused_for_its_arguments_costs_nothing_and_a_run_one_is_c
     assert "budget" in spent.text
     outcomes = sorted((r.outcome or "", json.loads(r.detail or "{}").get("cost")) for r in rows)
     assert outcomes == [("bad_arguments", 0.0), ("ok", 0.1)]
+
+
+async def test_a_policy_backend_that_fails_refuses_the_tool_call_and_the_loop_goes_on(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    up.script(Reply(tool_calls=[("ops__status", {})]), Reply(text="could not check"))
+    limits = [{"scope": "user", "tools": ["ops.*"], "rpm": 100}]
+    async with Runtime.open(fake_config(up, tmp_path, policies={"limits": limits}), plugins=False) as rt:
+        engine = rt.tools.governor.policy
+
+        async def broken(*args: object, **kwargs: object) -> object:
+            raise ConnectionError("redis is down")
+
+        engine.backend.reserve = broken  # the counters cannot be reached (a backend down)
+        c = await rt.generate("gpt", "status?", tools=["ops.status"], user="alice")
+        (row,) = await _rows(rt, tool="ops.status")
+    assert c.text == "could not check"
+    assert "could not be checked against the policy" in up.requests[1].body["messages"][-1]["content"]
+    assert (row.decision, row.outcome) == ("deny", "policy_unavailable")

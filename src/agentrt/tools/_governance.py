@@ -233,6 +233,15 @@ class ToolGovernor:
                 if isinstance(err, PolicyDenied):  # the message names the rule: "rule 'x' denies the tool call ..."
                     return ToolOutput(f"error: {err}", is_error=True)
                 return ToolOutput(f"error: the tool call {story.tool!r} was refused: {err}", is_error=True)
+            except Exception as err:  # the counters cannot be reached: fail closed, and say so in the log
+                story.decision, story.outcome = "deny", "policy_unavailable"
+                story.reason = f"the policy backend failed: {type(err).__name__}"
+                _log.exception("tool_policy_failed", tool=story.tool, request_id=story.request_id)
+                return ToolOutput(
+                    f"error: the tool call {story.tool!r} could not be checked against the policy "
+                    "(its backend failed), so it did not run",
+                    is_error=True,
+                )
             story.rule = admission.rule
         reservation = None if admission is None else admission.reservation
         ran = False
