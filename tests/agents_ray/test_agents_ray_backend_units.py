@@ -96,17 +96,25 @@ class FakeHost:
     def __init__(self) -> None:
         self.deliver = _Method(self._deliver)
         self.ask_many = _Method(self._ask_many)
+        self.ask = _Method(self._ask)
 
     async def _deliver(self, items: list[tuple[str, Activity, Any]]) -> list[BaseException | None]:
         return [AgentNotFound(f"no agent {a!r}", agent=a) if a.startswith("ghost") else None for a, _, _ in items]
 
     async def _ask_many(self, questions: list[tuple[str, Activity, float | None, Any]]) -> AsyncIterator[Any]:
-        for index in reversed(range(len(questions))):  # answers come in any order
-            agent_id, activity, _, _ = questions[index]
-            if agent_id.startswith("ghost"):
-                yield _ready((index, False, AgentNotFound(f"no agent {agent_id!r}", agent=agent_id)))
-            else:
-                yield _ready((index, True, (agent_id, activity.payload)))
+        answers = [self._answer(index, *question) for index, question in enumerate(questions)]
+        answers.reverse()  # answers come in any order, some together in one piece
+        yield _ready(answers[:2])
+        for answer in answers[2:]:
+            yield _ready([answer])
+
+    def _answer(self, index: int, agent_id: str, activity: Activity, *_: Any) -> tuple[int, bool, Any]:
+        if agent_id.startswith("ghost"):
+            return index, False, AgentNotFound(f"no agent {agent_id!r}", agent=agent_id)
+        return index, True, (agent_id, activity.payload)
+
+    async def _ask(self, agent_id: str, activity: Activity, *_: Any) -> tuple[bool, Any]:
+        return self._answer(0, agent_id, activity)[1:]
 
 
 async def _value(value: Any) -> Any:
@@ -160,6 +168,9 @@ async def test_asks_of_one_turn_share_one_streaming_call_and_each_gets_its_answe
     )
     assert answers[:5] == [(f"agent-{n}", n) for n in range(5)]
     assert isinstance(answers[5], AgentNotFound)
+    assert len(hosts[0].ask_many.calls) == 1
+    assert await router.ask("alone", _activity("q"), None) == ("alone", "q")  # a lone ask: a plain call
+    assert len(hosts[0].ask.calls) == 1
     assert len(hosts[0].ask_many.calls) == 1
 
 

@@ -90,6 +90,15 @@ class Delivery:
             await self._enqueue(instance, activity, None)  # type: ignore[arg-type]
         return activity
 
+    def tell_nowait(self, agent_id: str, activity: Activity) -> bool:
+        """Queue ``activity`` at once if nothing has to be waited for (a live agent of this runtime that is
+        not durable, with room and nobody waiting); False when the caller must await :meth:`tell` instead,
+        which also says why it cannot. (A shard host queues a batch of tells this way, without a task each.)"""
+        instance = self._agents.get(agent_id)
+        if instance is None or instance.closing or self._closing:
+            return False
+        return self._offer(instance, activity, None)
+
     def ask(
         self,
         agent_id: str,

@@ -161,19 +161,17 @@ class HostRouter:
                 future.set_exception(outcome)
 
     async def _send_asks(self, shard: int, questions: list[_Ask]) -> None:
-        answered = 0
         try:
-            stream = self.handle(shard).ask_many.remote([question[:4] for question in questions])
+            handle = self.handle(shard)
+            if len(questions) == 1:  # a plain call costs less than a stream
+                agent_id, activity, timeout, trace, future = questions[0]
+                ok, value = await handle.ask.remote(agent_id, activity, timeout, trace)
+                _settle(future, ok, value)
+                return
+            stream = handle.ask_many.remote([question[:4] for question in questions])
             async for ref in stream:
-                index, ok, value = await ref
-                answered += 1
-                future = questions[index][4]
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+                for index, ok, value in await ref:
+                    _settle(questions[index][4], ok, value)
         except Exception as err:
             failure = remote_error(err, shard)
             for *_, future in questions:
@@ -187,6 +185,15 @@ class HostRouter:
                 await asyncio.gather(*self._sending, return_exceptions=True)
             else:
                 await asyncio.sleep(0)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 def remote_error(err: BaseException, shard: int) -> BaseException:

@@ -108,16 +108,38 @@ class ShardHost:
         agents = self._agents if self._agents is not None else await self.agents()
         self.batches += 1
         self.told += len(items)
-        outcomes = await asyncio.gather(
-            *(within(trace, agents.tell(agent_id, activity)) for agent_id, activity, trace in items),
-            return_exceptions=True,
-        )
-        return [portable_error(o) if isinstance(o, BaseException) else None for o in outcomes]
+        outcomes: list[BaseException | None] = [None] * len(items)
+        waits: list[int] = []
+        waiting: set[str] = set()  # agents with a tell that waits: their later ones wait too, to keep order
+        for index, (agent_id, activity, trace) in enumerate(items):
+            if trace is None and agent_id not in waiting and agents.tell_nowait(agent_id, activity):
+                continue
+            waiting.add(agent_id)
+            waits.append(index)
+        if waits:
+            results = await asyncio.gather(
+                *(within(items[i][2], agents.tell(items[i][0], items[i][1])) for i in waits), return_exceptions=True
+            )
+            for index, result in zip(waits, results, strict=True):
+                if isinstance(result, BaseException):
+                    outcomes[index] = portable_error(result)
+        return outcomes
+
+    async def ask(
+        self, agent_id: str, activity: Activity, timeout: float | None, trace: dict[str, str] | None
+    ) -> tuple[bool, Any]:
+        """One ask: ``(ok, result or error)``."""
+        agents = self._agents if self._agents is not None else await self.agents()
+        try:
+            return True, await within(trace, agents.ask(agent_id, activity, timeout=timeout))
+        except Exception as err:
+            return False, portable_error(err)
 
     async def ask_many(
         self, questions: list[tuple[str, Activity, float | None, dict[str, str] | None]]
-    ) -> AsyncIterator[tuple[int, bool, Any]]:
-        """Ask each; yields ``(index, ok, result or error)`` as the answers come."""
+    ) -> AsyncIterator[list[tuple[int, bool, Any]]]:
+        """Ask each; yields the answers as they come, those that came together in one list
+        (``(index, ok, result or error)``): a burst of quick answers travels back in one piece."""
         agents = self._agents if self._agents is not None else await self.agents()
 
         async def one(
@@ -128,16 +150,14 @@ class ShardHost:
             except Exception as err:
                 return index, False, portable_error(err)
 
-        if len(questions) == 1:
-            yield await one(0, *questions[0])
-            return
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(one(i, *question)) for i, question in enumerate(questions)]
+        pending = {loop.create_task(one(i, *question)) for i, question in enumerate(questions)}
         try:
-            for answered in asyncio.as_completed(tasks):
-                yield await answered
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                yield [task.result() for task in done]
         finally:
-            for task in tasks:
+            for task in pending:
                 task.cancel()
 
     async def events(self, agent_id: str, buffer: int) -> AsyncIterator[AgentEvent | None]:
