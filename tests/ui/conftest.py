@@ -95,6 +95,17 @@ def axe_page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture
+def no_js_page(browser: Browser) -> Iterator[Page]:
+    """A page with JavaScript turned off: the dashboard's pages and forms must work without it."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    ctx.set_default_timeout(15_000)
+    try:
+        yield ctx.new_page()
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
 def console(page: Page) -> ConsoleWatch:
     """The page's console errors and uncaught exceptions, collected from the start."""
     return ConsoleWatch(page)
