@@ -141,6 +141,14 @@ async def test_usage_json_and_csv_sum_a_known_ledger(served: Served) -> None:
         assert [g["key"] for g in report["groups"]] == ["globex", "acme"]  # the costliest first
         assert report["totals"]["input_tokens"] == 100 * (1 + 2 + 3 + 4 + 5 + 6)
         assert len(report["buckets"]) == 7
+        # top=1: every group's totals, the points of the costliest group, and the rest summed per bucket.
+        status, body, _ = await b.get("/ui/api/usage?period=7d&by=user&top=1")
+        top = orjson.loads(body)
+        assert len(top["groups"]) == 4
+        assert {p["key"] for p in top["points"]} == {"gus"}
+        assert sum(p["cost"] for p in top["points"]) == pytest.approx(6.0)
+        assert sum(p["cost"] for p in top["other"]) == pytest.approx(1.875)
+        assert (await b.get("/ui/api/usage?top=-1"))[0] == 400
         status, body, _ = await b.get("/ui/api/usage?period=today&by=user&tenant=acme")
         assert {g["key"]: g["calls"] for g in orjson.loads(body)["groups"]} == {"ann": 1, "bob": 1}
         status, body, response = await b.get("/ui/usage.csv?period=7d&by=user&granularity=day")

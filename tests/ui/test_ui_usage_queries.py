@@ -19,10 +19,12 @@ from agentrt.store.usage_rollup import (
     COMPONENT,
     DASHBOARD_MIGRATIONS,
     GRACE,
+    ROLLED_HOURS_TABLE,
     ROLLED_TABLE,
     ROLLUP_TABLE,
     roll_up_closed_days,
 )
+from agentrt.store.usage_rollup_hours import KEEP_DAYS, hour_of, roll_up_closed_hours
 
 NOW = 1_767_225_600.0 + 13 * 3600 + 17  # 2026-01-01 13:00:17 UTC
 DAY = 86400.0
@@ -142,13 +144,48 @@ async def test_the_rollup_answers_a_filter_on_the_grouped_key_and_rows_answer_th
         assert got(points) == expected(rows, since, until, by, DAY, plain), (by, where)
 
 
-async def test_hours_come_from_the_rows(store: Store) -> None:
+@pytest.mark.parametrize("by", BYS)
+async def test_hours_from_the_hourly_rollup_and_the_rows_agree_with_a_plain_sum(store: Store, by: Any) -> None:
+    rows = store.test_rows  # type: ignore[attr-defined]
+    since, until = TODAY - 2 * DAY, TODAY + DAY
+    want = expected(rows, since, until, by, 3600.0)
+    assert got(await usage_points(store, since=since, until=until, by=by, granularity="hour")) == want
+    rolled = await roll_up_closed_hours(store, now=NOW)
+    assert rolled[-1] == "2026-01-01T11"  # 12:00-13:00 ended less than GRACE ago at 13:00:17
+    assert await roll_up_closed_hours(store, now=NOW) == []
+    await store.execute("DELETE FROM agentrt_usage WHERE ts < ?", (TODAY + 12 * 3600,))  # rolled hours: rows gone
+    points = await usage_points(store, since=since, until=until, by=by, granularity="hour")
+    assert got(points) == want
+    # Days and totals read the closed hours from the hourly rollup too (no day was rolled here).
+    days = await usage_points(store, since=since, until=until, by=by, granularity="day")
+    assert got(days) == expected(rows, since, until, by, DAY)
+    totals = await usage_points(store, since=since, until=until, by=by, granularity="total")
+    assert got(totals) == {(since, k[1]): v for k, v in expected(rows, since, until, by, 1e12).items()}
+    where = UsageFilter(tenant="acme")
+    points = await usage_points(store, since=since, until=until, by=by, granularity="hour", where=where)
+    assert got(points) == expected(rows, since, until, by, 3600.0, {"tenant": "acme"})
+
+
+async def test_the_hourly_rollup_keeps_its_last_days_only(store: Store) -> None:
+    await roll_up_closed_hours(store, now=NOW)
+    later = NOW + 5 * DAY
+    await roll_up_closed_hours(store, now=later)
+    oldest = await store.fetchone(f"SELECT MIN(hour) FROM {ROLLED_HOURS_TABLE}")
+    assert oldest is not None
+    assert oldest[0] >= hour_of(later - KEEP_DAYS * DAY)
+
+
+async def test_totals_and_chosen_keys(store: Store) -> None:
     rows = store.test_rows  # type: ignore[attr-defined]
     await roll_up_closed_days(store, now=NOW)
-    since, until = TODAY - 2 * DAY, TODAY + DAY
-    points = await usage_points(store, since=since, until=until, by="tenant", granularity="hour")
-    assert got(points) == expected(rows, since, until, "tenant", 3600.0)
-    assert len({p.bucket for p in points}) > 24
+    since, until = TODAY - 6 * DAY, TODAY + DAY
+    totals = await usage_points(store, since=since, until=until, by="user", granularity="total")
+    assert got(totals) == {(since, k[1]): v for k, v in expected(rows, since, until, "user", 1e12).items()}
+    picked = await usage_points(store, since=since, until=until, by="user", granularity="day", keys=["ann", None])
+    assert {p.key for p in picked} == {"ann", None}
+    every = expected(rows, since, until, "user", DAY)
+    assert got(picked) == {k: v for k, v in every.items() if k[1] in ("ann", None)}
+    assert await usage_points(store, since=since, until=until, by="user", granularity="day", keys=[]) == []
 
 
 async def test_each_day_is_rolled_once_and_only_after_its_grace(store: Store) -> None:

@@ -9,13 +9,14 @@ rollup holds exactly the days listed in its ``rolled`` table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal
 
 from agentrt.store._base import Store
-from agentrt.store.usage_rollup import ROLLUP_TABLE, Dimension, day_bounds, rolled_days
+from agentrt.store.usage_rollup import HOURLY_TABLE, ROLLUP_TABLE, Dimension, day_bounds, rolled_days
+from agentrt.store.usage_rollup_hours import hour_bounds, hour_of, rolled_hours
 
 __all__ = [
     "Granularity",
@@ -29,7 +30,8 @@ __all__ = [
     "usage_points",
 ]
 
-Granularity = Literal["hour", "day"]
+Granularity = Literal["hour", "day", "total"]
+"""``total``: one bucket for the whole range (each group's sum), at ``since``."""
 
 _COLUMN: Final[dict[str, str]] = {
     "tenant": "tenant",
@@ -38,7 +40,7 @@ _COLUMN: Final[dict[str, str]] = {
     "provider": "provider",
     "api_key": "api_key",
 }
-_STEP: Final[dict[str, int]] = {"hour": 3600, "day": 86400}
+_STEP: Final[dict[str, int]] = {"hour": 3600, "day": 86400, "total": 0}
 _RAW_SUMS: Final = (
     "COUNT(*), SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END), COALESCE(SUM(input_tokens), 0), "
     "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0), "
@@ -85,28 +87,48 @@ async def usage_points(
     by: Dimension | None = None,
     granularity: Granularity = "day",
     where: UsageFilter | None = None,
+    keys: Sequence[str | None] | None = None,
 ) -> list[UsagePoint]:
-    """The usage in ``[since, until)`` per bucket and group, ordered by bucket then key."""
+    """The usage in ``[since, until)`` per bucket and group, ordered by bucket then key.
+
+    ``keys``: only these groups (None in it: the calls without that field); needs ``by``."""
     if by is not None and by not in _COLUMN:
         raise ValueError(f"cannot group usage by {by!r}: use one of {', '.join(_COLUMN)}")
     if granularity not in _STEP:
-        raise ValueError(f"granularity must be 'hour' or 'day', got {granularity!r}")
+        raise ValueError(f"granularity must be 'hour', 'day' or 'total', got {granularity!r}")
+    if keys is not None and by is None:
+        raise ValueError("keys= picks groups: it needs by=")
     where = where or UsageFilter()
     given = where.given()
     others = {name for name in given if name != "tenant"}
-    rollup_dim = _rollup_dimension(by, others) if granularity == "day" else None
+    rollup_dim = _rollup_dimension(by, others)
     points: dict[tuple[float, str | None], list[Any]] = {}
-    raw_ranges = [(since, until)]
-    if rollup_dim is not None and until > since:
-        first, last = _day(since), _day(until - 1e-6)
-        rolled = await rolled_days(store, first, last)
-        # Only days wholly inside the range come from the rollup; a partial first or last day stays raw.
-        whole = {d for d in rolled if day_bounds(d)[0] >= since and day_bounds(d)[1] <= until}
-        if whole:
-            await _from_rollup(store, points, rollup_dim, by, given, min(whole), max(whole))
-            raw_ranges = _uncovered(since, until, whole)
+    raw_ranges = [(since, until)] if until > since else []
+    if rollup_dim is not None:
+        step = _STEP[granularity]
+
+        def bucket_of(start: float) -> float:
+            return since if not step else start // step * step
+
+        # Closed days from the daily rollup, then closed hours of what is left from the hourly one (finer
+        # buckets cannot come from the daily rollup), then the rows of what is still left.
+        for hourly in (False, True) if granularity != "hour" else (True,):
+            left: list[tuple[float, float]] = []
+            for start, end in raw_ranges:
+                covered = await _rolled_within(store, start, end, hourly)
+                if not covered:
+                    left.append((start, end))
+                    continue
+                table = (HOURLY_TABLE, "hour") if hourly else (ROLLUP_TABLE, "day")
+                bounds = hour_bounds if hourly else day_bounds
+                span = (min(covered), max(covered))
+                await _from_rollup(
+                    store, points, rollup_dim, by, given, span, keys, table, bounds, bucket_of, step != 0
+                )
+                left.extend(_uncovered(start, end, covered, bounds))
+            raw_ranges = left
     for start, end in raw_ranges:
-        await _from_rows(store, points, start, end, by, granularity, given)
+        await _from_rows(store, points, start, end, by, granularity, given, since, keys)
     return [
         UsagePoint(bucket, key, int(v[0]), int(v[1]), int(v[2]), int(v[3]), float(v[4]), int(v[5]))
         for (bucket, key), v in sorted(points.items(), key=lambda item: (item[0][0], item[0][1] is None, item[0][1]))
@@ -143,27 +165,48 @@ async def _from_rollup(
     dim: Dimension,
     by: Dimension | None,
     given: dict[str, str],
-    first: str,
-    last: str,
+    days: tuple[str, str],
+    keys: Sequence[str | None] | None,
+    table: tuple[str, str],
+    bounds: Callable[[str], tuple[float, float]],
+    bucket_of: Callable[[float], float],
+    per_bucket: bool,
 ) -> None:
-    clauses = ["dim = ?", "day >= ?", "day <= ?"]
-    params: list[Any] = [dim, first, last]
+    name, column = table
+    clauses = ["dim = ?", f"{column} >= ?", f"{column} <= ?"]
+    params: list[Any] = [dim, *days]
     if "tenant" in given:
         clauses.append("tenant = ?")
         params.append(given["tenant"])
     if dim in given and dim != "tenant":
         clauses.append("key = ?")
         params.append(given[dim])
-    elif dim == "tenant" and "tenant" in given:
-        pass  # the tenant clause already selects the key
+    if keys is not None:
+        clauses.append(f"key IN ({', '.join('?' * len(keys))})" if keys else "1 = 0")
+        params.extend("" if k is None else k for k in keys)
     key = "key" if by is not None else "''"
+    # One bucket for the range (totals): grouped by key alone, or SQL would return a row per day and key.
+    bucket = column if per_bucket else f"MIN({column})"
     sql = (
-        f"SELECT day, {key}, SUM(calls), SUM(failures), SUM(input_tokens), SUM(output_tokens), SUM(cost), "
-        f"SUM(unpriced) FROM {ROLLUP_TABLE} WHERE {' AND '.join(clauses)} GROUP BY day, {key}"
+        f"SELECT {bucket}, {key}, SUM(calls), SUM(failures), SUM(input_tokens), SUM(output_tokens), SUM(cost), "
+        f"SUM(unpriced) FROM {name} WHERE {' AND '.join(clauses)} GROUP BY {'2' if bucket != column else '1, 2'}"
     )
+    starts: dict[str, float] = {}  # bucket -> its start: parsing a date per row would cost more than the query
     for row in await store.fetchall(sql, params):
         group = None if by is None or row[1] == "" else str(row[1])
-        _add(points, day_bounds(str(row[0]))[0], group, row[2:])
+        at = starts.get(row[0])
+        if at is None:
+            at = starts[row[0]] = bucket_of(bounds(str(row[0]))[0])
+        _add(points, at, group, row[2:])
+
+
+async def _rolled_within(store: Store, since: float, until: float, hourly: bool) -> set[str]:
+    """The rolled days (or hours) wholly inside ``[since, until)``."""
+    if hourly:
+        rolled = await rolled_hours(store, hour_of(since), hour_of(until - 1e-6))
+        return {h for h in rolled if hour_bounds(h)[0] >= since and hour_bounds(h)[1] <= until}
+    rolled = await rolled_days(store, _day(since), _day(until - 1e-6))
+    return {d for d in rolled if day_bounds(d)[0] >= since and day_bounds(d)[1] <= until}
 
 
 async def _from_rows(
@@ -174,28 +217,47 @@ async def _from_rows(
     by: Dimension | None,
     granularity: Granularity,
     given: dict[str, str],
+    total_at: float,
+    keys: Sequence[str | None] | None,
 ) -> None:
     step = _STEP[granularity]
-    bucket = f"CAST(ts / {step} AS INTEGER)" if store.dialect == "sqlite" else f"CAST(FLOOR(ts / {step}) AS BIGINT)"
+    if not step:
+        bucket = "0"
+    elif store.dialect == "sqlite":
+        bucket = f"CAST(ts / {step} AS INTEGER)"
+    else:
+        bucket = f"CAST(FLOOR(ts / {step}) AS BIGINT)"
     key = _COLUMN[by] if by is not None else "NULL"
     clauses = ["ts >= ?", "ts < ?"]
     params: list[Any] = [since, until]
     for name, value in given.items():
         clauses.append(f"{_COLUMN[name]} = ?")
         params.append(value)
+    if keys is not None and by is not None:
+        named = [k for k in keys if k is not None]
+        alternatives = [f"{key} IN ({', '.join('?' * len(named))})"] if named else []
+        if None in keys:
+            alternatives.append(f"{key} IS NULL")
+        clauses.append(f"({' OR '.join(alternatives)})" if alternatives else "1 = 0")
+        params.extend(named)
+    group = "b, k" if step else "k"  # one bucket: grouping by a constant is not portable SQL
     sql = (
-        f"SELECT {bucket} AS b, {key} AS k, {_RAW_SUMS} FROM agentrt_usage WHERE {' AND '.join(clauses)} GROUP BY b, k"
+        f"SELECT {bucket} AS b, {key} AS k, {_RAW_SUMS} FROM agentrt_usage WHERE {' AND '.join(clauses)} "
+        f"GROUP BY {group}"
     )
     for row in await store.fetchall(sql, params):
-        _add(points, float(int(row[0]) * step), None if row[1] is None else str(row[1]), row[2:])
+        at = float(int(row[0]) * step) if step else total_at
+        _add(points, at, None if row[1] is None else str(row[1]), row[2:])
 
 
-def _uncovered(since: float, until: float, days: set[str]) -> list[tuple[float, float]]:
-    """The parts of ``[since, until)`` outside ``days``, as few ranges as possible."""
+def _uncovered(
+    since: float, until: float, buckets: set[str], bounds: Callable[[str], tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """The parts of ``[since, until)`` outside ``buckets``, as few ranges as possible."""
     ranges: list[tuple[float, float]] = []
     start = since
-    for day in sorted(days):
-        lo, hi = day_bounds(day)
+    for bucket in sorted(buckets):
+        lo, hi = bounds(bucket)
         if lo > start:
             ranges.append((start, lo))
         start = max(start, hi)

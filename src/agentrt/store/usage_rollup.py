@@ -39,7 +39,9 @@ __all__ = [
     "DASHBOARD_MIGRATIONS",
     "DIMENSIONS",
     "GRACE",
+    "HOURLY_TABLE",
     "MAX_DAYS",
+    "ROLLED_HOURS_TABLE",
     "ROLLED_TABLE",
     "ROLLUP_TABLE",
     "Dimension",
@@ -51,6 +53,8 @@ __all__ = [
 COMPONENT: Final = "dashboard"
 ROLLUP_TABLE: Final = "agentrt_dash_usage_daily"
 ROLLED_TABLE: Final = "agentrt_dash_rolled_days"
+HOURLY_TABLE: Final = "agentrt_dash_usage_hourly"
+ROLLED_HOURS_TABLE: Final = "agentrt_dash_rolled_hours"
 GRACE: Final = 900.0
 """Seconds after a UTC day ends before it is rolled up: late ledger rows (a batch, a retried write) land first."""
 
@@ -89,6 +93,24 @@ DASHBOARD_MIGRATIONS: Final[list[str | dict[str, str]]] = [
     );"""
     f"CREATE INDEX IF NOT EXISTS {ROLLUP_TABLE}_tenant ON {ROLLUP_TABLE} (dim, tenant, day);"
     f"CREATE TABLE IF NOT EXISTS {ROLLED_TABLE} (day TEXT PRIMARY KEY, rolled_at DOUBLE PRECISION NOT NULL)",
+    # 2: the same per UTC hour, for the hours of the last days (agentrt.store.usage_rollup_hours).
+    f"""CREATE TABLE IF NOT EXISTS {HOURLY_TABLE} (
+        hour TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        dim TEXT NOT NULL,
+        key TEXT NOT NULL,
+        calls BIGINT NOT NULL,
+        failures BIGINT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        cost DOUBLE PRECISION NOT NULL,
+        unpriced BIGINT NOT NULL,
+        PRIMARY KEY (dim, hour, tenant, key)
+    );"""
+    f"CREATE TABLE IF NOT EXISTS {ROLLED_HOURS_TABLE} (hour TEXT PRIMARY KEY, rolled_at DOUBLE PRECISION NOT NULL);"
+    # The series of the top groups read a few keys over many days: by key first.
+    f"CREATE INDEX IF NOT EXISTS {ROLLUP_TABLE}_key ON {ROLLUP_TABLE} (dim, key, day);"
+    f"CREATE INDEX IF NOT EXISTS {HOURLY_TABLE}_key ON {HOURLY_TABLE} (dim, key, hour)",
 ]
 """The ``dashboard`` component's schema versions (applied after ``usage`` and ``audit``)."""
 
@@ -97,8 +119,9 @@ _log = structlog.get_logger("agentrt.store")
 _SUMS: Final = "SUM(calls), SUM(failures), SUM(input_tokens), SUM(output_tokens), SUM(cost), SUM(unpriced)"
 
 
-def _roll_sql() -> str:
-    # One statement: the ledger's rows of the day and retention's rollup of it, summed per dimension.
+def roll_sql(table: str = ROLLUP_TABLE, column: str = "day", *, pruned: bool = True) -> str:
+    """One statement rolling ``[?, ?)`` of the ledger into ``table`` under the bucket ``?`` (its ``column``), and
+    (``pruned``) retention's rollup of the day ``?``; then the bucket once per dimension."""
     per_dim = " UNION ALL ".join(
         f"SELECT ?, t, '{dim}', {column}, {_SUMS} FROM parts GROUP BY t, {column}" for dim, column in DIMENSIONS.items()
     )
@@ -107,15 +130,19 @@ def _roll_sql() -> str:
         "SELECT COALESCE(tenant, ''), COALESCE(user_name, ''), COALESCE(api_key, ''), model, provider, "
         "COUNT(*), SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END), SUM(input_tokens), SUM(output_tokens), "
         "COALESCE(SUM(cost), 0), SUM(CASE WHEN cost IS NULL AND input_tokens + output_tokens > 0 THEN 1 ELSE 0 END) "
-        "FROM agentrt_usage WHERE ts >= ? AND ts < ? GROUP BY 1, 2, 3, 4, 5 "
-        "UNION ALL SELECT tenant, user_name, '', model, provider, calls, failures, input_tokens, output_tokens, "
-        f"cost, unpriced FROM {RETENTION_ROLLUP} WHERE day = ?) "
-        f"INSERT INTO {ROLLUP_TABLE} (day, tenant, dim, key, calls, failures, input_tokens, output_tokens, cost, "
+        "FROM agentrt_usage WHERE ts >= ? AND ts < ? GROUP BY 1, 2, 3, 4, 5"
+        + (
+            " UNION ALL SELECT tenant, user_name, '', model, provider, calls, failures, input_tokens, output_tokens, "
+            f"cost, unpriced FROM {RETENTION_ROLLUP} WHERE day = ?"
+            if pruned
+            else ""
+        )
+        + f") INSERT INTO {table} ({column}, tenant, dim, key, calls, failures, input_tokens, output_tokens, cost, "
         f"unpriced) {per_dim}"
     )
 
 
-_ROLL: Final = _roll_sql()
+_ROLL: Final = roll_sql()
 
 
 def day_bounds(day: str) -> tuple[float, float]:

@@ -68,10 +68,12 @@ class UiContext:
 
     async def _roll_up(self, store: Store) -> None:
         from agentrt.store.usage_rollup import roll_up_closed_days
+        from agentrt.store.usage_rollup_hours import roll_up_closed_hours
 
         while True:
             try:
                 await roll_up_closed_days(store, pause=0.01)
+                await roll_up_closed_hours(store, pause=0.01)
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # the pages read the ledger's rows meanwhile: slower, still right

@@ -21,7 +21,7 @@ from agentrt.server.errors import HttpError
 from agentrt.server.sse import ClientGone, EventStream, format_event
 from agentrt.server.ui.context import UiContext
 from agentrt.server.ui.render import render
-from agentrt.server.ui.usage_params import BY, PERIODS, UsageQuery, bucket_label, report, usage_query
+from agentrt.server.ui.usage_params import BY, PERIODS, UsageQuery, bucket_label, report, top_keys, usage_query
 from agentrt.server.ui.viewer import Viewer
 from agentrt.store.usage_report import day_start, days_ago, month_start, usage_points
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["live_events", "live_json", "overview", "usage_csv", "usage_json", "usage_page"]
 
 KEEPALIVE_SECONDS = 15.0
+CHART_GROUPS = 6
+"""The usage page charts the 6 costliest groups and the rest as "other"."""
 
 
 def _store(ui: UiContext) -> Any:
@@ -133,17 +135,26 @@ async def live_events(ui: UiContext, request: web.Request, viewer: Viewer) -> we
     return await stream.close()
 
 
-async def _report(ui: UiContext, viewer: Viewer, request: web.Request) -> tuple[UsageQuery, dict[str, Any]]:
-    q = usage_query(viewer, request.query)
-    points = await usage_points(
-        _store(ui),
-        since=q.since,
-        until=q.until,
-        by=cast("Dimension | None", q.by or None),
-        granularity=cast("Granularity", q.granularity),
-        where=q.where,
-    )
-    return q, report(q, points)
+async def _report(
+    ui: UiContext, viewer: Viewer, request: web.Request, *, top: int | None = None
+) -> tuple[UsageQuery, dict[str, Any]]:
+    """The usage report of a request: every group's totals, and the points of the ``top`` costliest groups
+    with the rest summed (every group's points when ``top`` is 0, or there are no more)."""
+    q = usage_query(viewer, request.query, top=top)
+    store = _store(ui)
+    by = cast("Dimension | None", q.by or None)
+    granularity = cast("Granularity", q.granularity)
+
+    async def read(by: Dimension | None, step: Granularity, keys: list[str | None] | None = None) -> list[Any]:
+        return await usage_points(
+            store, since=q.since, until=q.until, by=by, granularity=step, where=q.where, keys=keys
+        )
+
+    groups = await read(by, "total")
+    keys = top_keys(groups, q.top) if by is not None else None
+    points = await read(by, granularity, keys)
+    total = await read(None, granularity) if keys is not None else None
+    return q, report(q, groups, points, total)
 
 
 async def usage_json(ui: UiContext, request: web.Request, viewer: Viewer) -> web.StreamResponse:
@@ -152,7 +163,7 @@ async def usage_json(ui: UiContext, request: web.Request, viewer: Viewer) -> web
 
 
 async def usage_csv(ui: UiContext, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-    q, body = await _report(ui, viewer, request)
+    q, body = await _report(ui, viewer, request, top=0)  # a download has every group's points
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
@@ -196,7 +207,7 @@ def _csv_text(value: str | None) -> str:
 
 
 async def usage_page(ui: UiContext, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-    q, body = await _report(ui, viewer, request)
+    q, body = await _report(ui, viewer, request, top=CHART_GROUPS)
     table = [{**g, "label": "(none)" if g["key"] is None else g["key"]} for g in body["groups"]]
     return render(
         "usage.html",
@@ -212,27 +223,20 @@ async def usage_page(ui: UiContext, request: web.Request, viewer: Viewer) -> web
     )
 
 
-def _chart(body: dict[str, Any], q: UsageQuery, top: int = 6) -> dict[str, Any]:
-    """uPlot's data for the page: cost per bucket for the ``top`` costliest groups and the rest as 'other'."""
-    keys = [g["key"] for g in body["groups"][:top]]
+def _chart(body: dict[str, Any], q: UsageQuery) -> dict[str, Any]:
+    """uPlot's data for the page: cost per bucket of each group given points, and of the rest as 'other'."""
     index = {bucket: i for i, bucket in enumerate(body["buckets"])}
     series: dict[str, list[float]] = {}
-    labels = {key: ("(none)" if key is None else key) for key in keys}
-    for key in keys:
-        series[labels[key]] = [0.0] * len(index)
-    other = [0.0] * len(index)
     for p in body["points"]:
         i = index.get(p["bucket"])
         if i is None:
             continue
-        if p["key"] in labels:
-            series[labels[p["key"]]][i] += p["cost"]
-        else:
-            other[i] += p["cost"]
-    if any(other):
-        series["other"] = other
-    if not q.by:
-        series = {
-            "total": [sum(values) for values in zip(*series.values(), strict=True)] if series else [0.0] * len(index)
-        }
-    return {"x": body["buckets"], "series": series, "granularity": q.granularity}
+        label = "total" if not q.by else "(none)" if p["key"] is None else str(p["key"])
+        series.setdefault(label, [0.0] * len(index))[i] += p["cost"]
+    if body["other"]:
+        other = series.setdefault("other", [0.0] * len(index))
+        for p in body["other"]:
+            i = index.get(p["bucket"])
+            if i is not None:
+                other[i] += p["cost"]
+    return {"x": body["buckets"], "series": series or {"total": [0.0] * len(index)}, "granularity": q.granularity}

@@ -17,7 +17,7 @@ from agentrt.server.errors import HttpError
 from agentrt.server.ui.viewer import Viewer
 from agentrt.store.usage_report import UsageFilter, UsagePoint, day_start, days_ago, month_start
 
-__all__ = ["BY", "PERIODS", "UsageQuery", "bucket_label", "report", "usage_query"]
+__all__ = ["BY", "DEFAULT_TOP", "PERIODS", "UsageQuery", "bucket_label", "ranked", "report", "top_keys", "usage_query"]
 
 PERIODS: Final = {
     "today": "Today",
@@ -36,6 +36,9 @@ BY: Final = {
     "provider": "Provider",
     "api_key": "API key",
 }
+DEFAULT_TOP: Final = 10
+"""The JSON API gives the points of the 10 costliest groups (and the rest summed) unless told ``top=``."""
+_MAX_TOP: Final = 100_000
 _HOURLY_MAX_DAYS: Final = 7
 _MAX_DAYS: Final = 400
 
@@ -48,6 +51,8 @@ class UsageQuery:
     granularity: str
     by: str
     where: UsageFilter
+    top: int
+    """How many groups' points to give (the costliest); 0: every group's."""
     params: dict[str, str]
     """The query as given (for links and the filter form), with the narrowed tenant/user."""
 
@@ -89,7 +94,9 @@ def _period(query: Mapping[str, str], now: float) -> tuple[str, float, float]:
     raise _bad(f"period must be one of {', '.join(PERIODS)}, got {period[:40]!r}")
 
 
-def usage_query(viewer: Viewer, query: Mapping[str, str], *, now: float | None = None) -> UsageQuery:
+def usage_query(
+    viewer: Viewer, query: Mapping[str, str], *, now: float | None = None, top: int | None = None
+) -> UsageQuery:
     """The checked query of a usage request; ``HttpError`` 400 for a bad value, 403 for another tenant's."""
     now = time.time() if now is None else now
     period, since, until = _period(query, now)
@@ -102,6 +109,11 @@ def usage_query(viewer: Viewer, query: Mapping[str, str], *, now: float | None =
         raise _bad(f"granularity must be hour or day, got {granularity[:40]!r}")
     if granularity == "hour" and days > _HOURLY_MAX_DAYS:
         raise _bad(f"hours are shown for periods of {_HOURLY_MAX_DAYS} days at most: pick day, or a shorter period")
+    if top is None:
+        text = query.get("top") or str(DEFAULT_TOP)
+        if not text.isdigit() or int(text) > _MAX_TOP:
+            raise _bad(f"top must be a whole number from 0 (every group) to {_MAX_TOP}, got {text[:40]!r}")
+        top = int(text)
     where = viewer.usage_filter(
         tenant=query.get("tenant"),
         user=query.get("user"),
@@ -117,7 +129,7 @@ def usage_query(viewer: Viewer, query: Mapping[str, str], *, now: float | None =
         "by": by,
         **{name: value or "" for name, value in _filters(where).items()},
     }
-    return UsageQuery(period, since, until, granularity, by, where, params)
+    return UsageQuery(period, since, until, granularity, by, where, top, params)
 
 
 def _filters(where: UsageFilter) -> dict[str, str | None]:
@@ -130,35 +142,50 @@ def _filters(where: UsageFilter) -> dict[str, str | None]:
     }
 
 
-def report(q: UsageQuery, points: list[UsagePoint]) -> dict[str, Any]:
-    """The JSON answer: the buckets, each group's totals (most costly first), and every point."""
-    groups: dict[str | None, dict[str, Any]] = {}
-    for p in points:
-        g = groups.setdefault(
-            p.key,
-            {
-                "key": p.key,
-                "calls": 0,
-                "failures": 0,
-                "input_tokens": 0,
-                "output_tokens": 0,
-                "cost": 0.0,
-                "unpriced": 0,
-            },
-        )
-        g["calls"] += p.calls
-        g["failures"] += p.failures
-        g["input_tokens"] += p.input_tokens
-        g["output_tokens"] += p.output_tokens
-        g["cost"] += p.cost
-        g["unpriced"] += p.unpriced
-    ordered = sorted(groups.values(), key=lambda g: (-g["cost"], -g["calls"], g["key"] is None, g["key"] or ""))
-    step = 3600 if q.granularity == "hour" else 86400
+def _sums(p: UsagePoint) -> dict[str, Any]:
+    return {
+        "calls": p.calls,
+        "failures": p.failures,
+        "input_tokens": p.input_tokens,
+        "output_tokens": p.output_tokens,
+        "cost": p.cost,
+        "unpriced": p.unpriced,
+    }
+
+
+def top_keys(groups: list[UsagePoint], top: int) -> list[str | None] | None:
+    """The ``top`` costliest groups' keys (None: every group)."""
+    if top <= 0 or len(groups) <= top:
+        return None
+    return [g.key for g in ranked(groups)[:top]]
+
+
+def ranked(groups: list[UsagePoint]) -> list[UsagePoint]:
+    return sorted(groups, key=lambda g: (-g.cost, -g.calls, g.key is None, g.key or ""))
+
+
+def report(
+    q: UsageQuery, groups: list[UsagePoint], points: list[UsagePoint], total: list[UsagePoint] | None
+) -> dict[str, Any]:
+    """The JSON answer: the buckets, every group's totals (most costly first), the points of the groups
+    in ``points``, and, when those are only the top groups, ``other``: the rest's sum per bucket
+    (``total`` is every call per bucket, from which it is computed)."""
+    ordered = [{"key": g.key, **_sums(g)} for g in ranked(groups)]
+    step = {"hour": 3600, "day": 86400}[q.granularity]
     buckets = [q.since + i * step for i in range(int((q.until - q.since) // step))]
     totals = {
         name: sum(g[name] for g in ordered)
         for name in ("calls", "failures", "input_tokens", "output_tokens", "cost", "unpriced")
     }
+    other: list[dict[str, Any]] | None = None
+    if total is not None:
+        rest = {p.bucket: _sums(p) for p in total}
+        for p in points:
+            left = rest.get(p.bucket)
+            if left is not None:
+                for name, value in _sums(p).items():
+                    left[name] -= value
+        other = [{"bucket": b, **v} for b, v in sorted(rest.items()) if v["calls"] > 0]
     return {
         "object": "usage",
         "period": q.period,
@@ -167,22 +194,12 @@ def report(q: UsageQuery, points: list[UsagePoint]) -> dict[str, Any]:
         "granularity": q.granularity,
         "by": q.by or None,
         "filters": {k: v for k, v in _filters(q.where).items() if v is not None},
+        "top": q.top,
         "buckets": buckets,
         "totals": totals,
         "groups": ordered,
-        "points": [
-            {
-                "bucket": p.bucket,
-                "key": p.key,
-                "calls": p.calls,
-                "failures": p.failures,
-                "input_tokens": p.input_tokens,
-                "output_tokens": p.output_tokens,
-                "cost": p.cost,
-                "unpriced": p.unpriced,
-            }
-            for p in points
-        ],
+        "points": [{"bucket": p.bucket, "key": p.key, **_sums(p)} for p in points],
+        "other": other,
     }
 
 
