@@ -63,13 +63,14 @@ async def test_keys_without_the_dashboard_scope_and_unknown_keys_are_refused(ser
 
 
 async def test_the_login_form_needs_its_double_submitted_token(served: Served) -> None:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        # No GET of the form first: no login cookie, so a cross-site POST cannot log anyone in.
-        async with http.post(
-            served.url + "/ui/login", data={"api_key": ADMIN_KEY, "csrf_token": "x"}, allow_redirects=False
-        ) as response:
-            assert response.status == 403
-            assert SESSION_COOKIE not in response.cookies
+    # No GET of the form first: no login cookie, so a cross-site POST cannot log anyone in.
+    form = {"api_key": ADMIN_KEY, "csrf_token": "x"}
+    async with (
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+        http.post(served.url + "/ui/login", data=form, allow_redirects=False) as response,
+    ):
+        assert response.status == 403
+        assert SESSION_COOKIE not in response.cookies
 
 
 async def test_posts_without_the_csrf_token_are_refused(served: Served) -> None:
@@ -96,9 +97,11 @@ async def test_logout_ends_the_session_even_for_a_copied_cookie(served: Served) 
         assert response.headers["Location"] == "/ui/login"
         status, _, _ = await b.get("/ui")
         assert status == 303
-    async with aiohttp.ClientSession() as http:
-        async with http.get(served.url + "/ui", cookies={SESSION_COOKIE: stolen}, allow_redirects=False) as response:
-            assert response.status == 303
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(served.url + "/ui", cookies={SESSION_COOKIE: stolen}, allow_redirects=False) as response,
+    ):
+        assert response.status == 303
 
 
 async def test_a_tampered_cookie_is_no_session(served: Served) -> None:
@@ -107,9 +110,11 @@ async def test_a_tampered_cookie_is_no_session(served: Served) -> None:
         value = response.cookies[SESSION_COOKIE].value
         body, _, signature = value.partition(".")
         forged = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1] + "." + signature
-    async with aiohttp.ClientSession() as http:
-        async with http.get(served.url + "/ui", cookies={SESSION_COOKIE: forged}, allow_redirects=False) as response:
-            assert response.status == 303
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(served.url + "/ui", cookies={SESSION_COOKIE: forged}, allow_redirects=False) as response,
+    ):
+        assert response.status == 303
 
 
 async def test_a_key_removed_by_a_reload_ends_its_sessions(served: Served) -> None:
@@ -161,6 +166,8 @@ def test_sessions_expire_and_are_bound_to_their_secret() -> None:
 
 
 async def test_the_cookie_is_secure_behind_https(served: Served) -> None:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.get(served.url + "/ui/login", headers={"X-Forwarded-Proto": "https"}) as form:
-            assert form.cookies["agentrt_ui_login"]["secure"] is True
+    async with (
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+        http.get(served.url + "/ui/login", headers={"X-Forwarded-Proto": "https"}) as form,
+    ):
+        assert form.cookies["agentrt_ui_login"]["secure"] is True
