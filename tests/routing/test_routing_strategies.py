@@ -6,6 +6,8 @@ import asyncio
 from collections import Counter
 from random import Random
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from routing_support import model_with
 
 from agentrt.routing import DeploymentStats, Router, order_deployments
@@ -178,3 +180,25 @@ async def test_usage_reads_a_fresh_private_backend_without_a_hold_first() -> Non
     await router.refresh_usage(spec)  # the private backend opens on first use, whatever the use
     assert [router.stats.get(d.deployment.key).left for d in spec.deployments] == [1.0, 1.0]  # type: ignore[union-attr]
     await router.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    weights=st.lists(st.floats(min_value=0.01, max_value=100), min_size=1, max_size=8),
+    strategy=st.sampled_from(["shuffle", "least-busy", "latency", "usage", "cost"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_every_strategy_orders_each_deployment_exactly_once(weights: list[float], strategy: str, seed: int) -> None:
+    spec = model_with(
+        [{"provider": "abcdefgh"[i], "weight": w, "pricing": {"input": w, "output": 1}} for i, w in enumerate(weights)],
+        strategy,
+    )
+    router = Router(rng=Random(seed))
+    rng = Random(seed)
+    for index, deployment in enumerate(spec.deployments):
+        state = router.stats.get(deployment.deployment.key)  # type: ignore[union-attr]
+        state.in_flight, state.left = rng.randint(0, 3), rng.random()
+        if index % 2:
+            state.observe(rng.random())
+    order = list(router.order(spec))
+    assert sorted(s.provider for s in order) == sorted(s.provider for s in spec.deployments)
