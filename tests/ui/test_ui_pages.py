@@ -309,3 +309,33 @@ async def test_a_parked_tool_call_is_approved_from_the_tools_page(served: Served
         assert completion.text == "Paid."
         status, _, _ = await b.post(f"/ui/approvals/{approval_id}", {"decision": "approve"})
         assert status == 404  # decided already
+
+
+async def test_the_usage_page_lists_the_costliest_groups_and_sums_the_rest(served: Served) -> None:
+    now = time.time()
+    rows = [
+        UsageRecord(
+            ts=now - 5,
+            user=f"user-{i:02d}",
+            tenant="acme",
+            model="gpt-test",
+            provider="oai",
+            operation="generate",
+            input_tokens=1,
+            output_tokens=1,
+            cost=float(i),
+        )
+        for i in range(60)
+    ]
+    await _record(served, rows)
+    async with Browser(served.url) as b:
+        await b.login(ADMIN_KEY)
+        _, page, _ = await b.get("/ui/usage?period=today&by=user")
+        listed = page.split('id="usage-table"', 1)[1]
+        assert listed.count('<th scope="row">') == 51
+        assert "user-59" in listed  # the costliest
+        assert "user-09" not in listed  # among the 10 cheapest, summed in the last row
+        assert "the 10 other users (in the CSV)" in listed
+        assert "$45.0000" in listed  # 0 + 1 + ... + 9
+        _, csv_text, _ = await b.get("/ui/usage.csv?period=today&by=user")
+        assert csv_text.count("\n") == 61

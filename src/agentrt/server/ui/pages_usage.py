@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["live_events", "live_json", "overview", "usage_csv", "usage_json", "usage_page"]
 
 KEEPALIVE_SECONDS = 15.0
+TABLE_ROWS = 50
+"""The usage page lists the 50 costliest groups, then one row for the rest."""
 CHART_GROUPS = 6
 """The usage page charts the 6 costliest groups and the rest as "other"."""
 
@@ -208,7 +210,14 @@ def _csv_text(value: str | None) -> str:
 
 async def usage_page(ui: UiContext, request: web.Request, viewer: Viewer) -> web.StreamResponse:
     q, body = await _report(ui, viewer, request, top=CHART_GROUPS)
-    table = [{**g, "label": "(none)" if g["key"] is None else g["key"]} for g in body["groups"]]
+    groups = body["groups"]
+    table = [{**g, "label": "(none)" if g["key"] is None else g["key"]} for g in groups[:TABLE_ROWS]]
+    rest = groups[TABLE_ROWS:]
+    if rest:  # thousands of users make a page nobody reads: the rest is one row (the CSV has them all)
+        sums = {
+            name: sum(g[name] for g in rest) for name in ("cost", "calls", "failures", "input_tokens", "output_tokens")
+        }
+        table.append({**sums, "key": None, "label": f"the {len(rest)} other {BY[q.by].lower()}s (in the CSV)"})
     return render(
         "usage.html",
         viewer=viewer,

@@ -120,11 +120,13 @@
     });
   }
 
-  // --- htmx: no polling swap while someone is typing or clicking in the part it would replace ------
+  // --- htmx: no polling swap while someone types in the part it would replace (a reason, say) -----
   document.addEventListener("htmx:beforeRequest", function (e) {
     var cfg = e.detail && e.detail.requestConfig;
     var target = e.detail && e.detail.elt;
-    if (cfg && cfg.verb === "get" && target && target.contains(document.activeElement) && document.activeElement !== document.body) {
+    var active = document.activeElement;
+    if (cfg && cfg.verb === "get" && target && active && target.contains(active) &&
+        active.matches("input, select, textarea")) {
       e.preventDefault();
     }
   });
