@@ -73,6 +73,10 @@
   }
 
   // --- the usage chart -------------------------------------------------------------------------
+  function usd(v) {
+    return v === null || v === undefined ? "" : v === 0 ? "$0" : "$" + Number(v.toPrecision(3));
+  }
+
   var PALETTE = ["#0a4fb3", "#a40e26", "#116329", "#8a4b00", "#6639ba", "#1b7c83", "#4a5563"];
 
   function usageChart() {
@@ -89,7 +93,8 @@
     });
     new uPlot({
       width: width(el), height: 260, title: "cost per " + chart.granularity,
-      scales: { x: { time: true } }, series: series, axes: [{}, { label: "USD" }]
+      scales: { x: { time: true } }, series: series,
+      axes: [{}, { label: "USD", size: 80, values: function (u, vals) { return vals.map(usd); } }]
     }, data, el);
   }
 
