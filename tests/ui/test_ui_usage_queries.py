@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -95,9 +97,26 @@ def got(points: list[Any]) -> dict[tuple[float, str | None], tuple[int, int, int
     return {(p.bucket, p.key): (p.calls, p.failures, p.input_tokens, p.output_tokens, round(p.cost, 9)) for p in points}
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """SQLite in memory, or a fresh schema of the session's PostgreSQL (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield "memory://"
+        return
+    import psycopg
+
+    postgres_url = request.getfixturevalue("postgres_url")
+    schema = f"ui_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{postgres_url}?options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture
-async def store() -> AsyncIterator[Store]:
-    async with open_store("memory://") as s:
+async def store(store_url: str) -> AsyncIterator[Store]:
+    async with open_store(store_url) as s:
         audit = AuditTrail(s)
         await audit.start()
         ledger = UsageLedger(s, audit=audit)
