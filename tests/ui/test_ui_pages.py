@@ -75,6 +75,13 @@ async def test_an_admin_sees_every_page(served: Served) -> None:
         for asset in ("app.js", "app.css", "vendor/htmx/htmx.min.js", "vendor/uplot/uPlot.iife.min.js"):
             status, _, response = await b.get("/ui/static/" + asset)
             assert status == 200, asset
+        _, page, _ = await b.get("/ui/policies?tenant=acme")
+        budget = page.split('id="budgets"', 1)[1].split("</table>", 1)[0]
+        assert '<tr class="budget"' in budget
+        assert "<meter" in budget
+        assert "$0.0000 of $5.00" in budget
+        assert 'id="configured-budgets"' in page
+        assert "user</th><td>100</td>" in page.split('id="limits"', 1)[1]
         assert (await b.get("/ui/static/../routes.py"))[0] == 404
         assert (await b.get("/ui/static/vendor/VERSIONS.md"))[0] == 200
 

@@ -153,6 +153,7 @@ async def policies_page(
         params={**params, "tenant": principal.tenant or "", "user": principal.user or ""},
         budgets=budgets,
         limits=section.limits,
+        configured_budgets=section.budgets,
         rules=section.rules,
         default=section.default,
         backend=section.backend,
