@@ -114,9 +114,11 @@
         item.textContent = new Date().toISOString().slice(11, 19) + " " + kind + " " + e.data;
         list.appendChild(item);
         while (list.children.length > 200) { list.removeChild(list.firstChild); }
-        if (kind === "status") {
-          try { text("agent-status", JSON.parse(e.data).status); } catch (err) { /* not JSON: leave it */ }
-        }
+        try {
+          var data = JSON.parse(e.data);
+          if (kind === "status") { text("agent-status", data.status); }
+          if (kind === "state" && data.state !== undefined) { text("agent-state", JSON.stringify(data.state, null, 2)); }
+        } catch (err) { /* not JSON: the list shows it as it came */ }
         if (kind === "end") {
           source.close();
           if (status) { status.textContent = "The agent has no more events."; }
