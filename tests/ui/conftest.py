@@ -46,6 +46,19 @@ def dashboard(upstream: FakeUpstream) -> Iterator[ServedDashboard]:
         yield served
 
 
+@pytest.fixture(autouse=True)
+def _no_server_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that used the served dashboard fails if a request broke inside the server (a 500 logged)."""
+    if "dashboard" not in request.fixturenames:
+        yield
+        return
+    served: ServedDashboard = request.getfixturevalue("dashboard")
+    start = served.log_size()
+    yield
+    failures = served.unexpected_errors(since=start)
+    assert failures == [], f"the server failed requests during the test: {failures}"
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Chromium, per test module: Playwright's sync API keeps its event loop marked as running while it

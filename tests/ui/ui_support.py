@@ -170,6 +170,10 @@ def dashboard_config(upstream_base_url: str, workdir: Path) -> dict[str, Any]:
 # --- `agentrt serve` in a subprocess ----------------------------------------------------------------
 
 
+SERVER_FAILURES = frozenset({"http_unexpected_error", "http_request_failed"})
+"""The server's log events of a request that broke inside it (answered 500)."""
+
+
 class ApiError(Exception):
     def __init__(self, status: int, body: bytes) -> None:
         super().__init__(f"HTTP {status}: {body[:500]!r}")
@@ -219,6 +223,22 @@ class ServedDashboard:
                 if record.get("event") == "server_listening":
                     return str(record["url"])
         return None
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def unexpected_errors(self, since: int = 0) -> list[dict[str, Any]]:
+        """The server's log records of requests that failed inside it (a 500) written after byte ``since``."""
+        with self.log.open("rb") as log:
+            log.seek(since)
+            lines = log.read().splitlines()
+        records = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                record = orjson.loads(line)
+                if record.get("event") in SERVER_FAILURES:
+                    records.append(record)
+        return records
 
     def stop(self) -> None:
         process, self.process = self.process, None
