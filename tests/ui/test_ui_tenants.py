@@ -10,7 +10,17 @@ from typing import Any
 
 import orjson
 import pytest
-from ui_pages_support import ACME_KEY, GLOBEX_KEY, OPERATOR_KEY, Browser, Served, dashboard_served, server_config
+from ui_pages_support import (
+    ACME_KEY,
+    ADMIN_KEY,
+    GLOBEX_KEY,
+    OPERATOR_KEY,
+    SOLO_KEY,
+    Browser,
+    Served,
+    dashboard_served,
+    server_config,
+)
 
 from agentrt.agents import Activity, Agent, AgentContext, AgentRuntime
 from agentrt.calls import Principal
@@ -45,15 +55,15 @@ async def served(up: FakeUpstream, tmp_path: Path) -> AsyncIterator[Served]:
     async with dashboard_served(up, tmp_path, server={**server, "ui": {"live_interval": "0.2s"}}, **config) as s:
         now = time.time()
         ledger, audit = s.rt.services.get(UsageLedger), s.rt.services.get(AuditTrail)
-        for tenant, user in (("acme", "ann"), ("globex", "gus")):
+        for tenant, user in (("acme", "ann"), ("globex", "gus"), (None, "sam"), (None, "<script>alert(1)</script>")):
             for outcome in ("ok", "ProviderTimeout"):
                 ledger.record(
                     UsageRecord(
                         ts=now - 60,
-                        request_id=f"{tenant}-{outcome}",
+                        request_id=f"{tenant or user}-{outcome}",
                         user=user,
                         tenant=tenant,
-                        api_key=f"{tenant}-key",
+                        api_key=f"{tenant or 'no'}-key",
                         model="gpt-test",
                         provider="oai",
                         operation="generate",
@@ -66,14 +76,14 @@ async def served(up: FakeUpstream, tmp_path: Path) -> AsyncIterator[Served]:
             audit.record(
                 AuditRecord(
                     ts=now - 30,
-                    request_id=f"{tenant}-denied",
+                    request_id=f"{tenant or user}-denied",
                     user=user,
                     tenant=tenant,
                     model="gpt-test",
                     operation="generate",
                     decision="deny",
-                    rule=f"{tenant}-secret-rule",
-                    reason=f"{tenant} reason",
+                    rule=f"{tenant or user}-secret-rule",
+                    reason=f"{tenant or user} reason",
                 )
             )
         await audit.flush()
@@ -186,3 +196,26 @@ async def test_approvals_are_seen_and_decided_within_the_tenant(served: Served, 
         assert not turn.done()
         served.rt.tools.reject(approval_id, "test over", by="test")
         await asyncio.wait_for(turn, 10)
+
+
+async def test_a_key_with_a_user_and_no_tenant_sees_that_users_calls_only(served: Served) -> None:
+    async with Browser(served.url) as b:
+        await b.login(SOLO_KEY)
+        status, body, _ = await b.get("/ui/api/usage?period=today&by=user")
+        assert status == 200
+        assert {g["key"] for g in orjson.loads(body)["groups"]} == {"sam"}
+        for path in ("/ui/api/usage?user=ann", "/ui/api/usage?tenant=acme", "/ui/audit?user=gus"):
+            assert (await b.get(path))[0] == 403, path
+        _, audit, _ = await b.get("/ui/audit")
+        assert "sam-secret-rule" in audit
+        assert "acme-secret-rule" not in audit
+
+
+async def test_what_callers_chose_is_escaped_on_the_pages(served: Served) -> None:
+    async with Browser(served.url) as b:
+        await b.login(ADMIN_KEY)
+        for path in ("/ui/usage?period=today&by=user", "/ui/audit", "/ui/policies"):
+            _, page, _ = await b.get(path)
+            assert "<script>alert(1)</script>" not in page, path
+        _, page, _ = await b.get("/ui/usage?period=today&by=user")
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

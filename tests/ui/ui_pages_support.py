@@ -27,6 +27,7 @@ ACME_KEY = "sk-agentrt-acmeDASH0123456789abcdefghijk"  # tenant acme, dashboard 
 GLOBEX_KEY = "sk-agentrt-globexDASH0123456789abcdefgh"  # tenant globex, dashboard + approvals
 CHAT_KEY = "sk-agentrt-chatONLY0123456789abcdefghijk"  # no dashboard scope
 OPERATOR_KEY = "sk-agentrt-operatorDASH0123456789abcdef"  # no tenant, no user: sees all, acts on nothing
+SOLO_KEY = "sk-agentrt-soloDASH0123456789abcdefghijk"  # a user without a tenant: that user's calls only
 
 __all__ = [
     "ACME_KEY",
@@ -34,6 +35,7 @@ __all__ = [
     "CHAT_KEY",
     "GLOBEX_KEY",
     "OPERATOR_KEY",
+    "SOLO_KEY",
     "Browser",
     "Served",
     "csrf_of",
@@ -61,6 +63,7 @@ def dashboard_keys() -> list[dict[str, Any]]:
         },
         {"key_sha256": hash_key(CHAT_KEY), "name": "chat-only", "user": "carl", "tenant": "acme", "scopes": ["chat"]},
         {"key_sha256": hash_key(OPERATOR_KEY), "name": "operator", "scopes": ["dashboard"]},
+        {"key_sha256": hash_key(SOLO_KEY), "name": "solo", "user": "sam", "scopes": ["dashboard"]},
     ]
 
 
