@@ -24,7 +24,9 @@ from agentrt.store.usage_rollup import (
     ROLLED_HOURS_TABLE,
     ROLLED_TABLE,
     ROLLUP_TABLE,
+    month_bounds,
     roll_up_closed_days,
+    rolled_months,
 )
 from agentrt.store.usage_rollup_hours import KEEP_DAYS, hour_of, roll_up_closed_hours
 
@@ -245,3 +247,27 @@ async def test_ledger_rows_of_a_request_and_recent_failures(store: Store) -> Non
     assert failed
     assert all(r.outcome != "ok" and r.ts >= NOW - DAY for r in failed)
     assert len(failed) == sum(1 for r in rows if r.outcome != "ok" and r.ts >= NOW - DAY)
+
+
+@pytest.mark.parametrize("by", BYS)
+async def test_totals_of_whole_months_come_from_the_monthly_rollup(store: Store, by: Any) -> None:
+    rows = store.test_rows  # type: ignore[attr-defined]
+    since, until = month_bounds("2025-12")[0], TODAY + DAY
+    want = {(since, k[1]): v for k, v in expected(rows, since, until, by, 1e12).items()}
+    await roll_up_closed_days(store, now=NOW)
+    assert await rolled_months(store, "2025-01", "2026-12") == {"2025-12"}  # January is not over
+    # December's days are gone from the rows and the daily rollup: only the monthly one has them now.
+    await store.execute("DELETE FROM agentrt_usage WHERE ts < ?", (TODAY,))
+    await store.execute(f"DELETE FROM {ROLLUP_TABLE} WHERE day < ?", ("2026-01-01",))
+    totals = await usage_points(store, since=since, until=until, by=by, granularity="total")
+    assert got(totals) == want
+
+
+async def test_a_month_with_days_not_rolled_is_not_summed(store: Store) -> None:
+    # Closed days up to Dec 30 only: December is not complete, so it has no monthly row yet.
+    await roll_up_closed_days(store, now=TODAY - DAY + GRACE + 1)
+    assert await rolled_months(store, "2025-01", "2026-12") == set()
+    await roll_up_closed_days(store, now=NOW)
+    assert await rolled_months(store, "2025-01", "2026-12") == {"2025-12"}
+    assert month_bounds("2025-12") == (1764547200.0, 1767225600.0)
+    assert month_bounds("2026-12")[1] == 1798761600.0  # into the next year

@@ -15,7 +15,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal
 
 from agentrt.store._base import Store
-from agentrt.store.usage_rollup import HOURLY_TABLE, ROLLUP_TABLE, Dimension, day_bounds, rolled_days
+from agentrt.store.usage_rollup import (
+    HOURLY_TABLE,
+    MONTHLY_TABLE,
+    ROLLUP_TABLE,
+    Dimension,
+    day_bounds,
+    month_bounds,
+    rolled_days,
+    rolled_months,
+)
 from agentrt.store.usage_rollup_hours import hour_bounds, hour_of, rolled_hours
 
 __all__ = [
@@ -110,17 +119,17 @@ async def usage_points(
         def bucket_of(start: float) -> float:
             return since if not step else start // step * step
 
-        # Closed days from the daily rollup, then closed hours of what is left from the hourly one (finer
-        # buckets cannot come from the daily rollup), then the rows of what is still left.
-        for hourly in (False, True) if granularity != "hour" else (True,):
+        # The coarsest rollup whose buckets fit first (months only for totals: a day's bucket needs days),
+        # then finer ones for what is left, then the rows of what is still left.
+        layers = {"total": ("month", "day", "hour"), "day": ("day", "hour"), "hour": ("hour",)}[granularity]
+        for layer in layers:
             left: list[tuple[float, float]] = []
             for start, end in raw_ranges:
-                covered = await _rolled_within(store, start, end, hourly)
+                covered = await _rolled_within(store, start, end, layer)
                 if not covered:
                     left.append((start, end))
                     continue
-                table = (HOURLY_TABLE, "hour") if hourly else (ROLLUP_TABLE, "day")
-                bounds = hour_bounds if hourly else day_bounds
+                table, bounds = _LAYERS[layer]
                 span = (min(covered), max(covered))
                 await _from_rollup(
                     store, points, rollup_dim, by, given, span, keys, table, bounds, bucket_of, step != 0
@@ -200,13 +209,24 @@ async def _from_rollup(
         _add(points, at, group, row[2:])
 
 
-async def _rolled_within(store: Store, since: float, until: float, hourly: bool) -> set[str]:
-    """The rolled days (or hours) wholly inside ``[since, until)``."""
-    if hourly:
-        rolled = await rolled_hours(store, hour_of(since), hour_of(until - 1e-6))
-        return {h for h in rolled if hour_bounds(h)[0] >= since and hour_bounds(h)[1] <= until}
-    rolled = await rolled_days(store, _day(since), _day(until - 1e-6))
-    return {d for d in rolled if day_bounds(d)[0] >= since and day_bounds(d)[1] <= until}
+_LAYERS: Final[dict[str, tuple[tuple[str, str], Callable[[str], tuple[float, float]]]]] = {
+    "month": ((MONTHLY_TABLE, "month"), month_bounds),
+    "day": ((ROLLUP_TABLE, "day"), day_bounds),
+    "hour": ((HOURLY_TABLE, "hour"), hour_bounds),
+}
+
+
+async def _rolled_within(store: Store, since: float, until: float, layer: str) -> set[str]:
+    """The rolled months, days or hours wholly inside ``[since, until)``."""
+    last = until - 1e-6
+    if layer == "hour":
+        rolled = await rolled_hours(store, hour_of(since), hour_of(last))
+    elif layer == "day":
+        rolled = await rolled_days(store, _day(since), _day(last))
+    else:
+        rolled = await rolled_months(store, _day(since)[:7], _day(last)[:7])
+    bounds = _LAYERS[layer][1]
+    return {b for b in rolled if bounds(b)[0] >= since and bounds(b)[1] <= until}
 
 
 async def _from_rows(
