@@ -231,3 +231,34 @@ async def test_an_asks_trace_continues_in_the_host(ray_rt: Runtime) -> None:
         trace_id = await agents.ask("traced", "which trace?")
     assert trace_id == span.get_span_context().trace_id
     assert await agents.ask("traced", "and now?") != trace_id  # outside the span: not that trace
+
+
+async def test_after_every_host_stopped_a_new_client_brings_them_up_with_their_durable_agents(
+    ray_cluster: LoopbackCluster, ray_namespace: str, pg_store_url: str, redis_url: str
+) -> None:
+    config = ray_config(ray_cluster, ray_namespace, pg_store_url, redis_url)
+    async with Runtime.open(config) as rt:
+        agents = rt.agents
+        assert isinstance(agents, RayAgents)
+        agents.register("ledger", Counter, durable=True)
+        await agents.spawn("ledger", "book")
+        assert await agents.ask("book", "first") == 1
+        await agents.stop_hosts()  # a whole cluster's restart, as far as the hosts go
+        assert agents.router.known_hosts() == []
+    async with Runtime.open(config) as rt:
+        agents = rt.agents
+        assert isinstance(agents, RayAgents)
+        agents.register("ledger", Counter, durable=True)
+        try:
+            await agents.ensure_hosts()
+            assert len(agents.router.known_hosts()) == SHARDS
+            shard = agents.router.shard_of("book")
+            for _ in range(100):  # restored without a message, once the host has the type
+                if (await agents.router.call_shard(shard, "ping"))["agents"] == 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await agents.router.call_shard(shard, "ping"))["agents"] == 1
+            assert await agents.fetch_state("book") == Tally(count=1, seen=["first"])
+            assert await agents.ask("book", "second") == 2
+        finally:
+            await agents.stop_hosts()

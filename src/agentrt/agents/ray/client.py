@@ -26,12 +26,14 @@ import contextlib
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from agentrt.agents._log import logger
 from agentrt.agents.activity import Activity, PriorityLike, priority_value
 from agentrt.agents.events import AgentEvent, StatusChanged
 from agentrt.agents.instance import AgentInfo, AgentStats, AgentStatus
 from agentrt.agents.ray._connect import check_config, connect
 from agentrt.agents.ray._router import HostRouter, remote_error
 from agentrt.agents.ray._shard import type_spec
+from agentrt.agents.ray._types_kv import forget_types, publish_types
 from agentrt.agents.registry import AgentType
 from agentrt.agents.runtime import AgentRuntime
 from agentrt.errors import AgentError, AgentNotFound, AgentTerminated, AgentTimeout
@@ -59,6 +61,7 @@ class RayAgents(AgentRuntime):
         self.section = config.agents_backend.ray
         self._code_types: dict[str, AgentType] = {}
         self.router = HostRouter(config, self.section, self._type_specs)
+        self._hosts_up: asyncio.Task[None] | None = None
 
     def _type_specs(self) -> builtins.list[Any]:
         return [type_spec(kind) for kind in self._code_types.values()]
@@ -85,6 +88,7 @@ class RayAgents(AgentRuntime):
         )
         self._code_types[kind.name] = kind
         if self._started:
+            publish_types(self.section.namespace, [type_spec(kind)])
             self.router.push_types([type_spec(kind)])
         return kind
 
@@ -103,12 +107,32 @@ class RayAgents(AgentRuntime):
         check_config(self.config)
         await asyncio.to_thread(connect, self.section)
         self._started = True
+        if self._code_types:
+            publish_types(self.section.namespace, self._type_specs())
+        # Every shard's host, in the background: after a whole cluster restarted, the durable agents of a
+        # shard nobody messages would otherwise wait for a first message to be restored.
+        self._hosts_up = asyncio.get_running_loop().create_task(self._bring_up_hosts())
+
+    async def _bring_up_hosts(self) -> None:
+        try:
+            await self.ensure_hosts()
+        except Exception as err:
+            logger().warning("agent_hosts_not_all_up", error=f"{type(err).__name__}: {err}",
+                             hint="they start when their agents are first messaged")
+
+    async def ensure_hosts(self) -> None:
+        """Start every shard's host (those running already are left as they are) and wait until each has
+        restored its agents."""
+        await asyncio.gather(*(self.router.call_shard(s, "ping") for s in range(self.router.shard_of.shards)))
 
     async def close(self, timeout: float | None = None) -> dict[str, int]:
         """Finish sending what is batched. The hosts and their agents go on (they are the cluster's)."""
         if self._closing:
             return {}
         self._closing = True
+        if self._hosts_up is not None and not self._hosts_up.done():
+            self._hosts_up.cancel()
+            await asyncio.gather(self._hosts_up, return_exceptions=True)
         await self.router.drain()
         self._closed = True
         return {}
@@ -126,6 +150,9 @@ class RayAgents(AgentRuntime):
         For tests and tear-downs: the hosts are detached, so they outlive the processes that created them."""
         import ray
 
+        if self._hosts_up is not None and not self._hosts_up.done():
+            await asyncio.gather(self._hosts_up, return_exceptions=True)  # none may appear after the stop
+
         for shard in self.router.known_hosts():
             handle = self.router.handle(shard)
             try:
@@ -133,6 +160,7 @@ class RayAgents(AgentRuntime):
             finally:
                 ray.kill(handle, no_restart=True)
         self.router._handles.clear()
+        forget_types(self.section.namespace)
 
     async def host_metrics(self) -> dict[int, bytes]:
         """Each running host's Prometheus text (its agents and their model calls), by shard."""

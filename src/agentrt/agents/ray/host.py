@@ -77,8 +77,11 @@ class ShardHost:
         from agentrt.agents import AgentRuntime
         from agentrt.agents.ray._router import HostRouter
         from agentrt.agents.ray._shard import HostPeers, ShardRuntime, shard_agents_service
+        from agentrt.agents.ray._types_kv import published_types
 
         section = self.config.agents_backend.ray
+        for spec in published_types(self.namespace):  # types registered from code, even after a restart
+            self.code_types.setdefault(spec[0], spec)
         router = HostRouter(self.config, section, lambda: list(self.code_types.values()))
         peers = HostPeers(router, self.shard)
         runtime = Runtime.open(self.config, plugins=False)
