@@ -151,7 +151,9 @@ async def test_tells_made_in_one_loop_turn_go_to_each_host_in_one_call() -> None
 async def test_each_tell_of_a_batch_gets_its_own_outcome() -> None:
     router, _ = _router(1)
     outcomes = await asyncio.gather(
-        router.tell("a", _activity(1)), router.tell("ghost", _activity(2)), router.tell("b", _activity(3)),
+        router.tell("a", _activity(1)),
+        router.tell("ghost", _activity(2)),
+        router.tell("b", _activity(3)),
         return_exceptions=True,
     )
     assert outcomes[0] is None
@@ -323,9 +325,7 @@ async def test_a_shard_store_takes_its_shard_only_and_a_successor_takes_over_at_
         assert all(shard_of(a) == s for s in range(shards) for a in loaded[s])
 
         # Shard 0's host dies (its lease still 60 s from lapsing); Ray starts another: it takes them at once.
-        successor = ShardAgentStore(
-            store, namespace="ns", shard=0, claims=lambda a: shard_of(a) == 0, lease_ttl=60
-        )
+        successor = ShardAgentStore(store, namespace="ns", shard=0, claims=lambda a: shard_of(a) == 0, lease_ttl=60)
         assert {record.id for record in await successor.load()} == loaded[0]
         some = sorted(loaded[0])[0]
         with pytest.raises(LeaseLost):  # the old host, should it still run somewhere: fenced off
