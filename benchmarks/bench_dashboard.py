@@ -13,7 +13,8 @@ as a browser does, with several groupings, periods and filters.
 Next to the figures, the floor measured in the same run: a round trip to the
 same server's ``/healthz``. Prints a report; asserts nothing.
 
-``python -m benchmarks dashboard`` (``ROWS=200000`` for a quicker run).
+``python -m benchmarks dashboard`` (``ROWS=200000`` for a quicker run; ``BENCH_DB=/tmp/ledger.db``
+keeps the generated file and reuses it on the next run, for working on the pages).
 """
 
 from __future__ import annotations
@@ -206,16 +207,23 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-async def run(workdir: Path) -> None:
-    db = workdir / "ledger.db"
-    now = time.time()
-    # First start: the store's migrations (ledger, and the dashboard's indexes and rollup tables).
+async def migrate(db: Path, workdir: Path) -> None:
+    """Start the server once: the store's migrations (the ledger, the dashboard's indexes and rollup tables)."""
     async with Runtime.open(config(db, workdir), plugins=False) as rt, HttpServer(rt, port=0):
         pass
-    seconds = load_ledger(db, ROWS, now)
-    size = db.stat().st_size / 1e6
-    print(f"ledger: {ROWS:,} rows over {DAYS} days in {seconds:.1f} s ({ROWS / seconds:,.0f} rows/s), {size:.0f} MB")
 
+
+def prepare(db: Path, workdir: Path, reuse: bool) -> None:
+    if reuse and db.exists():
+        print(f"ledger: reusing {db} ({db.stat().st_size / 1e6:.0f} MB; delete it for fresh rows)")
+        return
+    asyncio.run(migrate(db, workdir))
+    seconds = load_ledger(db, ROWS, time.time())
+    rate, size = ROWS / seconds, db.stat().st_size / 1e6
+    print(f"ledger: {ROWS:,} rows over {DAYS} days in {seconds:.1f} s ({rate:,.0f} rows/s), {size:.0f} MB")
+
+
+async def measure(db: Path, workdir: Path) -> None:
     async with Runtime.open(config(db, workdir), plugins=False) as rt, HttpServer(rt, port=0) as server:
         started = time.perf_counter()
         rolled = await roll_up_closed_days(rt.services.get(Store))
@@ -244,8 +252,11 @@ async def run(workdir: Path) -> None:
 
 def main() -> None:
     print(f"dashboard usage over a SQLite ledger; Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}")
+    kept = Path(os.environ["BENCH_DB"]) if os.environ.get("BENCH_DB") else None
     with tempfile.TemporaryDirectory(prefix="agentrt-bench-dash-") as workdir:
-        asyncio.run(run(Path(workdir)))
+        db = kept or Path(workdir) / "ledger.db"
+        prepare(db, Path(workdir), reuse=kept is not None)
+        asyncio.run(measure(db, Path(workdir)))
 
 
 if __name__ == "__main__":
