@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import uuid
 from collections import defaultdict
@@ -105,15 +107,8 @@ def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "sqlite":
         yield "memory://"
         return
-    import psycopg
-
-    postgres_url = request.getfixturevalue("postgres_url")
-    schema = f"ui_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{postgres_url}?options={quote(f'-csearch_path={schema}')}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with _pg_schema(request.getfixturevalue("postgres_url")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -271,3 +266,51 @@ async def test_a_month_with_days_not_rolled_is_not_summed(store: Store) -> None:
     assert await rolled_months(store, "2025-01", "2026-12") == {"2025-12"}
     assert month_bounds("2025-12") == (1764547200.0, 1767225600.0)
     assert month_bounds("2026-12")[1] == 1798761600.0  # into the next year
+
+
+@pytest.mark.parametrize("kind", ["sqlite-file", "postgresql"])
+async def test_two_processes_rolling_at_once_count_each_day_once(
+    kind: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    with contextlib.ExitStack() as stack:
+        if kind == "sqlite-file":
+            url = f"sqlite:///{tmp_path / 'shared.db'}"
+        else:
+            url = stack.enter_context(_pg_schema(request.getfixturevalue("postgres_url")))
+        await _roll_twice_at_once(url)
+
+
+async def _roll_twice_at_once(url: str) -> None:
+    async with open_store(url) as first, open_store(url) as second:
+        audit = AuditTrail(first)
+        await audit.start()
+        ledger = UsageLedger(first, audit=audit)
+        await ledger.start()
+        rows = known_rows(200)
+        for row in rows:
+            ledger.record(row)
+        await ledger.close()
+        await audit.close()
+        await first.migrate(COMPONENT, DASHBOARD_MIGRATIONS)
+        one, other = await asyncio.gather(roll_up_closed_days(first, now=NOW), roll_up_closed_days(second, now=NOW))
+        assert sorted(one + other) == sorted(set(one + other))  # no day rolled by both
+        assert len(one + other) == 6
+        since, until = TODAY - 6 * DAY, TODAY
+        await first.execute("DELETE FROM agentrt_usage WHERE ts < ?", (TODAY,))
+        points = await usage_points(first, since=since, until=until, by="tenant", granularity="day")
+        assert got(points) == expected(rows, since, until, "tenant", DAY)
+
+
+@contextlib.contextmanager
+def _pg_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh schema of the session's PostgreSQL, dropped afterwards."""
+    import psycopg
+
+    schema = f"ui_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{postgres_url}?options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -186,14 +186,17 @@ async def roll_up_day(store: Store, day: str) -> bool:
     """Roll up one day; False when it was rolled already (by this or another process)."""
     start, end = day_bounds(day)
     async with store.transaction() as tx:
-        # The day's row first: a second process blocks here until the first commits, then finds it taken.
+        # The day's marker is claimed in the same transaction: of two processes, one inserts it and rolls the
+        # day, the other's insert waits for that commit and then changes no row, so it rolls nothing.
         taken = await tx.fetchone(f"SELECT 1 FROM {ROLLED_TABLE} WHERE day = ?", (day,))
         if taken is not None:
             return False
-        await tx.execute(
+        claimed = await tx.execute(
             f"INSERT INTO {ROLLED_TABLE} (day, rolled_at) VALUES (?, ?) ON CONFLICT (day) DO NOTHING",
             (day, time.time()),
         )
+        if claimed != 1:  # another process inserted it after our look (PostgreSQL does not block the look)
+            return False
         await tx.execute(_ROLL, (start, end, day, *([day] * len(DIMENSIONS))))
     return True
 
@@ -261,10 +264,12 @@ async def _roll_up_complete_months(store: Store, first: str, last: str, days: se
         async with store.transaction() as tx:
             if await tx.fetchone(f"SELECT 1 FROM {ROLLED_MONTHS_TABLE} WHERE month = ?", (month,)) is not None:
                 continue
-            await tx.execute(
+            claimed = await tx.execute(
                 f"INSERT INTO {ROLLED_MONTHS_TABLE} (month, rolled_at) VALUES (?, ?) ON CONFLICT (month) DO NOTHING",
                 (month, time.time()),
             )
+            if claimed != 1:  # another process summed it meanwhile
+                continue
             await tx.execute(
                 f"INSERT INTO {MONTHLY_TABLE} (month, tenant, dim, key, calls, failures, input_tokens, output_tokens, "
                 f"cost, unpriced) SELECT ?, tenant, dim, key, {_SUMS} FROM {ROLLUP_TABLE} "

@@ -51,10 +51,12 @@ async def roll_up_hour(store: Store, hour: str) -> bool:
     async with store.transaction() as tx:
         if await tx.fetchone(f"SELECT 1 FROM {ROLLED_HOURS_TABLE} WHERE hour = ?", (hour,)) is not None:
             return False
-        await tx.execute(
+        claimed = await tx.execute(
             f"INSERT INTO {ROLLED_HOURS_TABLE} (hour, rolled_at) VALUES (?, ?) ON CONFLICT (hour) DO NOTHING",
             (hour, time.time()),
         )
+        if claimed != 1:  # another process inserted it after our look (PostgreSQL does not block the look)
+            return False
         await tx.execute(_ROLL, (start, end, *([hour] * len(DIMENSIONS))))
     return True
 
