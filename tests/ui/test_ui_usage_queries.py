@@ -18,7 +18,7 @@ from agentrt.store._base import Store
 from agentrt.store.audit import AuditTrail
 from agentrt.store.ledger import UsageLedger, UsageRecord
 from agentrt.store.retention import prune_ledger
-from agentrt.store.usage_report import UsageFilter, day_start, ledger_rows, usage_points
+from agentrt.store.usage_report import UsageFilter, day_start, usage_points
 from agentrt.store.usage_rollup import (
     COMPONENT,
     DASHBOARD_MIGRATIONS,
@@ -31,6 +31,7 @@ from agentrt.store.usage_rollup import (
     rolled_months,
 )
 from agentrt.store.usage_rollup_hours import KEEP_DAYS, hour_of, roll_up_closed_hours
+from agentrt.store.usage_rows import ledger_rows
 
 NOW = 1_767_225_600.0 + 13 * 3600 + 17  # 2026-01-01 13:00:17 UTC
 DAY = 86400.0

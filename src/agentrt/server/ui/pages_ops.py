@@ -12,7 +12,7 @@ from agentrt.server.ui.context import UiContext
 from agentrt.server.ui.render import render
 from agentrt.server.ui.viewer import Viewer
 from agentrt.store.audit import DECISIONS, read_audit
-from agentrt.store.usage_report import ledger_rows
+from agentrt.store.usage_rows import ledger_rows
 
 if TYPE_CHECKING:
     from agentrt.policy import Explanation, PolicyEngine
