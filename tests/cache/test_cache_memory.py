@@ -91,3 +91,15 @@ async def test_storing_a_key_again_replaces_its_value_and_size() -> None:
     await cache.put("k", b"v", 60)
     assert await cache.get("k") == b"v"
     assert cache.size == 2
+
+
+async def test_a_smaller_bound_drops_the_least_recently_used_until_the_rest_fits() -> None:
+    cache = MemoryCache(1000)
+    for key in ("k1", "k2", "k3"):
+        await cache.put(key, b"x" * 98, 60)  # 100 bytes each
+    assert await cache.get("k1") is not None  # k2 is now the least recently used
+    cache.resize(250)
+    assert cache.size == 200
+    assert await cache.get("k2") is None
+    assert await cache.get("k1") is not None
+    assert await cache.get("k3") is not None

@@ -33,3 +33,15 @@ async def test_a_reload_turns_the_cache_on_and_names_a_new_backend_as_waiting(tm
     assert again.cached  # on at once, in the backend it started with
     assert "cache.backend" in result.restart_required
     assert "cache.enabled" not in result.restart_required
+
+
+async def test_a_reload_resizes_a_memory_cache_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "agentrt.yaml"
+    write(path, enabled=True)
+    async with Runtime.open(path, plugins=False) as rt:
+        path.write_text(path.read_text(encoding="utf-8").replace("backend: memory", "backend: memory, max_bytes: 1KB"))
+        result = await rt.reload()
+        cache = rt.calls.cache
+        assert cache is not None
+        assert getattr(cache.backend, "max_bytes", None) == 1000
+    assert result.restart_required == ()

@@ -62,6 +62,14 @@ class MemoryCache:
         entries[key] = (value, self._clock() + ttl)
         self._bytes += size
 
+    def resize(self, max_bytes: int) -> None:
+        """A new bound; the least recently used entries go until the rest fits it."""
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1, got {max_bytes}")
+        self.max_bytes = max_bytes
+        while self._bytes > max_bytes:
+            self._drop(next(iter(self._entries)))
+
     async def close(self) -> None:
         self._entries.clear()
         self._bytes = 0

@@ -147,8 +147,15 @@ class ResponseCache:
         )
 
     def reconfigure(self, section: CacheSection) -> list[str]:
-        """Apply a new ``cache`` section: ``enabled``, ``ttl`` and ``shared_across_tenants`` at once; a new
-        backend, size bound or key prefix waits for a restart (their paths are returned)."""
+        """Apply a new ``cache`` section: ``enabled``, ``ttl``, ``shared_across_tenants`` and a memory cache's
+        ``max_bytes`` at once; a new backend or key prefix (or a Redis cache's ``max_bytes``, which Redis's
+        own ``maxmemory`` bounds) waits for a restart (their paths are returned)."""
+        from agentrt.cache.memory import MemoryCache
+
+        backend = self.backend
+        if isinstance(backend, MemoryCache) and section.backend == self.section.backend:
+            backend.resize(section.max_bytes)
+            self.section = self.section.model_copy(update={"max_bytes": section.max_bytes})
         later = [name for name in _RESTART_FIELDS if getattr(section, name) != getattr(self.section, name)]
         self.section = section.model_copy(update={name: getattr(self.section, name) for name in later})
         return [f"cache.{name}" for name in later]
