@@ -49,6 +49,13 @@ class TraceReader(Agent[None]):
         return trace_id
 
 
+class Caller(Agent[None]):
+    """Calls the model its payload names."""
+
+    async def handle(self, activity: Activity, ctx: AgentContext[None]) -> str:
+        return (await ctx.generate(activity.payload, "hello")).text
+
+
 class Relay(Agent[Tally]):
     """Asks the agent named in the payload and keeps its answer; ``{"tell": id}`` sends instead."""
 
@@ -66,9 +73,16 @@ def ray_config(cluster: LoopbackCluster, namespace: str, store_url: str, redis_u
     return {
         "logging": {"console": {"format": "off"}},
         "store": {"url": store_url},
-        "policies": {"backend": redis_url, "key_prefix": f"{namespace}:"},
+        "policies": {
+            "backend": redis_url,
+            "key_prefix": f"{namespace}:",
+            "rules": [{"name": "no-forbidden", "effect": "deny", "match": {"models": ["forbidden"]}}],
+        },
         "providers": {"offline": {"kind": "local"}},
-        "models": {"local": {"provider": "offline", "name": "echo", "pricing": {"input": 0, "output": 0}}},
+        "models": {
+            "local": {"provider": "offline", "name": "echo", "pricing": {"input": 0, "output": 0}},
+            "forbidden": {"provider": "offline", "name": "echo", "pricing": {"input": 0, "output": 0}},
+        },
         # Spans in the hosts (printed to their Ray worker logs), so that a trace can be seen to cross.
         "observability": {"tracing": {"enabled": True, "exporter": "console"}},
         "agents_backend": {
@@ -89,6 +103,7 @@ async def ray_rt(
         agents.register("relay", Relay)
         agents.register("ledger", Counter, durable=True)
         agents.register("tracer", TraceReader)
+        agents.register("caller", Caller, user="agent-user")
         try:
             yield rt
         finally:
@@ -262,3 +277,30 @@ async def test_after_every_host_stopped_a_new_client_brings_them_up_with_their_d
             assert await agents.ask("book", "second") == 2
         finally:
             await agents.stop_hosts()
+
+
+async def test_model_calls_in_a_host_go_through_the_shared_policies_and_ledger(
+    ray_rt: Runtime, pg_store_url: str
+) -> None:
+    import psycopg
+
+    from agentrt.errors import PolicyDenied
+
+    agents = ray_rt.agents
+    assert isinstance(agents, RayAgents)
+    await agents.spawn("caller", "caller-1")
+    assert await agents.ask("caller-1", "local")
+    with pytest.raises(PolicyDenied):
+        await agents.ask("caller-1", "forbidden")
+    rows: list[Any] = []
+    for _ in range(50):  # the ledger writes in the background, in batches
+        async with await psycopg.AsyncConnection.connect(pg_store_url) as conn:
+            rows = await (await conn.execute("SELECT user_name, model FROM agentrt_usage")).fetchall()
+        if rows:
+            break
+        await asyncio.sleep(0.2)
+    assert ("agent-user", "local") in rows
+    texts = await agents.host_metrics()
+    shard = agents.router.shard_of("caller-1")
+    assert b'agentrt_agent_activities_total{type="caller"} 1.0' in texts[shard]  # the host's agents (one failed)
+    assert b'agentrt_model_calls_total{' in texts[shard]  # and their model calls
