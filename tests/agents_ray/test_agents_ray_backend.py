@@ -69,8 +69,14 @@ class Relay(Agent[Tally]):
         return answer
 
 
+ADMIN_KEY = "sk-agentrt-rayADMIN0123456789abcdefghijkl"
+
+
 def ray_config(cluster: LoopbackCluster, namespace: str, store_url: str, redis_url: str) -> dict[str, Any]:
+    from agentrt.server.keys import hash_key
+
     return {
+        "server": {"host": "127.0.0.1", "api_keys": [{"key_sha256": hash_key(ADMIN_KEY), "user": "op", "admin": True}]},
         "logging": {"console": {"format": "off"}},
         "store": {"url": store_url},
         "policies": {
@@ -304,3 +310,52 @@ async def test_model_calls_in_a_host_go_through_the_shared_policies_and_ledger(
     shard = agents.router.shard_of("caller-1")
     assert b'agentrt_agent_activities_total{type="caller"} 1.0' in texts[shard]  # the host's agents (one failed)
     assert b'agentrt_model_calls_total{' in texts[shard]  # and their model calls
+
+
+async def test_a_watcher_that_leaves_ends_its_subscription_in_the_host(ray_rt: Runtime) -> None:
+    agents = ray_rt.agents
+    assert isinstance(agents, RayAgents)
+    await agents.spawn("counter", "left")
+    shard = agents.router.shard_of("left")
+    events = await agents.watch("left")
+    assert (await agents.router.call_shard(shard, "ping"))["subscriptions"] == 1
+    await events.aclose()
+    for _ in range(50):
+        if (await agents.router.call_shard(shard, "ping"))["subscriptions"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert (await agents.router.call_shard(shard, "ping"))["subscriptions"] == 0
+
+
+async def test_the_agents_http_routes_work_on_the_ray_backend(ray_rt: Runtime) -> None:
+    import aiohttp
+
+    from agentrt.server import HttpServer
+
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with HttpServer(ray_rt, port=0) as server, aiohttp.ClientSession(headers=headers) as http:
+        base = server.url + "/v1/agents"
+        async with http.post(base, json={"type": "counter", "id": "web-1", "state": {"count": 5}}) as response:
+            assert response.status == 201
+            assert (await response.json())["status"] == "idle"
+        async with http.post(f"{base}/web-1/tell", json={"payload": "told"}) as response:
+            assert response.status == 202
+        async with http.post(f"{base}/web-1/ask", json={"payload": "asked", "timeout": 10}) as response:
+            assert (await response.json())["result"] == 7
+        async with http.get(f"{base}/web-1") as response:
+            detail = await response.json()
+        assert detail["state"] == {"count": 7, "seen": ["told", "asked"]}
+        assert detail["mailbox"]["processed"] == 2
+        async with http.get(base) as response:
+            assert [a["id"] for a in (await response.json())["data"]] == ["web-1"]
+        async with http.get(f"{base}/nobody") as response:
+            assert response.status == 404
+        async with http.get(f"{base}/web-1/events") as events:
+            assert events.status == 200
+            await events.content.readline()  # the "subscribed" comment: events from here on are kept
+            async with http.delete(f"{base}/web-1") as response:
+                assert response.status == 200
+            text = (await events.content.read()).decode()
+        assert "event: status" in text
+        assert '"status":"terminated"' in text
+        assert "event: end" in text

@@ -253,6 +253,7 @@ class ShardHost:
             "lease_owner": agents.shard_store.owner_id,
             "batches": self.batches,
             "told": self.told,
+            "subscriptions": sum(len(agent.subscribers or ()) for agent in agents._agents.values()),
         }
 
     async def stop(self) -> None:
