@@ -68,9 +68,12 @@ class ShardHost:
         agents = self._agents
         if agents is not None:
             return agents
-        if self._opening is None:
-            self._opening = asyncio.get_running_loop().create_task(self._open())
-        return await asyncio.shield(self._opening)
+        opening = self._opening
+        if opening is None or (opening.done() and (opening.cancelled() or opening.exception() is not None)):
+            # First call, or the last opening failed (the store was down...): try again rather than fail
+            # every call for the rest of the host's life.
+            opening = self._opening = asyncio.get_running_loop().create_task(self._open())
+        return await asyncio.shield(opening)
 
     async def _open(self) -> ShardRuntime:
         from agentrt import Runtime
