@@ -388,3 +388,18 @@ async def test_a_message_carries_the_senders_trace_and_the_receiver_continues_it
     assert received == span.get_span_context().trace_id
     assert await asyncio.get_running_loop().create_task(current_trace(), context=contextvars.Context()) == 0
     assert await within(None, current_trace()) == 0
+
+
+def test_the_machinery_under_the_seam_does_not_import_the_runtime() -> None:
+    """Context, instance, agent, registry and delivery depend on the seam (agents/backend.py), never on
+    AgentRuntime, even for type checking: that was the import circle the seam broke."""
+    import ast
+
+    import agentrt.agents
+
+    folder = Path(agentrt.agents.__file__).parent
+    for name in ("context", "instance", "agent", "registry", "_delivery", "_leases", "backend", "mailbox"):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert "agentrt.agents.runtime" not in imported, name
+        assert "agentrt.agents.service" not in imported, name
