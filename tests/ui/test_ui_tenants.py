@@ -141,6 +141,7 @@ async def test_pages_and_apis_without_filters_show_the_keys_own_tenant(served: S
         assert "acme-secret-rule" in audit
         _, models, _ = await b.get("/ui/models")
         assert "acme-ProviderTimeout" in models  # its own recent error is there
+        assert "so this key does not see them" in models  # other tenants' calls are in the process's counts
         # Another tenant's request id finds neither its audit rows nor its ledger row.
         _, page, _ = await b.get("/ui/audit?request_id=globex-ok")
         assert 'id="no-ledger-row"' in page

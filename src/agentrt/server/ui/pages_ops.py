@@ -51,7 +51,9 @@ async def models_page(ui: UiContext, request: web.Request, viewer: Viewer) -> we
                 "cooldown": breaker.cooldown,
             }
         )
-    window = ui.sampler.window() if ui.sampler is not None else {"models": {}}
+    # Call counts and latencies are the whole process's, every tenant's calls together: not a tenant's to see.
+    shared = not viewer.narrowed
+    window = ui.sampler.window() if ui.sampler is not None and shared else {"models": {}}
     models = []
     for name, spec in sorted(rt.config.models.items()):
         live = window["models"].get(f"{name}@{spec.provider}", {})
@@ -78,6 +80,7 @@ async def models_page(ui: UiContext, request: web.Request, viewer: Viewer) -> we
             "busy": s.busy,
         }
         for s in sorted(calls.router.stats, key=lambda s: (s.model, s.label))
+        if shared
     ]
     errors = await ledger_rows(
         _store(ui), tenant=viewer.tenant, user=viewer.user, since=now - 3600, failed=True, limit=25
@@ -92,6 +95,7 @@ async def models_page(ui: UiContext, request: web.Request, viewer: Viewer) -> we
         errors=errors,
         now=now,
         window_seconds=window.get("seconds", 0.0),
+        shared=shared,
     )
 
 
