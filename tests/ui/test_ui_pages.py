@@ -177,6 +177,9 @@ async def test_usage_json_and_csv_sum_a_known_ledger(served: Served) -> None:
         assert sum(float(r[6]) for r in table[1:]) == pytest.approx(7.875)
         status, body, _ = await b.get("/ui/usage?period=30d&by=model")
         assert status == 200
+        chart = orjson.loads(body.split('id="usage-data">', 1)[1].split("</script>", 1)[0])
+        assert sum(chart["series"]["gpt-test"]) == pytest.approx(3.5)
+        assert sum(chart["tokens"]["plain"]) == (200 + 20) + (500 + 50) + (600 + 60)  # rows 1, 4 and 5
         assert "gpt-test" in body
         assert "$3.5000" in body
         status, body, _ = await b.get("/ui/api/usage?period=90d&granularity=hour")

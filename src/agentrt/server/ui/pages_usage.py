@@ -233,19 +233,21 @@ async def usage_page(ui: UiContext, request: web.Request, viewer: Viewer) -> web
 
 
 def _chart(body: dict[str, Any], q: UsageQuery) -> dict[str, Any]:
-    """uPlot's data for the page: cost per bucket of each group given points, and of the rest as 'other'."""
+    """uPlot's data for the page: cost and tokens per bucket of each group given points, and of the rest
+    as 'other'."""
     index = {bucket: i for i, bucket in enumerate(body["buckets"])}
-    series: dict[str, list[float]] = {}
-    for p in body["points"]:
+    cost: dict[str, list[float]] = {}
+    tokens: dict[str, list[float]] = {}
+
+    def add(label: str, p: dict[str, Any]) -> None:
         i = index.get(p["bucket"])
-        if i is None:
-            continue
-        label = "total" if not q.by else "(none)" if p["key"] is None else str(p["key"])
-        series.setdefault(label, [0.0] * len(index))[i] += p["cost"]
-    if body["other"]:
-        other = series.setdefault("other", [0.0] * len(index))
-        for p in body["other"]:
-            i = index.get(p["bucket"])
-            if i is not None:
-                other[i] += p["cost"]
-    return {"x": body["buckets"], "series": series or {"total": [0.0] * len(index)}, "granularity": q.granularity}
+        if i is not None:
+            cost.setdefault(label, [0.0] * len(index))[i] += p["cost"]
+            tokens.setdefault(label, [0.0] * len(index))[i] += p["input_tokens"] + p["output_tokens"]
+
+    for p in body["points"]:
+        add("total" if not q.by else "(none)" if p["key"] is None else str(p["key"]), p)
+    for p in body["other"] or ():
+        add("other", p)
+    empty = {"total": [0.0] * len(index)}
+    return {"x": body["buckets"], "series": cost or empty, "tokens": tokens or empty, "granularity": q.granularity}

@@ -79,23 +79,32 @@
 
   var PALETTE = ["#0a4fb3", "#a40e26", "#116329", "#8a4b00", "#6639ba", "#1b7c83", "#4a5563"];
 
+  function seriesChart(el, x, named, title, unit, format) {
+    var series = [{}];
+    var data = [x];
+    Object.keys(named).forEach(function (name, i) {
+      series.push({ label: name + " (" + unit + ")", stroke: PALETTE[i % PALETTE.length], width: 2 });
+      data.push(named[name]);
+    });
+    new uPlot({
+      width: width(el), height: 240, title: title,
+      scales: { x: { time: true } }, series: series,
+      axes: [{}, { label: unit, size: 80, values: function (u, vals) { return vals.map(format); } }]
+    }, data, el);
+  }
+
   function usageChart() {
     var el = document.getElementById("usage-chart");
     var source = document.getElementById("usage-data");
     if (!el || !source || !window.uPlot) { return; }
     var chart = JSON.parse(source.textContent);
-    var names = Object.keys(chart.series);
-    var series = [{}];
-    var data = [chart.x];
-    names.forEach(function (name, i) {
-      series.push({ label: name + " (USD)", stroke: PALETTE[i % PALETTE.length], width: 2 });
-      data.push(chart.series[name]);
-    });
-    new uPlot({
-      width: width(el), height: 260, title: "cost per " + chart.granularity,
-      scales: { x: { time: true } }, series: series,
-      axes: [{}, { label: "USD", size: 80, values: function (u, vals) { return vals.map(usd); } }]
-    }, data, el);
+    seriesChart(el, chart.x, chart.series, "cost per " + chart.granularity, "USD", usd);
+    var tokensEl = document.getElementById("usage-tokens-chart");
+    if (tokensEl) {
+      seriesChart(tokensEl, chart.x, chart.tokens, "tokens per " + chart.granularity, "tokens", function (v) {
+        return v === null || v === undefined ? "" : Number(v.toPrecision(3)).toLocaleString("en");
+      });
+    }
   }
 
   // --- one agent's events ------------------------------------------------------------------------
