@@ -119,6 +119,6 @@ def no_js_page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture
-def console(page: Page) -> ConsoleWatch:
-    """The page's console errors and uncaught exceptions, collected from the start."""
-    return ConsoleWatch(page)
+def console(page: Page, dashboard: ServedDashboard) -> ConsoleWatch:
+    """The page's console errors, uncaught exceptions and requests off the served dashboard, from the start."""
+    return ConsoleWatch(page, dashboard.url)

@@ -101,3 +101,13 @@ def test_the_axe_check_reports_serious_violations_when_there_are_some(axe_page: 
     axe_page.set_content("<html><body><main><img src='data:,'><button></button></main></body></html>")
     found = {violation["id"] for violation in axe_violations(axe_page)}
     assert {"image-alt", "button-name"} <= found
+
+
+def test_the_console_watch_reports_errors_and_requests_off_the_server(page: Page, dashboard: ServedDashboard) -> None:
+    """The no-console-error checks above can fail: a script error and a CDN request are both caught."""
+    watch = ConsoleWatch(page, dashboard.url)
+    page.route("http://cdn.example.invalid/**", lambda route: route.abort())  # never leaves the machine
+    page.set_content('<img src="http://cdn.example.invalid/x.png" alt="x"><script>console.error("boom")</script>')
+    errors = " | ".join(watch.take())
+    assert "request off the dashboard's server: http://cdn.example.invalid/x.png" in errors
+    assert "boom" in errors

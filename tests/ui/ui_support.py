@@ -292,12 +292,18 @@ def chromium_path() -> str | None:
 
 
 class ConsoleWatch:
-    """Collects a page's console errors and uncaught exceptions, to assert there were none."""
+    """Collects a page's console errors, uncaught exceptions and requests to anywhere but ``origin`` (the
+    dashboard loads nothing from a CDN or another site), to assert there were none."""
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, origin: str) -> None:
         self.errors: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        page.on("request", lambda request: self._request(request.url, origin))
+
+    def _request(self, url: str, origin: str) -> None:
+        if not url.startswith((origin + "/", "data:", "blob:", "about:")):
+            self.errors.append(f"request off the dashboard's server: {url}")
 
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
