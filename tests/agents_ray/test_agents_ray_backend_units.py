@@ -403,3 +403,33 @@ def test_the_machinery_under_the_seam_does_not_import_the_runtime() -> None:
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert "agentrt.agents.runtime" not in imported, name
         assert "agentrt.agents.service" not in imported, name
+
+
+def test_a_dataclass_state_shipped_by_value_is_repaired_for_pydantic() -> None:
+    import pickle
+    import types
+
+    import pydantic
+    from ray import cloudpickle
+
+    from agentrt.agents.ray._shard import repair_sentinels
+
+    source = (
+        "import dataclasses\n"
+        "@dataclasses.dataclass\nclass Outer:\n    a: int = 0\n"
+        "    items: list = dataclasses.field(default_factory=list)\n"
+    )
+    module = types.ModuleType("by_value_states")
+    sys.modules[module.__name__] = module  # dataclasses look their module up while building the class
+    exec(source, module.__dict__)
+    try:
+        cloudpickle.register_pickle_by_value(module)
+        shipped = pickle.loads(cloudpickle.dumps(module.Outer))
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+        del sys.modules[module.__name__]
+    with pytest.raises(TypeError, match="both default and default_factory"):
+        pydantic.TypeAdapter(shipped)
+    repair_sentinels(shipped)
+    adapter = pydantic.TypeAdapter(shipped)
+    assert adapter.dump_python(adapter.validate_python({"a": 2})) == {"a": 2, "items": []}

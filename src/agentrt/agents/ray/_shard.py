@@ -170,6 +170,7 @@ def shard_agents_service(
             agents.register_section(name, section)
         for name, cls, options in code_types:
             if name not in agents.types():
+                repair_sentinels(getattr(cls, "state_type", None))
                 agents.register(name, cls, **options)
         await agents.start()
         try:
@@ -178,6 +179,33 @@ def shard_agents_service(
             await agents.close(config.runtime.shutdown_timeout * 0.9)
 
     return definition_of(shard_agents)
+
+
+def repair_sentinels(cls: Any, seen: set[int] | None = None) -> None:
+    """Give a dataclass shipped by value (``cloudpickle.register_pickle_by_value``) its ``MISSING`` back.
+
+    cloudpickle rebuilds the class with copies of ``dataclasses.MISSING`` in the fields it has no default
+    (or no default factory) for, and pydantic, which tests them by identity, then refuses the state type
+    ("cannot specify both default and default_factory"). The dataclasses its fields name are repaired too.
+    """
+    import dataclasses
+
+    seen = set() if seen is None else seen
+    fields = getattr(cls, "__dataclass_fields__", None)
+    if not isinstance(fields, dict) or id(cls) in seen:
+        return
+    seen.add(id(cls))
+    missing_type = type(dataclasses.MISSING)
+    for item in fields.values():
+        if type(item.default).__name__ == missing_type.__name__ and item.default is not dataclasses.MISSING:
+            item.default = dataclasses.MISSING
+        if (
+            type(item.default_factory).__name__ == missing_type.__name__
+            and item.default_factory is not dataclasses.MISSING
+        ):
+            item.default_factory = dataclasses.MISSING
+        if isinstance(item.type, type):
+            repair_sentinels(item.type, seen)
 
 
 def type_spec(kind: AgentType) -> TypeSpec:

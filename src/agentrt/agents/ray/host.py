@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from agentrt.agents.ray._router import portable_error
+from agentrt.agents.ray._shard import repair_sentinels
 from agentrt.agents.ray._trace import within
 
 if TYPE_CHECKING:
@@ -232,6 +233,7 @@ class ShardHost:
         known = agents.types()
         for name, cls, options in types:
             if name not in known:
+                repair_sentinels(getattr(cls, "state_type", None))
                 agents.register(name, cls, **options)
 
     @ray.method(max_task_retries=-1)  # a read: safe to send again to the restarted host
