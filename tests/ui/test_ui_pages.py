@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import html
 import io
 import time
 from collections.abc import AsyncIterator
@@ -57,6 +58,7 @@ async def served(up: FakeUpstream, tmp_path: Path) -> AsyncIterator[Served]:
         }
     }
     server = server_config(up, tmp_path)["server"]
+    config["tools"] = {"shop": {"python": "ui_pages_support:refund", "approval": "required"}}
     async with dashboard_served(up, tmp_path, server={**server, "ui": {"live_interval": "0.1s"}}, **config) as s:
         s.rt.services.get(AgentRuntime).register("echo", Echo, restart={"max_restarts": 0, "backoff": 0})
         yield s
@@ -349,3 +351,17 @@ async def test_the_usage_page_lists_the_costliest_groups_and_sums_the_rest(serve
         assert "$45.0000" in listed  # 0 + 1 + ... + 9
         _, csv_text, _ = await b.get("/ui/usage.csv?period=today&by=user")
         assert csv_text.count("\n") == 61
+
+
+async def test_the_policy_check_says_when_a_toolkit_makes_each_call_wait(served: Served) -> None:
+    async with Browser(served.url) as b:
+        await b.login(ADMIN_KEY)
+        status, page, _ = await b.post("/ui/policies/check", {"tool": "shop.refund", "tenant": "acme"})
+        assert status == 200
+        result = html.unescape(page.split('id="policy-check-result"', 1)[1])
+        assert "Each call waits for a person's approval (the toolkit's approval: required)" in result
+        status, page, _ = await b.post("/ui/policies/check", {"tool": "shop.nothing"})
+        assert status == 400
+        assert "no tool &#39;shop.nothing&#39;" in page
+        status, page, _ = await b.post("/ui/policies/check", {"model": "gpt-test", "tool": "shop.refund"})
+        assert status == 400

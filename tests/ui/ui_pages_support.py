@@ -77,6 +77,11 @@ async def dashboard_served(up: FakeUpstream, tmp_path: Path, **overrides: Any) -
         yield Served(rt, server, up)
 
 
+def refund(amount: int) -> str:
+    """Give money back (the ``shop`` toolkit of the tests: its calls need an approval)."""
+    return f"refunded {amount}"
+
+
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -182,7 +182,9 @@ async def policy_check(ui: UiContext, request: web.Request, viewer: Viewer) -> w
     operation = form.get("operation") or "generate"
     if operation not in ("generate", "stream", "embed", "object"):
         raise HttpError(400, f"operation must be generate, stream, embed or object, got {operation[:40]!r}")
+    toolkit_approval = False
     if tool:
+        toolkit_approval = _toolkit_requires_approval(ui, tool)
         explanation = await engine.explain_tool(principal, tool)
     else:
         try:
@@ -190,8 +192,29 @@ async def policy_check(ui: UiContext, request: web.Request, viewer: Viewer) -> w
         except Exception as err:
             raise HttpError(400, f"no model {model[:80]!r}: pick one of the configured models") from err
         explanation = await engine.explain(principal, spec, operation)
-    check = {"form": form, "x": explanation, "refused": _refused(explanation)}
+    check = {
+        "form": form,
+        "x": explanation,
+        "refused": _refused(explanation),
+        "toolkit_approval": toolkit_approval,  # the rules' own approval is in the explanation
+    }
     return await policies_page(ui, request, viewer, check=check)
+
+
+def _toolkit_requires_approval(ui: UiContext, tool: str) -> bool:
+    """Whether the tool's toolkit (or its override) says ``approval: required``; 400 for a tool no toolkit has."""
+    from agentrt.errors import ToolError
+    from agentrt.tools import ToolRegistry
+
+    registry = ui.service(ToolRegistry)
+    try:
+        if registry is None:
+            raise ToolError("no tool registry")
+        return bool(registry.settings(tool).approval == "required")
+    except (ToolError, KeyError):
+        raise HttpError(
+            400, f"no tool {tool[:80]!r}: name one as toolkit.tool (the Tools page lists them)", code="unknown_tool"
+        ) from None
 
 
 def _refused(x: Explanation) -> bool:
