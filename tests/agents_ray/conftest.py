@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -37,7 +38,8 @@ def _captured_logs() -> Iterator[None]:
 def ray_cluster() -> Iterator[LoopbackCluster]:
     """A head and two worker nodes on 127.0.0.1, this process connected as a driver (namespace
     ``agentrt-tests``). Shared by the session: a test that removes nodes adds its own first."""
-    with LoopbackCluster(workers=2) as cluster:
+    # This folder on the workers' path: the test agent classes (ray_agents.py) travel by reference.
+    with LoopbackCluster(workers=2, python_path=[Path(__file__).parent]) as cluster:
         yield cluster
 
 

@@ -22,6 +22,7 @@ hit), never ``ray stop``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import ipaddress
@@ -48,6 +49,14 @@ _NODE_ARGS: dict[str, Any] = {
     "num_cpus": 1,
     "object_store_memory": OBJECT_STORE_BYTES,
     "include_dashboard": False,
+}
+
+# A node that dies is declared dead after about 2 s, not Ray's default 15 s or so: failover tests wait less.
+_HEAD_SYSTEM_CONFIG: dict[str, Any] = {
+    "health_check_initial_delay_ms": 0,
+    "health_check_period_ms": 500,
+    "health_check_timeout_ms": 500,
+    "health_check_failure_threshold": 4,
 }
 
 
@@ -159,8 +168,12 @@ def inet_sockets(pids: Iterable[int]) -> list[Socket]:
 # --- the cluster ----------------------------------------------------------------------------------
 
 
-def ray_environment(temp_root: str) -> dict[str, str]:
-    return {**RAY_ENV, "RAY_TMPDIR": temp_root}
+def ray_environment(temp_root: str, python_path: Iterable[str] = ()) -> dict[str, str]:
+    env = {**RAY_ENV, "RAY_TMPDIR": temp_root}
+    paths = [*python_path, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
 
 
 class LoopbackCluster:
@@ -168,11 +181,22 @@ class LoopbackCluster:
 
     ``start()`` sets the Ray variables in this process (``os.environ``; restored by
     ``shutdown()``), starts the nodes and, with ``connect``, connects this process
-    as a driver in ``namespace``.
+    as a driver in ``namespace``. ``python_path``: folders the nodes' workers import
+    from, so that agent classes of tests travel by reference: a dataclass shipped
+    by value (cloudpickle) loses its ``dataclasses.MISSING`` sentinels, which
+    pydantic then refuses.
     """
 
-    def __init__(self, *, workers: int = 2, namespace: str = "agentrt-tests", connect: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int = 2,
+        namespace: str = "agentrt-tests",
+        connect: bool = True,
+        python_path: Iterable[str] = (),
+    ) -> None:
         self.workers = workers
+        self.python_path = [str(p) for p in python_path]
         self.namespace = namespace
         self.connect = connect
         # Short: Ray's socket paths live under it, and a Unix socket path is at most 107 bytes.
@@ -193,7 +217,7 @@ class LoopbackCluster:
             raise
 
     def _start(self) -> LoopbackCluster:
-        for name, value in ray_environment(self.temp_root).items():
+        for name, value in ray_environment(self.temp_root, self.python_path).items():
             self._saved_env[name] = os.environ.get(name)
             os.environ[name] = value
         import ray
@@ -203,7 +227,7 @@ class LoopbackCluster:
         # Ray reads this variable once, at import: if ray was imported before start(), say it here.
         ray_constants.ENABLE_RAY_CLUSTER = False
         self._cluster = Cluster(shutdown_at_exit=True)
-        self._cluster.add_node(**_NODE_ARGS, temp_dir=self.temp_dir)
+        self._cluster.add_node(**_NODE_ARGS, temp_dir=self.temp_dir, _system_config=_HEAD_SYSTEM_CONFIG)
         for _ in range(self.workers):
             self.add_node()
         if self.connect:
@@ -296,7 +320,7 @@ class LoopbackCluster:
 
     def client_env(self) -> dict[str, str]:
         """The environment of a client subprocess: this process's, with the Ray variables set."""
-        return {**os.environ, **ray_environment(self.temp_root), "RAY_ADDRESS": self.address}
+        return {**os.environ, **ray_environment(self.temp_root, self.python_path), "RAY_ADDRESS": self.address}
 
 
 @contextlib.contextmanager
@@ -310,3 +334,56 @@ def loopback_cluster(**options: Any) -> Iterator[LoopbackCluster]:
 
 def ray_installed() -> bool:
     return importlib.util.find_spec("ray") is not None
+
+
+# --- the Ray backend on a cluster ---------------------------------------------------------------
+
+
+def ray_config(
+    address: str, namespace: str, store_url: str, redis_url: str, *, shards: int = 4, **extra: Any
+) -> dict[str, Any]:
+    """A configuration with ``agents_backend.kind: ray`` on this cluster: PostgreSQL store, Redis policies
+    (what the backend requires), an offline model, quiet logs."""
+    return {
+        "logging": {"console": {"format": "off"}},
+        "store": {"url": store_url},
+        "policies": {"backend": redis_url, "key_prefix": f"{namespace}:"},
+        "providers": {"offline": {"kind": "local"}},
+        "models": {"local": {"provider": "offline", "name": "echo", "pricing": {"input": 0, "output": 0}}},
+        "agents_backend": {
+            "kind": "ray",
+            "ray": {"address": address, "namespace": namespace, "shards": shards, "node_ip": LOOPBACK},
+        },
+        **extra,
+    }
+
+
+async def host_pings(agents: Any, *, within: float = 60.0) -> dict[int, dict[str, Any]]:
+    """Every shard host's ``ping`` (shard, pid, node id, agents...), waiting for restarting hosts."""
+    deadline = time.monotonic() + within
+    pings: dict[int, dict[str, Any]] = {}
+    for shard in range(agents.router.shard_of.shards):
+        while True:
+            try:
+                pings[shard] = await agents.router.call_shard(shard, "ping")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+    return pings
+
+
+def ids_by_shard(shards: int, prefix: str, per_shard: int) -> dict[int, list[str]]:
+    """``per_shard`` agent ids for each shard (rendezvous hashing decides: we search)."""
+    from agentrt.agents.ray import rendezvous_shard
+
+    found: dict[int, list[str]] = {shard: [] for shard in range(shards)}
+    n = 0
+    while any(len(ids) < per_shard for ids in found.values()):
+        agent_id = f"{prefix}-{n}"
+        bucket = found[rendezvous_shard(agent_id, shards)]
+        if len(bucket) < per_shard:
+            bucket.append(agent_id)
+        n += 1
+    return found
