@@ -365,3 +365,17 @@ async def test_the_policy_check_says_when_a_toolkit_makes_each_call_wait(served:
         assert "no tool &#39;shop.nothing&#39;" in page
         status, page, _ = await b.post("/ui/policies/check", {"model": "gpt-test", "tool": "shop.refund"})
         assert status == 400
+
+
+async def test_an_unknown_dashboard_path_is_a_404_page(served: Served) -> None:
+    async with Browser(served.url) as b:
+        assert (await b.get("/ui/nowhere"))[0] == 303  # to the login first, as every page
+        await b.login(ADMIN_KEY)
+        status, page, response = await b.get("/ui/nowhere")
+        assert status == 404
+        assert response.content_type == "text/html"
+        assert "no dashboard page" in page
+        assert (await b.get("/ui/usage"))[0] == 200  # the real pages still win
+        status, _, response = await b.get("/ui/")
+        assert status == 303
+        assert response.headers["Location"] == "/ui"

@@ -195,6 +195,8 @@ class UiRoutes:
                 "Approve or reject a tool call",
                 kind="form",
             ),
+            # Last: any other path under /ui is a page that does not exist, said as a page, not as JSON.
+            page("GET", "/ui/{rest:.*}", _no_such_page, "uiNotFound", "No such dashboard page"),
         ]
 
     # --- sessions ----------------------------------------------------------------------------
@@ -292,6 +294,12 @@ class UiRoutes:
             charset="utf-8" if kind.startswith("text/") or kind.endswith("javascript") else None,
             headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
         )
+
+
+async def _no_such_page(ui: UiContext, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+    if not request.match_info["rest"]:
+        return redirect("/ui")  # /ui/ is the overview
+    raise HttpError(404, f"no dashboard page {request.path[:120]!r}: the menu above lists them", type="not_found_error")
 
 
 def _text(value: Any) -> str | None:
