@@ -21,7 +21,7 @@ from agentrt.agents import Activity, Agent, AgentContext, AgentStatus, StateChan
 from agentrt.agents.ray import RayAgents, rendezvous_shard
 from agentrt.errors import AgentError, AgentNotFound
 
-SHARDS = 3
+SHARDS = 2
 
 
 @dataclass
