@@ -1,0 +1,530 @@
+"""Benchmark: agents across processes on a local Ray cluster: agentrt's Ray backend against one Ray actor
+per agent (the naive design, written here) and autogen's gRPC distributed runtime, in the same run.
+
+Run: ``python benchmarks/bench_agents_ray.py`` (a few minutes; needs the ``ray`` extra, and
+``autogen-ext[grpc]`` from the ``bench`` extra for the peer; redis-server and PostgreSQL, as the tests
+use, since the Ray backend refuses a per-process store or policy backend). Skipped, exit 0, without ray.
+Prints a report; asserts nothing about timings.
+
+Setting: a head and two worker nodes (``ray.cluster_utils.Cluster``) all on
+127.0.0.1 (tests/agents_ray/ray_support.py), this process a client (driver);
+the agents always live in other processes. Every contender runs the same
+trivial handler (count, return the payload) on AGENTS agents:
+
+- tell: a burst of messages spread over the agents, WINDOW in flight at a time,
+  timed until the last is processed. agentrt: ``rt.agents.tell`` (returns when
+  the host has queued it: acknowledged) then ``wait_idle``; actor per agent:
+  ``actor.handle.remote`` (fire and forget), then every result awaited; autogen:
+  ``publish_message`` to each agent's topic, then its counters polled;
+- ask: CONCURRENT_ASKS callers, each asking one agent after another and
+  awaiting each answer. agentrt: ``rt.agents.ask``; actor: ``await
+  actor.handle.remote``; autogen: ``send_message`` (its RPC);
+- memory per idle agent: agentrt: growth of the shard hosts' resident memory
+  for IDLE_AGENTS agents that each processed a message; actor per agent: the
+  resident memory of one idle actor's process (each actor is one);
+- failover: FAILOVER_AGENTS durable agents, each told once (saved), then every
+  shard host process killed (SIGKILL, a crash); timed until Ray restarted the
+  hosts and every agent answered an ask from its restored state.
+
+agentrt runs with SHARDS shard hosts (``agents_backend.ray.shards``): each is a
+process, and this machine is small. Goals (issue 13): tell >= 10x the actor
+per agent design and >= 5x autogen; ask >= 2x both; failover of 1,000 durable
+agents < 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentrt.agents import Activity, Agent, AgentContext
+
+HERE = Path(__file__).resolve().parent
+TESTS = HERE.parent / "tests"
+AGENTS = 20  # the actor-per-agent design costs a process per agent: keep it small for all
+SHARDS = 4
+TELLS = 20_000
+NAIVE_TELLS = 5_000
+AUTOGEN_TELLS = 5_000
+WINDOW = 500
+ASKS = 4_000
+NAIVE_ASKS = 2_000
+AUTOGEN_ASKS = 2_000
+CONCURRENT_ASKS = 32
+IDLE_AGENTS = 5_000
+FAILOVER_AGENTS = 1_000
+ROUNDS = 2
+
+
+def _say(what: str) -> None:
+    """Progress, on stderr: a stage that hangs is seen at once."""
+    print(f"  .. {what}", file=sys.stderr, flush=True)
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def _timed(work: Callable[[], Awaitable[int]]) -> float:
+    started = time.perf_counter()
+    count = await work()
+    return count / (time.perf_counter() - started)
+
+
+async def _ask_loops(ask: Callable[[int, int], Awaitable[Any]], total: int) -> int:
+    """CONCURRENT_ASKS callers, each asking agent after agent, awaiting each answer."""
+    per_caller = total // CONCURRENT_ASKS
+
+    async def caller(c: int) -> None:
+        for n in range(per_caller):
+            assert await ask((c + n) % AGENTS, n) == n
+
+    await asyncio.gather(*(caller(c) for c in range(CONCURRENT_ASKS)))
+    return per_caller * CONCURRENT_ASKS
+
+
+# --- agentrt's Ray backend -----------------------------------------------------------------------
+
+
+@dataclass
+class Count:
+    count: int = 0
+
+
+class Echo(Agent[Count]):
+    """Counts and answers with the payload."""
+
+    async def handle(self, activity: Activity, ctx: AgentContext[Count]) -> Any:
+        ctx.state.count += 1
+        return activity.payload
+
+
+def agentrt_config(address: str, store_url: str, redis_url: str, namespace: str) -> dict[str, Any]:
+    return {
+        "logging": {"console": {"format": "off"}},
+        "store": {"url": store_url},
+        # Types from the configuration travel to every host, and to the hosts Ray restarts. The class by
+        # module name, not __main__: the hosts import it (this folder is on their path).
+        "agents": {
+            "echo": {"class": "bench_agents_ray:Echo"},
+            "ledger": {"class": "bench_agents_ray:Echo", "durable": True},
+        },
+        "policies": {"backend": redis_url, "key_prefix": f"{namespace}:"},
+        "agents_backend": {
+            "kind": "ray",
+            "ray": {"address": address, "namespace": namespace, "shards": SHARDS, "node_ip": "127.0.0.1"},
+        },
+    }
+
+
+class Agentrt:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.rt: Any = None
+
+    async def __aenter__(self) -> Agentrt:
+        from agentrt import Runtime
+
+        self.rt = await Runtime.open(self.config).__aenter__()
+        # Every host up (and given the types) before the first spawn.
+        await asyncio.gather(*(self.agents.router.call_shard(s, "ping") for s in range(SHARDS)))
+        await asyncio.gather(*(self.agents.spawn("echo", f"a{n}", exist_ok=True) for n in range(AGENTS)))
+        await asyncio.gather(*(self.agents.ask(f"a{n}", 0) for n in range(AGENTS)))  # every host started
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            await self.agents.stop_hosts()
+        await self.rt.__aexit__(None, None, None)
+
+    @property
+    def agents(self) -> Any:
+        return self.rt.agents
+
+    async def tells(self) -> int:
+        agents = self.agents
+        for start in range(0, TELLS, WINDOW):
+            await asyncio.gather(*(agents.tell(f"a{n % AGENTS}", n) for n in range(start, start + WINDOW)))
+        await agents.wait_idle()
+        return TELLS
+
+    async def asks(self) -> int:
+        agents = self.agents
+        return await _ask_loops(lambda agent, n: agents.ask(f"a{agent}", n), ASKS)
+
+    async def host_pids(self) -> list[int]:
+        pings = await asyncio.gather(*(self.agents.router.call_shard(s, "ping") for s in range(SHARDS)))
+        return [p["pid"] for p in pings]
+
+    async def idle_bytes(self) -> float:
+        agents = self.agents
+        pids = await self.host_pids()
+        before = sum(_rss_bytes(pid) for pid in pids)
+        for start in range(0, IDLE_AGENTS, WINDOW):
+            ids = [f"idle-{n}" for n in range(start, start + WINDOW)]
+            await asyncio.gather(*(agents.spawn("echo", i) for i in ids))
+            await asyncio.gather(*(agents.tell(i, 1) for i in ids))
+        await agents.wait_idle()
+        return (sum(_rss_bytes(pid) for pid in pids) - before) / IDLE_AGENTS
+
+    async def failover_seconds(self) -> float:
+        agents = self.agents
+        ids = [f"durable-{n}" for n in range(FAILOVER_AGENTS)]
+        for start in range(0, FAILOVER_AGENTS, WINDOW):
+            await asyncio.gather(*(agents.spawn("ledger", i) for i in ids[start : start + WINDOW]))
+            await asyncio.gather(*(agents.tell(i, 1) for i in ids[start : start + WINDOW]))
+        await agents.wait_idle()
+        pids = await self.host_pids()
+        started = time.perf_counter()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        pending = list(ids)
+        while pending:  # a call to a host that is still dead fails: ask again until every agent answers
+            results = await asyncio.gather(
+                *(agents.ask(i, "back?", timeout=10) for i in pending), return_exceptions=True
+            )
+            failures = [(i, r) for i, r in zip(pending, results, strict=True) if r != "back?"]
+            pending = [i for i, _ in failures]
+            if pending and time.perf_counter() - started > 60:
+                raise TimeoutError(
+                    f"{len(pending)} durable agents did not come back within 60 s; last answer: {failures[0][1]!r}"
+                )
+        elapsed = time.perf_counter() - started
+        counts = await asyncio.gather(*(agents.fetch_state(i) for i in ids))
+        # Each was told once before the crash and asked after it: fewer than 2 would be a lost tell.
+        lost = [i for i, state in zip(ids, counts, strict=True) if state.count < 2]
+        if lost:
+            raise AssertionError(f"{len(lost)} durable agents lost an acknowledged tell, e.g. {lost[:3]}")
+        return elapsed
+
+
+# --- the naive design: one Ray actor per agent -------------------------------------------------------
+
+
+class NaiveAgent:
+    """An agent as its own Ray actor (a process each)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle(self, payload: Any) -> Any:
+        self.count += 1
+        return payload
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class Naive:
+    async def __aenter__(self) -> Naive:
+        import ray
+
+        actor = ray.remote(num_cpus=0)(NaiveAgent)
+        self.actors = [actor.remote() for _ in range(AGENTS)]
+        await asyncio.gather(*(a.handle.remote(0) for a in self.actors))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+
+    async def tells(self) -> int:
+        import ray
+
+        refs = []
+        for start in range(0, NAIVE_TELLS, WINDOW):
+            refs += [self.actors[n % AGENTS].handle.remote(n) for n in range(start, start + WINDOW)]
+            await asyncio.sleep(0)
+        await asyncio.to_thread(ray.get, refs)
+        return NAIVE_TELLS
+
+    async def asks(self) -> int:
+        actors = self.actors
+        return await _ask_loops(lambda agent, n: actors[agent].handle.remote(n), NAIVE_ASKS)
+
+    async def idle_bytes(self) -> float:
+        pids = await asyncio.gather(*(a.pid.remote() for a in self.actors))
+        return sum(_rss_bytes(pid) for pid in pids) / len(pids)
+
+
+# --- autogen's distributed runtime (gRPC host + workers) ----------------------------------------------
+
+
+@dataclass
+class Ping:
+    n: int
+
+
+@dataclass
+class CountQuery:
+    pass
+
+
+@dataclass
+class Counted:
+    count: int
+
+
+def _autogen_agent_class() -> Any:
+    from autogen_core import MessageContext, RoutedAgent, message_handler
+
+    # autogen reads the handlers' annotations (strings here) with get_type_hints, in this module's globals.
+    globals()["MessageContext"] = MessageContext
+
+    class Counter(RoutedAgent):
+        def __init__(self) -> None:
+            super().__init__("counts and echoes")
+            self.count = 0
+
+        @message_handler
+        async def on_ping(self, message: Ping, ctx: MessageContext) -> Ping:
+            self.count += 1
+            return message
+
+        @message_handler
+        async def on_count(self, message: CountQuery, ctx: MessageContext) -> Counted:
+            return Counted(self.count)
+
+    return Counter
+
+
+def _serializers(runtime: Any) -> None:
+    from autogen_core import try_get_known_serializers_for_type
+
+    runtime.add_message_serializer(try_get_known_serializers_for_type(Ping))
+    runtime.add_message_serializer(try_get_known_serializers_for_type(CountQuery))
+    runtime.add_message_serializer(try_get_known_serializers_for_type(Counted))
+
+
+async def _autogen_host(port: int) -> None:
+    from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntimeHost
+
+    host = GrpcWorkerAgentRuntimeHost(address=f"127.0.0.1:{port}")
+    host.start()
+    print("ready", flush=True)
+    await host.stop_when_signal()
+
+
+async def _autogen_worker(port: int) -> None:
+    from autogen_core import TypeSubscription
+    from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
+
+    worker = GrpcWorkerAgentRuntime(host_address=f"127.0.0.1:{port}")
+    await worker.start()
+    _serializers(worker)
+    counter = _autogen_agent_class()
+    await counter.register(worker, "counter", lambda: counter())
+    await worker.add_subscription(TypeSubscription("bench", "counter"))
+    print("ready", flush=True)
+    await worker.stop_when_signal()
+
+
+class Autogen:
+    """A host process and a worker process holding the agents; this process is a client worker."""
+
+    async def __aenter__(self) -> Autogen:
+        from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.processes = [self._start("--autogen-host", port), self._start("--autogen-worker", port)]
+        self.client = GrpcWorkerAgentRuntime(host_address=f"127.0.0.1:{port}")
+        await self.client.start()
+        _serializers(self.client)
+        await self._total()  # every agent exists
+        return self
+
+    def _start(self, role: str, port: int) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, __file__, role, str(port)],
+            stdin=subprocess.PIPE,  # closed when this process ends, however it ends: the child then exits
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"autogen {role} did not start")
+        return process
+
+    async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.stop()
+        for process in reversed(self.processes):
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def _agent(self, n: int) -> Any:
+        from autogen_core import AgentId
+
+        return AgentId("counter", f"a{n}")
+
+    async def _total(self) -> int:
+        counts = await asyncio.gather(*(self.client.send_message(CountQuery(), self._agent(n)) for n in range(AGENTS)))
+        return sum(counted.count for counted in counts)
+
+    async def tells(self) -> int:
+        from autogen_core import TopicId
+
+        before = await self._total()
+        for start in range(0, AUTOGEN_TELLS, WINDOW):
+            await asyncio.gather(
+                *(
+                    self.client.publish_message(Ping(n), TopicId("bench", f"a{n % AGENTS}"))
+                    for n in range(start, start + WINDOW)
+                )
+            )
+        while await self._total() < before + AUTOGEN_TELLS:  # noqa: ASYNC110 - the counters are in another process
+            await asyncio.sleep(0.005)
+        return AUTOGEN_TELLS
+
+    async def asks(self) -> int:
+        client = self.client
+
+        async def ask(agent: int, n: int) -> int:
+            answer: Ping = await client.send_message(Ping(n), self._agent(agent))
+            return answer.n
+
+        return await _ask_loops(ask, AUTOGEN_ASKS)
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _servers() -> Iterator[tuple[str, str]]:
+    """The tests' PostgreSQL and redis-server (tests/server_fixtures.py), started for this run."""
+    sys.path.insert(0, str(TESTS))
+    import server_fixtures
+
+    # The fixtures' own generator functions: the same servers the tests start, outside pytest.
+    postgres = contextlib.contextmanager(server_fixtures.postgres_url.__wrapped__)
+    redis = contextlib.contextmanager(server_fixtures.redis_url.__wrapped__)
+    with postgres() as postgres_url, redis() as redis_url:
+        yield postgres_url, redis_url
+
+
+async def _best(rounds: dict[str, Callable[[], Awaitable[int]]]) -> dict[str, float]:
+    best = dict.fromkeys(rounds, 0.0)
+    for _ in range(ROUNDS):  # alternating, so that machine noise hits each alike
+        for name, work in rounds.items():
+            _say(f"{name} {work.__name__}")
+            best[name] = max(best[name], await _timed(work))
+    return best
+
+
+async def run(address: str, store_url: str, redis_url: str) -> None:
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    with_autogen = importlib.util.find_spec("autogen_ext.runtimes.grpc") is not None
+    async with contextlib.AsyncExitStack() as stack:
+        _say("agentrt: hosts and agents")
+        ours = await stack.enter_async_context(Agentrt(agentrt_config(address, store_url, redis_url, namespace)))
+        _say("actor per agent: actors")
+        naive = await stack.enter_async_context(Naive())
+        contenders: dict[str, Any] = {"agentrt": ours, "actor": naive}
+        if with_autogen:
+            _say("autogen: host and worker")
+            contenders["autogen"] = await stack.enter_async_context(Autogen())
+        tells = await _best({name: c.tells for name, c in contenders.items()})
+        asks = await _best({name: c.asks for name, c in contenders.items()})
+        _say("memory")
+        memory = {"agentrt": await ours.idle_bytes(), "actor": await naive.idle_bytes()}
+        _say("failover")
+        try:
+            failover: float | str = await ours.failover_seconds()
+        except Exception as err:  # reported, with the other figures
+            failover = f"failed: {err}"
+
+    print(f"agents on a local Ray cluster (3 nodes, loopback), {AGENTS} agents, best of {ROUNDS} alternating rounds")
+    print(f"  agentrt: {SHARDS} shard hosts; actor: one Ray actor per agent; autogen: gRPC host + worker processes")
+    print(f"  tell ({WINDOW} in flight), messages per second, processed")
+    for name, value in tells.items():
+        print(f"    {name:<8} {value:>12,.0f}")
+    print(f"  ask ({CONCURRENT_ASKS} concurrent callers), messages per second")
+    for name, value in asks.items():
+        print(f"    {name:<8} {value:>12,.0f}")
+    print("  memory per idle agent (resident)")
+    print(f"    agentrt  {memory['agentrt']:>12,.0f} bytes ({IDLE_AGENTS:,} agents in {SHARDS} hosts)")
+    print(f"    actor    {memory['actor']:>12,.0f} bytes (one process each)")
+    shown = f"{failover:.2f} s" if isinstance(failover, float) else failover
+    print(f"  failover of {FAILOVER_AGENTS:,} durable agents (every host killed): {shown}")
+    print("ratios")
+    goals = [isinstance(failover, float) and failover < 10]
+    for peer in ("actor", "autogen"):
+        if peer not in tells:
+            print(f"  {peer}: not measured (pip install 'autogen-ext[grpc]')")
+            continue
+        tell_ratio, ask_ratio = tells["agentrt"] / tells[peer], asks["agentrt"] / asks[peer]
+        print(f"  vs {peer:<8} tell {tell_ratio:6.1f}x   ask {ask_ratio:6.1f}x")
+        goals += [tell_ratio >= (10 if peer == "actor" else 5), ask_ratio >= 2]
+    print(f"  memory per idle agent: the actor design uses {memory['actor'] / max(memory['agentrt'], 1):,.0f}x")
+    print(
+        "goals (tell >= 10x actor and >= 5x autogen, ask >= 2x both, failover < 10 s): "
+        f"{'met' if all(goals) and len(goals) == 5 else 'NOT met'}"
+    )
+
+
+def _exit_with_parent() -> None:
+    """An autogen process of this run ends when the run does (its stdin closes), never left behind."""
+    sys.stdin.read()
+    os._exit(0)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    if importlib.util.find_spec("ray") is None:
+        print("skipped: ray is not installed (pip install 'agentrt[ray]')")
+        return 0
+    if len(sys.argv) == 3 and sys.argv[1] in ("--autogen-host", "--autogen-worker"):
+        threading.Thread(target=_exit_with_parent, daemon=True).start()
+        serve = _autogen_host if sys.argv[1] == "--autogen-host" else _autogen_worker
+        asyncio.run(serve(int(sys.argv[2])))
+        return 0
+    sys.path[:0] = [str(TESTS / "agents_ray"), str(HERE)]
+    import structlog
+    from ray_support import loopback_cluster
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    try:
+        with (
+            _servers() as (postgres_url, redis_url),
+            loopback_cluster(workers=2, namespace="bench", python_path=[HERE]) as cluster,
+        ):
+            # SIGTERM (a timeout) unwinds like Ctrl-C, so the cluster and the servers are stopped. Set after
+            # ray.init, which installs its own handler (one that aborts the process).
+            signal.signal(signal.SIGTERM, _interrupt)
+            asyncio.run(run(cluster.address, postgres_url, redis_url))
+    except BaseException as err:  # the fixtures skip (pytest's Skipped) when a server's binary is missing
+        if type(err).__name__ != "Skipped":
+            raise
+        print(f"skipped: {err}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
