@@ -38,6 +38,13 @@ Delivery semantics of a durable agent
   its lease loses the agent to another, which redelivers the interrupted
   activity, and the stalled one's late saves are refused.
 
+Where agents run: ``agents_backend.kind`` in the configuration. ``local`` (the
+default) is :class:`AgentRuntime`, on this event loop; ``ray`` is
+:class:`agentrt.agents.ray.RayAgents`, agents in shard hosts on a Ray cluster.
+Both are an :class:`AgentBackend`: the same commands, and reads as coroutines
+(``find``, ``fetch_state``, ``fetch_stats``, ``fetch_list``, ``watch``) that
+work wherever the agent lives.
+
 Failures: transient errors (a rate limit, a budget period, a provider down or
 slow) retry the activity after the wait they name, with backoff, without
 counting as crashes. Other errors apply the restart policy; restarts back off.
@@ -48,6 +55,7 @@ mailbox (and journal) kept, until it is resumed (``rt.agents.resume(id)``,
 
 from agentrt.agents.activity import Activity, Priority, PriorityLike, priority_value
 from agentrt.agents.agent import Agent, StateCodec
+from agentrt.agents.backend import AgentBackend, EventStream
 from agentrt.agents.context import AgentContext
 from agentrt.agents.events import (
     ActivityFailed,
@@ -70,6 +78,7 @@ __all__ = [
     "ActivityFailed",
     "ActivityProcessed",
     "Agent",
+    "AgentBackend",
     "AgentContext",
     "AgentEvent",
     "AgentInfo",
@@ -79,6 +88,7 @@ __all__ = [
     "AgentStatus",
     "AgentStore",
     "AgentType",
+    "EventStream",
     "EventsDropped",
     "LeaseLost",
     "MailboxStats",
