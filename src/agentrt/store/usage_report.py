@@ -147,7 +147,7 @@ def _rollup_dimension(by: Dimension | None, others: set[str]) -> Dimension | Non
     if len(others) > 1:
         return None
     if not others:
-        return by or "model"  # every call has a model: the model rows sum to the total
+        return by or "tenant"  # every call is under one tenant key (maybe empty), and there are fewest of those
     (only,) = others
     if by is not None and by != only:
         return None
