@@ -23,12 +23,18 @@ class Book:
 class Ledger(Agent[Book]):
     """Records each payload's ``id``. A payload ``{"id": ..., "hold": dir}`` writes ``dir/<id>.started`` and
     waits for ``dir/<id>.go`` before recording: a test decides when the activity may finish (files, since
-    the test and the host are different processes)."""
+    the test and the host are different processes). ``"fail": message`` records ``!<id>`` then raises
+    RuntimeError(message) (a change a restart must undo); ``"sleep": seconds`` sleeps first."""
 
     async def handle(self, activity: Activity, ctx: AgentContext[Book]) -> Any:
         payload = activity.payload
         if activity.redelivered:
             ctx.state.redelivered.append(payload["id"])
+        if "sleep" in payload:
+            await asyncio.sleep(payload["sleep"])
+        if "fail" in payload:
+            ctx.state.seen.append(f"!{payload['id']}")
+            raise RuntimeError(payload["fail"])
         hold = payload.get("hold")
         if hold is not None:
             await asyncio.to_thread(Path(hold, f"{payload['id']}.started").touch)
@@ -53,6 +59,10 @@ CONFIG_TYPES = {
     "ledger": {"class": "ray_agents:Ledger", "durable": True},
     "notes": {"class": "ray_agents:Ledger"},  # the same, not durable: lost with its host
     "relay": {"class": "ray_agents:Relay"},
+    "resumer": {"class": "ray_agents:Ledger", "restart": {"strategy": "resume"}},
+    "restarter": {"class": "ray_agents:Ledger", "restart": {"strategy": "restart", "backoff": 0.01}},
+    "stopper": {"class": "ray_agents:Ledger", "restart": {"strategy": "stop"}},
+    "small": {"class": "ray_agents:Ledger", "mailbox": {"size": 1, "when_full": "reject"}},
 }
 """The types as configuration (``agents:``): the configuration travels to every shard host, and to a
 host Ray restarts, so they exist wherever an agent is restored."""
