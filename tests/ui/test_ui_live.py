@@ -100,3 +100,21 @@ async def test_the_server_rolls_up_the_closed_days_it_finds_at_start(tmp_path: P
             await asyncio.sleep(0.02)
         else:
             raise AssertionError("the server never rolled up the closed days")
+
+
+async def test_a_store_the_dashboard_cannot_migrate_leaves_the_api_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ui_pages_support import ADMIN_KEY, Browser
+
+    import agentrt.store.usage_rollup as rollup
+
+    monkeypatch.setattr(rollup, "DASHBOARD_MIGRATIONS", ["CREATE INDEX broken ON no_such_table (x)"])
+    async with FakeUpstream() as up, dashboard_served(up, tmp_path) as served, Browser(served.url) as b:
+        async with b.session.get(served.url + "/readyz") as ready:
+            assert ready.status == 200
+        await b.login(ADMIN_KEY)
+        status, body, _ = await b.get("/ui/api/usage")
+        assert status == 503
+        assert "not ready" in body
+        assert (await b.get("/ui/agents"))[0] == 200  # pages that need no store still work

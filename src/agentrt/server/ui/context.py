@@ -54,7 +54,17 @@ class UiContext:
             return
         from agentrt.store.usage_rollup import COMPONENT, DASHBOARD_MIGRATIONS
 
-        await store.migrate(COMPONENT, DASHBOARD_MIGRATIONS)
+        try:
+            await store.migrate(COMPONENT, DASHBOARD_MIGRATIONS)
+        except Exception as err:  # the API must still serve: only the dashboard's store pages go without
+            _log.error(
+                "dashboard_store_unavailable",
+                error=type(err).__name__,
+                detail=str(err)[:300],
+                hint="the dashboard's usage, audit and policy pages answer 503 until the server restarts with a "
+                "store it can migrate",
+            )
+            return
         self.store_ready = True
         self._rollup = asyncio.get_running_loop().create_task(self._roll_up(store), name="agentrt-ui-rollup")
 
