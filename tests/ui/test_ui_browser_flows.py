@@ -57,6 +57,23 @@ def test_the_policy_check_form_says_what_the_policy_would_do_with_a_call(
     assert console.take() == []
 
 
+def test_the_policy_check_form_says_a_tools_calls_wait_for_an_approval(page: Page, dashboard: ServedDashboard) -> None:
+    log_in(page, dashboard.url, ADMIN_KEY)
+    page.click("#nav-policies")
+    page.fill("#c-tool", "bank.transfer")  # its toolkit says approval: required
+    page.click("#policy-check-submit")
+    expect(page.locator("#policy-check-approval")).to_contain_text("waits for a person's approval")
+    expect(page.locator("#policy-check-approval")).to_contain_text("toolkit")
+
+
+def test_the_policy_check_of_an_unknown_tool_says_how_to_name_one(page: Page, dashboard: ServedDashboard) -> None:
+    log_in(page, dashboard.url, ADMIN_KEY)
+    page.click("#nav-policies")
+    page.fill("#c-tool", "bank.steal")
+    page.click("#policy-check-submit")
+    expect(page.locator("#error-message")).to_contain_text("no tool 'bank.steal'")
+
+
 def test_an_audit_row_links_to_its_calls_ledger_row(
     page: Page, console: ConsoleWatch, dashboard: ServedDashboard
 ) -> None:
