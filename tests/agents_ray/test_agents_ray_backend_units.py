@@ -433,3 +433,67 @@ def test_a_dataclass_state_shipped_by_value_is_repaired_for_pydantic() -> None:
     repair_sentinels(shipped)
     adapter = pydantic.TypeAdapter(shipped)
     assert adapter.dump_python(adapter.validate_python({"a": 2})) == {"a": 2, "items": []}
+
+
+# --- ask cycles across hosts ------------------------------------------------------------------------------
+
+
+class Chainer(Agent[None]):
+    """``{"ask": id, "then": next payload}`` asks ``id`` with the next payload; anything else answers "leaf"."""
+
+    async def handle(self, activity: Activity, ctx: AgentContext[None]) -> Any:
+        payload = activity.payload
+        if isinstance(payload, dict) and "ask" in payload:
+            return await ctx.ask(payload["ask"], payload.get("then"))
+        return "leaf"
+
+
+class OtherHost:
+    """Peers that are another in-process runtime: what two shard hosts are to each other, minus Ray."""
+
+    def __init__(self, mine: set[str]) -> None:
+        self.mine = mine
+        self.other: AgentRuntime | None = None
+
+    def here(self, agent_id: str) -> bool:
+        return agent_id in self.mine
+
+    async def send(self, agent_id: str, activity: Activity) -> None:
+        assert self.other is not None
+        await self.other.tell(agent_id, activity)
+
+    async def ask(self, agent_id: str, activity: Activity, timeout: float | None) -> Any:
+        assert self.other is not None
+        return await self.other.ask(agent_id, activity, timeout=timeout)
+
+    async def spawn(self, agent_type: str, agent_id: str, state: Any, exist_ok: bool, owner: Any) -> str:
+        raise AssertionError("not used")
+
+
+@pytest.fixture
+async def two_hosts() -> AsyncIterator[tuple[AgentRuntime, AgentRuntime]]:
+    first_peers, second_peers = OtherHost({"a"}), OtherHost({"b", "c"})
+    first, second = AgentRuntime(peers=first_peers), AgentRuntime(peers=second_peers)
+    first_peers.other, second_peers.other = second, first
+    for rt in (first, second):
+        rt.register("chainer", Chainer)
+        await rt.start()
+    await first.spawn("chainer", "a")
+    await second.spawn("chainer", "b")
+    await second.spawn("chainer", "c")
+    yield first, second
+    await first.close(1)
+    await second.close(1)
+
+
+async def test_an_ask_cycle_across_hosts_is_refused_instead_of_deadlocking(
+    two_hosts: tuple[AgentRuntime, AgentRuntime],
+) -> None:
+    first, _ = two_hosts
+    with pytest.raises(AgentError, match=r"ask cycle a -> b -> a \(across hosts\)"):
+        await asyncio.wait_for(first.ask("a", {"ask": "b", "then": {"ask": "a"}}), 5)
+    # Through a local ask on the other host: a -> b -> c (b's host) -> a.
+    with pytest.raises(AgentError, match=r"ask cycle a -> b -> c -> a"):
+        await asyncio.wait_for(first.ask("a", {"ask": "b", "then": {"ask": "c", "then": {"ask": "a"}}}), 5)
+    # No cycle: answered across the hosts.
+    assert await asyncio.wait_for(first.ask("a", {"ask": "b", "then": {"ask": "c"}}), 5) == "leaf"

@@ -129,17 +129,24 @@ class Delivery:
         correlation_id: str | None,
         asker: AgentInstance | None,
         sender: Principal | None = None,
+        waiting: tuple[str, ...] | None = None,
     ) -> Any:
         instance = self._agents.get(agent_id)
         if instance is None or instance.closing or (self._closing and asker is None):
             peers = self.peers
             if instance is None and peers is not None and not peers.here(agent_id):
-                # The cycle check cannot see past this host: an ask cycle across hosts ends by its timeout.
+                # Another host's agent: the ask carries who waits for it, so that a cycle back through
+                # the hosts is refused where it closes (the runtime's own check sees this host only).
+                chain = _waiting_chain(asker, waiting, agent_id)
                 sent = _activity(payload, priority, type, reply_to, correlation_id, sender)
+                sent._waiting = chain
                 return await peers.ask(agent_id, sent, timeout)
             self._refuse(agent_id, instance)
         assert instance is not None
+        chain = None
         if asker is not None:
+            if waiting is not None:
+                chain = _waiting_chain(asker, waiting, agent_id)
             _check_no_cycle(asker, instance)
         if payload.__class__ is Activity:
             activity: Activity = payload
@@ -148,6 +155,8 @@ class Delivery:
         else:
             level = priority if priority.__class__ is int else priority_value(priority)
             activity = Activity._new(payload, type, level, reply_to, correlation_id, sender)
+        if chain is not None:
+            activity._waiting = chain  # waits for others on other hosts too: its own asks must know them
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if asker is None and timeout is None:  # the common case, kept short
             if not self._offer(instance, activity, reply):
@@ -286,6 +295,22 @@ def _activity(
         return activity
     level = priority if priority.__class__ is int else priority_value(priority)
     return Activity._new(payload, type, level, reply_to, correlation_id, sender)
+
+
+def _waiting_chain(asker: AgentInstance | None, waiting: tuple[str, ...] | None, target: str) -> tuple[str, ...] | None:
+    """Who waits for an ask to ``target`` that leaves this host: those waiting for the asker's activity, then
+    the asker. ``AgentError`` when ``target`` is one of them (it would wait for itself)."""
+    if asker is None:
+        return None
+    chain = (*(waiting or ()), asker.id)
+    if target in chain:
+        path = " -> ".join((*chain[chain.index(target) :], target))
+        raise AgentError(
+            f"ask cycle {path} (across hosts): agent {target!r} would wait for itself and deadlock; "
+            "use ctx.send and reply with a message instead",
+            agent=asker.id,
+        )
+    return chain
 
 
 def _check_no_cycle(asker: AgentInstance, target: AgentInstance) -> None:

@@ -85,6 +85,7 @@ class Activity:
         "_correlation",
         "_id",
         "_number",
+        "_waiting",
         "created_at",
         "payload",
         "priority",
@@ -119,6 +120,9 @@ class Activity:
         self.redelivered: bool = redelivered
         self.reply_to: str | None = reply_to
         self.sender: Principal | None = sender
+        # The agents waiting (by ctx.ask, through other hosts) for this activity's answer: how a Ray shard
+        # host sees an ask cycle that crosses hosts. None: nobody, or all on this host (the runtime sees those).
+        self._waiting: tuple[str, ...] | None = None
 
     @classmethod
     def _new(
@@ -142,6 +146,7 @@ class Activity:
         activity.redelivered = False
         activity.reply_to = reply_to
         activity.sender = sender
+        activity._waiting = None
         return activity
 
     @property

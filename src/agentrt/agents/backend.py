@@ -198,6 +198,7 @@ class AgentEngine(Protocol):
         correlation_id: str | None,
         asker: AgentInstance | None,
         sender: Principal | None = None,
+        waiting: tuple[str, ...] | None = None,
     ) -> Any: ...
 
     def _lose(self, agent_id: str) -> None: ...

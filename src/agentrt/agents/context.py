@@ -147,6 +147,7 @@ class AgentContext(Generic[State]):
             correlation_id=self._correlation_id(),
             asker=self._instance,
             sender=self._sender(),
+            waiting=self.activity._waiting if self.activity is not None else None,
         )
 
     async def spawn(self, agent_type: str, agent: str, *, state: Any = None, exist_ok: bool = False) -> str:
