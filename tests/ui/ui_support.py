@@ -47,7 +47,7 @@ CHROMIUM_MISSING = (
     "(make test installs it when run as root); the dashboard's browser tests need it"
 )
 # Keep the browser off the network: no sync, no component or safe-browsing updates, no QUIC probes.
-# Playwright launches it with a fresh temporary user data dir of its own each session.
+# Playwright launches it with a fresh temporary user data dir of its own each time.
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",  # as root in a container there is no user namespace for the sandbox
