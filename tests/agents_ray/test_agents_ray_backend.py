@@ -223,7 +223,11 @@ async def test_a_durable_agent_survives_its_host_and_a_lost_one_is_reported(ray_
     await agents.ask(lost, "x")
     await agents.wait_idle(10)
     first = await agents.router.call_shard(shard, "ping")
+    watching = await agents.watch(lost)
     ray.kill(agents.router.handle(shard), no_restart=False)  # Ray restarts it
+    last = [event async for event in watching][-1]  # the stream learns from the new host: lost, and ends
+    assert isinstance(last, StatusChanged)
+    assert last.status == "lost"
     await asyncio.sleep(0.5)
     info = None
     for _ in range(120):
