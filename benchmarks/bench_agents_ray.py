@@ -18,13 +18,16 @@ trivial handler (count, return the payload) on AGENTS agents:
   ``publish_message`` to each agent's topic, then its counters polled;
 - ask: CONCURRENT_ASKS callers, each asking one agent after another and
   awaiting each answer. agentrt: ``rt.agents.ask``; actor: ``await
-  actor.handle.remote``; autogen: ``send_message`` (its RPC);
+  actor.handle.remote``; autogen: ``send_message`` (its RPC; the peer's
+  processes are in _autogen_grpc_peer.py);
 - memory per idle agent: agentrt: growth of the shard hosts' resident memory
   for IDLE_AGENTS agents that each processed a message; actor per agent: the
   resident memory of one idle actor's process (each actor is one);
 - failover: FAILOVER_AGENTS durable agents, each told once (saved), then every
   shard host process killed (SIGKILL, a crash); timed until Ray restarted the
-  hosts and every agent answered an ask from its restored state.
+  hosts and every agent answered an ask from its restored state;
+- loopback: at the end, every TCP/UDP socket of every process the run started
+  (Ray's, autogen's, this one) is bound to and talks to loopback only.
 
 agentrt runs with SHARDS shard hosts (``agents_backend.ray.shards``): each is a
 process, and this machine is small. Goals (issue 13): tell >= 10x the actor
@@ -39,10 +42,7 @@ import contextlib
 import importlib.util
 import os
 import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -265,151 +265,6 @@ class Naive:
         return sum(_rss_bytes(pid) for pid in pids) / len(pids)
 
 
-# --- autogen's distributed runtime (gRPC host + workers) ----------------------------------------------
-
-
-@dataclass
-class Ping:
-    n: int
-
-
-@dataclass
-class CountQuery:
-    pass
-
-
-@dataclass
-class Counted:
-    count: int
-
-
-def _autogen_agent_class() -> Any:
-    from autogen_core import MessageContext, RoutedAgent, message_handler
-
-    # autogen reads the handlers' annotations (strings here) with get_type_hints, in this module's globals.
-    globals()["MessageContext"] = MessageContext
-
-    class Counter(RoutedAgent):
-        def __init__(self) -> None:
-            super().__init__("counts and echoes")
-            self.count = 0
-
-        @message_handler
-        async def on_ping(self, message: Ping, ctx: MessageContext) -> Ping:
-            self.count += 1
-            return message
-
-        @message_handler
-        async def on_count(self, message: CountQuery, ctx: MessageContext) -> Counted:
-            return Counted(self.count)
-
-    return Counter
-
-
-def _serializers(runtime: Any) -> None:
-    from autogen_core import try_get_known_serializers_for_type
-
-    runtime.add_message_serializer(try_get_known_serializers_for_type(Ping))
-    runtime.add_message_serializer(try_get_known_serializers_for_type(CountQuery))
-    runtime.add_message_serializer(try_get_known_serializers_for_type(Counted))
-
-
-async def _autogen_host(port: int) -> None:
-    from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntimeHost
-
-    host = GrpcWorkerAgentRuntimeHost(address=f"127.0.0.1:{port}")
-    host.start()
-    print("ready", flush=True)
-    await host.stop_when_signal()
-
-
-async def _autogen_worker(port: int) -> None:
-    from autogen_core import TypeSubscription
-    from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
-
-    worker = GrpcWorkerAgentRuntime(host_address=f"127.0.0.1:{port}")
-    await worker.start()
-    _serializers(worker)
-    counter = _autogen_agent_class()
-    await counter.register(worker, "counter", lambda: counter())
-    await worker.add_subscription(TypeSubscription("bench", "counter"))
-    print("ready", flush=True)
-    await worker.stop_when_signal()
-
-
-class Autogen:
-    """A host process and a worker process holding the agents; this process is a client worker."""
-
-    async def __aenter__(self) -> Autogen:
-        from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        self.processes = [self._start("--autogen-host", port), self._start("--autogen-worker", port)]
-        self.client = GrpcWorkerAgentRuntime(host_address=f"127.0.0.1:{port}")
-        await self.client.start()
-        _serializers(self.client)
-        await self._total()  # every agent exists
-        return self
-
-    def _start(self, role: str, port: int) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [sys.executable, __file__, role, str(port)],
-            stdin=subprocess.PIPE,  # closed when this process ends, however it ends: the child then exits
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert process.stdout is not None
-        if process.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"autogen {role} did not start")
-        return process
-
-    async def __aexit__(self, *exc: object) -> None:
-        with contextlib.suppress(Exception):
-            await self.client.stop()
-        for process in reversed(self.processes):
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-    def _agent(self, n: int) -> Any:
-        from autogen_core import AgentId
-
-        return AgentId("counter", f"a{n}")
-
-    async def _total(self) -> int:
-        counts = await asyncio.gather(*(self.client.send_message(CountQuery(), self._agent(n)) for n in range(AGENTS)))
-        return sum(counted.count for counted in counts)
-
-    async def tells(self) -> int:
-        from autogen_core import TopicId
-
-        before = await self._total()
-        for start in range(0, AUTOGEN_TELLS, WINDOW):
-            await asyncio.gather(
-                *(
-                    self.client.publish_message(Ping(n), TopicId("bench", f"a{n % AGENTS}"))
-                    for n in range(start, start + WINDOW)
-                )
-            )
-        while await self._total() < before + AUTOGEN_TELLS:  # noqa: ASYNC110 - the counters are in another process
-            await asyncio.sleep(0.005)
-        return AUTOGEN_TELLS
-
-    async def asks(self) -> int:
-        client = self.client
-
-        async def ask(agent: int, n: int) -> int:
-            answer: Ping = await client.send_message(Ping(n), self._agent(agent))
-            return answer.n
-
-        return await _ask_loops(ask, AUTOGEN_ASKS)
-
-
 # --- the run -----------------------------------------------------------------------------------------
 
 
@@ -435,7 +290,10 @@ async def _best(rounds: dict[str, Callable[[], Awaitable[int]]]) -> dict[str, fl
     return best
 
 
-async def run(address: str, store_url: str, redis_url: str) -> None:
+async def run(cluster: Any, store_url: str, redis_url: str) -> None:
+    from ray_support import inet_sockets
+
+    address = cluster.address
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     with_autogen = importlib.util.find_spec("autogen_ext.runtimes.grpc") is not None
     async with contextlib.AsyncExitStack() as stack:
@@ -446,7 +304,12 @@ async def run(address: str, store_url: str, redis_url: str) -> None:
         contenders: dict[str, Any] = {"agentrt": ours, "actor": naive}
         if with_autogen:
             _say("autogen: host and worker")
-            contenders["autogen"] = await stack.enter_async_context(Autogen())
+            from _autogen_grpc_peer import AutogenPeer
+
+            peer = AutogenPeer(
+                agents=AGENTS, tells=AUTOGEN_TELLS, asks=AUTOGEN_ASKS, window=WINDOW, ask_loops=_ask_loops
+            )
+            contenders["autogen"] = await stack.enter_async_context(peer)
         tells = await _best({name: c.tells for name, c in contenders.items()})
         asks = await _best({name: c.asks for name, c in contenders.items()})
         _say("memory")
@@ -456,6 +319,9 @@ async def run(address: str, store_url: str, redis_url: str) -> None:
             failover: float | str = await ours.failover_seconds()
         except Exception as err:  # reported, with the other figures
             failover = f"failed: {err}"
+        # Everything this run started (Ray's processes, autogen's, this one) listened and talked on loopback.
+        pids = cluster.pids() | {os.getpid()} | (contenders["autogen"].pids() if with_autogen else set())
+        foreign = [s for s in inet_sockets(pids) if not s.loopback_only]
 
     print(f"agents on a local Ray cluster (3 nodes, loopback), {AGENTS} agents, best of {ROUNDS} alternating rounds")
     print(f"  agentrt: {SHARDS} shard hosts; actor: one Ray actor per agent; autogen: gRPC host + worker processes")
@@ -470,8 +336,9 @@ async def run(address: str, store_url: str, redis_url: str) -> None:
     print(f"    actor    {memory['actor']:>12,.0f} bytes (one process each)")
     shown = f"{failover:.2f} s" if isinstance(failover, float) else failover
     print(f"  failover of {FAILOVER_AGENTS:,} durable agents (every host killed): {shown}")
+    print(f"  loopback only ({len(pids)} processes): {'yes' if not foreign else f'NO: {foreign[:5]}'}")
     print("ratios")
-    goals = [isinstance(failover, float) and failover < 10]
+    goals = [isinstance(failover, float) and failover < 10, not foreign]
     for peer in ("actor", "autogen"):
         if peer not in tells:
             print(f"  {peer}: not measured (pip install 'autogen-ext[grpc]')")
@@ -481,15 +348,9 @@ async def run(address: str, store_url: str, redis_url: str) -> None:
         goals += [tell_ratio >= (10 if peer == "actor" else 5), ask_ratio >= 2]
     print(f"  memory per idle agent: the actor design uses {memory['actor'] / max(memory['agentrt'], 1):,.0f}x")
     print(
-        "goals (tell >= 10x actor and >= 5x autogen, ask >= 2x both, failover < 10 s): "
-        f"{'met' if all(goals) and len(goals) == 5 else 'NOT met'}"
+        "goals (tell >= 10x actor and >= 5x autogen, ask >= 2x both, failover < 10 s, loopback only): "
+        f"{'met' if all(goals) and len(goals) == 6 else 'NOT met'}"
     )
-
-
-def _exit_with_parent() -> None:
-    """An autogen process of this run ends when the run does (its stdin closes), never left behind."""
-    sys.stdin.read()
-    os._exit(0)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -499,11 +360,6 @@ def _interrupt(signum: int, frame: object) -> None:
 def main() -> int:
     if importlib.util.find_spec("ray") is None:
         print("skipped: ray is not installed (pip install 'agentrt[ray]')")
-        return 0
-    if len(sys.argv) == 3 and sys.argv[1] in ("--autogen-host", "--autogen-worker"):
-        threading.Thread(target=_exit_with_parent, daemon=True).start()
-        serve = _autogen_host if sys.argv[1] == "--autogen-host" else _autogen_worker
-        asyncio.run(serve(int(sys.argv[2])))
         return 0
     sys.path[:0] = [str(TESTS / "agents_ray"), str(HERE)]
     import structlog
@@ -518,7 +374,7 @@ def main() -> int:
             # SIGTERM (a timeout) unwinds like Ctrl-C, so the cluster and the servers are stopped. Set after
             # ray.init, which installs its own handler (one that aborts the process).
             signal.signal(signal.SIGTERM, _interrupt)
-            asyncio.run(run(cluster.address, postgres_url, redis_url))
+            asyncio.run(run(cluster, postgres_url, redis_url))
     except BaseException as err:  # the fixtures skip (pytest's Skipped) when a server's binary is missing
         if type(err).__name__ != "Skipped":
             raise
