@@ -17,7 +17,15 @@ import pytest
 from ray_support import LoopbackCluster
 
 from agentrt import Runtime
-from agentrt.agents import Activity, Agent, AgentContext, AgentStatus, StateChanged, StatusChanged
+from agentrt.agents import (
+    Activity,
+    Agent,
+    AgentContext,
+    AgentStatus,
+    EventsDropped,
+    StateChanged,
+    StatusChanged,
+)
 from agentrt.agents.ray import RayAgents, rendezvous_shard
 from agentrt.errors import AgentError, AgentNotFound
 
@@ -224,10 +232,14 @@ async def test_a_durable_agent_survives_its_host_and_a_lost_one_is_reported(ray_
     await agents.wait_idle(10)
     first = await agents.router.call_shard(shard, "ping")
     watching = await agents.watch(lost)
+    following = await agents.watch(kept)
     ray.kill(agents.router.handle(shard), no_restart=False)  # Ray restarts it
     last = [event async for event in watching][-1]  # the stream learns from the new host: lost, and ends
     assert isinstance(last, StatusChanged)
     assert last.status == "lost"
+    seam = await anext(following)  # a durable agent is followed on at its new host; the gap is marked
+    assert isinstance(seam, EventsDropped)
+    assert seam.count == 0
     await asyncio.sleep(0.5)
     info = None
     for _ in range(120):
@@ -245,6 +257,11 @@ async def test_a_durable_agent_survives_its_host_and_a_lost_one_is_reported(ray_
         await agents.tell(lost, "y")
     assert (await agents.fetch_state(kept)).seen == [0, 1, 2, 3, 4]
     assert await agents.ask(kept, 5) == 6
+    async for event in following:
+        if isinstance(event, StateChanged):
+            assert event.state == {"count": 6, "seen": [0, 1, 2, 3, 4, 5]}
+            break
+    await following.aclose()
 
 
 async def test_an_asks_trace_continues_in_the_host(ray_rt: Runtime) -> None:
