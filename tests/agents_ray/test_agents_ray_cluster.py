@@ -34,10 +34,15 @@ HERE = Path(__file__).parent
 
 
 @pytest.fixture
+def shards() -> int:
+    return SHARDS
+
+
+@pytest.fixture
 def cluster_config(
-    ray_cluster: LoopbackCluster, ray_namespace: str, pg_store_url: str, redis_url: str
+    ray_cluster: LoopbackCluster, ray_namespace: str, pg_store_url: str, redis_url: str, shards: int
 ) -> dict[str, Any]:
-    return ray_config(ray_cluster.address, ray_namespace, pg_store_url, redis_url, shards=SHARDS, agents=CONFIG_TYPES)
+    return ray_config(ray_cluster.address, ray_namespace, pg_store_url, redis_url, shards=shards, agents=CONFIG_TYPES)
 
 
 @pytest.fixture
@@ -69,8 +74,9 @@ async def _eventually(check: Any, *, within: float = 60.0, what: str = "the cond
     pytest.fail(f"{what} did not happen within {within:g}s (last: {last!r})")
 
 
+@pytest.mark.parametrize("shards", [6])  # Ray spreads the hosts: with 6, all on one node is very unlikely
 async def test_spawn_tell_ask_subscribe_across_nodes_and_from_two_client_processes(
-    ray_cluster: LoopbackCluster, cluster_config: dict[str, Any], cluster_rt: Runtime
+    ray_cluster: LoopbackCluster, cluster_config: dict[str, Any], cluster_rt: Runtime, shards: int
 ) -> None:
     agents = cluster_rt.agents
     pings = await host_pings(agents)  # Ray places the hosts (it spreads them over the nodes)
@@ -78,16 +84,16 @@ async def test_spawn_tell_ask_subscribe_across_nodes_and_from_two_client_process
     assert len(set(placed.values())) >= 2, f"the hosts are all on one node: {placed}"
     assert set(placed.values()) <= set(_node_ids(ray_cluster))
 
-    ledgers = [ids[0] for ids in ids_by_shard(SHARDS, "ledger", 1).values()]  # one per host, so per node
+    ledgers = [ids[0] for ids in ids_by_shard(shards, "ledger", 1).values()]  # one per host, so per node
     # The relay and the agent it asks live on different nodes: the ask goes host to host, node to node.
-    relay_shard, target_shard = next((a, b) for a in range(SHARDS) for b in range(SHARDS) if placed[a] != placed[b])
-    relay, target = ids_by_shard(SHARDS, "relay", 1)[relay_shard][0], ledgers[target_shard]
+    relay_shard, target_shard = next((a, b) for a in range(shards) for b in range(shards) if placed[a] != placed[b])
+    relay, target = ids_by_shard(shards, "relay", 1)[relay_shard][0], ledgers[target_shard]
     for agent_id in ledgers:
         await agents.spawn("ledger", agent_id)
     await agents.spawn("relay", relay)
 
     # This process subscribes to an agent on another node than its own (the head), before the clients start.
-    watched = next((ledgers[s] for s in range(SHARDS) if placed[s] != ray_cluster.head.node_id), ledgers[0])
+    watched = next((ledgers[s] for s in range(shards) if placed[s] != ray_cluster.head.node_id), ledgers[0])
     stream = await agents.watch(watched)
     events: list[StateChanged] = []
 
