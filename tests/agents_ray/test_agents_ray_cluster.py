@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from ray_agents import CONFIG_TYPES, Book
-from ray_support import LoopbackCluster, host_pings, ids_by_shard, ray_config
+from ray_support import LoopbackCluster, host_pings, ids_by_shard, inet_sockets, ray_config
 
 from agentrt import Runtime
 from agentrt.agents import AgentStatus, StateChanged
@@ -139,6 +139,12 @@ async def test_spawn_tell_ask_subscribe_across_nodes_and_from_two_client_process
 
     info = {i.id: i for i in await agents.fetch_list()}
     assert {info[a].status for a in ledgers} == {AgentStatus.IDLE}
+
+    # The hosts (each with a Runtime: PostgreSQL, Redis, its peers) and this client: loopback only.
+    everyone = ray_cluster.pids() | {os.getpid()}
+    sockets = inet_sockets(everyone)
+    assert {s.pid for s in sockets} >= {p["pid"] for p in pings.values()}  # the hosts' sockets were seen
+    assert [s for s in sockets if not s.loopback_only] == []
 
 
 async def _done(value: bool) -> bool:
