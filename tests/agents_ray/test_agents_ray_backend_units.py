@@ -25,7 +25,7 @@ from agentrt.agents.ray._connect import check_config
 from agentrt.agents.ray._router import HostRouter
 from agentrt.agents.ray._store import ShardAgentStore
 from agentrt.config import Config
-from agentrt.errors import AgentError, AgentNotFound, ConfigError
+from agentrt.errors import AgentError, AgentNotFound, AgentTerminated, ConfigError
 from agentrt.store import open_store
 
 ids = st.text(min_size=1, max_size=40)
@@ -174,6 +174,21 @@ async def test_asks_of_one_turn_share_one_streaming_call_and_each_gets_its_answe
     assert await router.ask("alone", _activity("q"), None) == ("alone", "q")  # a lone ask: a plain call
     assert len(hosts[0].ask.calls) == 1
     assert len(hosts[0].ask_many.calls) == 1
+
+
+async def test_closing_waits_for_asks_in_flight_at_most_its_timeout() -> None:
+    router, hosts = _router(1)
+
+    async def never(*_: Any) -> Any:
+        await asyncio.Event().wait()
+
+    hosts[0].ask = _Method(never)
+    answer = router.ask("slow", _activity("q"), None)
+    await asyncio.sleep(0.01)  # sent
+    assert await router.drain(0.05) == 1
+    with pytest.raises(AgentTerminated, match="closed before this answer came"):
+        await answer
+    assert await router.drain(0.05) == 0
 
 
 # --- configuration -----------------------------------------------------------------------------------

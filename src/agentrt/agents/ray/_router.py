@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentrt.agents.ray._hashing import ShardMap
 from agentrt.agents.ray._trace import carrier
-from agentrt.errors import AgentError
+from agentrt.errors import AgentError, AgentTerminated
 
 if TYPE_CHECKING:
     from agentrt.agents.activity import Activity
@@ -162,6 +162,18 @@ class HostRouter:
 
     async def _send_asks(self, shard: int, questions: list[_Ask]) -> None:
         try:
+            await self._ask_host(shard, questions)
+        except asyncio.CancelledError:
+            given_up = AgentTerminated(
+                "the agents client closed before this answer came (the agent may still process it in its host)"
+            )
+            for *_, future in questions:
+                if not future.done():
+                    future.set_exception(given_up)
+            raise
+
+    async def _ask_host(self, shard: int, questions: list[_Ask]) -> None:
+        try:
             handle = self.handle(shard)
             if len(questions) == 1:  # a plain call costs less than a stream
                 agent_id, activity, timeout, trace, future = questions[0]
@@ -178,13 +190,23 @@ class HostRouter:
                 if not future.done():
                     future.set_exception(failure)
 
-    async def drain(self) -> None:
-        """Wait for what is being sent (close)."""
+    async def drain(self, timeout: float | None = None) -> int:
+        """Wait for what is being sent, at most ``timeout`` seconds; then give up on the rest (their callers
+        get ``CancelledError``). Returns how many sends were given up."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         while self._sending or self._tells or self._asks:
-            if self._sending:
-                await asyncio.gather(*self._sending, return_exceptions=True)
-            else:
-                await asyncio.sleep(0)
+            if not self._sending:
+                await asyncio.sleep(0)  # the outbox is sent at the end of this turn
+                continue
+            remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+            if remaining is not None and remaining <= 0:
+                left = list(self._sending)
+                for task in left:
+                    task.cancel()
+                await asyncio.gather(*left, return_exceptions=True)
+                return len(left)
+            await asyncio.wait(set(self._sending), timeout=remaining)
+        return 0
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -126,14 +126,18 @@ class RayAgents(AgentRuntime):
         await asyncio.gather(*(self.router.call_shard(s, "ping") for s in range(self.router.shard_of.shards)))
 
     async def close(self, timeout: float | None = None) -> dict[str, int]:
-        """Finish sending what is batched. The hosts and their agents go on (they are the cluster's)."""
+        """Finish sending what is batched and wait for the answers of asks in flight, at most ``timeout``
+        (default ``shutdown_timeout``) seconds. The hosts and their agents go on (they are the cluster's)."""
         if self._closing:
             return {}
         self._closing = True
         if self._hosts_up is not None and not self._hosts_up.done():
             self._hosts_up.cancel()
             await asyncio.gather(self._hosts_up, return_exceptions=True)
-        await self.router.drain()
+        given_up = await self.router.drain(self.shutdown_timeout if timeout is None else timeout)
+        if given_up:
+            logger().warning("agents_client_closed_with_asks_in_flight", calls=given_up,
+                             hint="the agents still process them in their hosts; raise runtime.shutdown_timeout")
         self._closed = True
         return {}
 
