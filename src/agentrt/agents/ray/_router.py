@@ -80,6 +80,10 @@ class HostRouter:
             self._handles[shard] = handle
         return handle
 
+    def forget_handles(self) -> None:
+        """Drop the handles (the hosts were stopped): the next call creates its host anew."""
+        self._handles.clear()
+
     def known_hosts(self) -> list[int]:
         """The shards whose host exists in the cluster (any process may have created it)."""
         import ray

@@ -36,7 +36,7 @@ from agentrt.agents.ray._shard import type_spec
 from agentrt.agents.ray._types_kv import forget_types, publish_types
 from agentrt.agents.registry import AgentType
 from agentrt.agents.runtime import AgentRuntime
-from agentrt.errors import AgentError, AgentNotFound, AgentTerminated, AgentTimeout
+from agentrt.errors import AgentError, AgentNotFound, AgentTerminated, AgentTimeout, RuntimeStateError
 
 if TYPE_CHECKING:
     from agentrt.agents.agent import Agent
@@ -101,8 +101,6 @@ class RayAgents(AgentRuntime):
     async def start(self) -> None:
         """Check the configuration suits a cluster and connect to it (``ray.init``, unless connected)."""
         if self._started:
-            from agentrt.errors import RuntimeStateError
-
             raise RuntimeStateError("this agent runtime was already started")
         check_config(self.config)
         await asyncio.to_thread(connect, self.section)
@@ -157,13 +155,15 @@ class RayAgents(AgentRuntime):
         if self._hosts_up is not None and not self._hosts_up.done():
             await asyncio.gather(self._hosts_up, return_exceptions=True)  # none may appear after the stop
 
-        for shard in self.router.known_hosts():
+        async def stop(shard: int) -> None:
             handle = self.router.handle(shard)
             try:
                 await handle.stop.remote()
             finally:
                 ray.kill(handle, no_restart=True)
-        self.router._handles.clear()
+
+        await asyncio.gather(*(stop(shard) for shard in self.router.known_hosts()))
+        self.router.forget_handles()
         forget_types(self.section.namespace)
 
     async def host_metrics(self) -> dict[int, bytes]:
