@@ -24,7 +24,8 @@ class Ledger(Agent[Book]):
     """Records each payload's ``id``. A payload ``{"id": ..., "hold": dir}`` writes ``dir/<id>.started`` and
     waits for ``dir/<id>.go`` before recording: a test decides when the activity may finish (files, since
     the test and the host are different processes). ``"fail": message`` records ``!<id>`` then raises
-    RuntimeError(message) (a change a restart must undo); ``"sleep": seconds`` sleeps first."""
+    RuntimeError(message) (a change a restart must undo); ``"sleep": seconds`` sleeps first; ``"sender"``
+    records ``from <the sender's user>``."""
 
     async def handle(self, activity: Activity, ctx: AgentContext[Book]) -> Any:
         payload = activity.payload
@@ -32,6 +33,9 @@ class Ledger(Agent[Book]):
             ctx.state.redelivered.append(payload["id"])
         if "sleep" in payload:
             await asyncio.sleep(payload["sleep"])
+        if "sender" in payload:  # who sent it, as the handler sees it
+            sender = activity.sender
+            ctx.state.seen.append(f"from {sender.user if sender is not None else None}")
         if "fail" in payload:
             ctx.state.seen.append(f"!{payload['id']}")
             raise RuntimeError(payload["fail"])
@@ -62,6 +66,7 @@ CONFIG_TYPES = {
     "resumer": {"class": "ray_agents:Ledger", "restart": {"strategy": "resume"}},
     "restarter": {"class": "ray_agents:Ledger", "restart": {"strategy": "restart", "backoff": 0.01}},
     "stopper": {"class": "ray_agents:Ledger", "restart": {"strategy": "stop"}},
+    "fragile": {"class": "ray_agents:Ledger", "restart": {"strategy": "restart", "max_restarts": 1, "backoff": 0}},
     "small": {"class": "ray_agents:Ledger", "mailbox": {"size": 1, "when_full": "reject"}},
 }
 """The types as configuration (``agents:``): the configuration travels to every shard host, and to a

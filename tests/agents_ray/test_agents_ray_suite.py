@@ -211,6 +211,25 @@ async def test_list_shows_every_agent_with_status(agents: Any) -> None:
     assert (await agents.fetch_stats("l1")).mailbox.processed == 0
 
 
+async def test_terminate_without_drain_drops_the_queue_and_tells_the_askers(agents: Any, tmp_path: Path) -> None:
+    await agents.spawn("notes", "g")
+    await agents.tell("g", {"id": "current", "hold": str(tmp_path)})
+
+    async def started() -> bool:
+        return (tmp_path / "current.started").exists()
+
+    await _until(started)
+    asks = [asyncio.ensure_future(agents.ask("g", {"id": str(n)})) for n in range(3)]
+    await asyncio.sleep(0.3)  # the asks are queued
+    terminating = asyncio.ensure_future(agents.terminate("g", drain=False))
+    await asyncio.sleep(0.3)
+    (tmp_path / "current.go").touch()  # the activity being processed always finishes
+    assert await terminating == 3
+    for ask in asks:
+        with pytest.raises(AgentTerminated, match="was terminated before this activity was processed"):
+            await ask
+
+
 # --- test_agents_events -----------------------------------------------------------------------------------
 
 
@@ -262,6 +281,49 @@ async def test_stop_terminates_the_agent_at_the_first_failure(agents: Any) -> No
     await _until(stopped)
     with pytest.raises(AgentError):
         await agents.tell("s", {"id": "late"})
+
+
+async def test_an_agent_that_used_up_its_restarts_is_failed_keeps_its_mailbox_and_can_be_resumed(
+    agents: Any,
+) -> None:
+    await agents.spawn("fragile", "f")
+    with pytest.raises(RuntimeError):
+        await agents.ask("f", {"id": "1", "fail": "again"})  # a restart (the one allowed)
+    await agents.tell("f", {"id": "queued"}, priority="low")
+    with pytest.raises(RuntimeError):
+        await agents.ask("f", {"id": "2", "fail": "again"})  # one more: failed
+
+    async def failed() -> bool:
+        info = await agents.find("f")
+        return info is not None and info.status is AgentStatus.FAILED
+
+    await _until(failed)
+    info = await agents.find("f")
+    assert info is not None
+    assert info.reason is not None
+    assert "restarts" in info.reason
+    with pytest.raises(AgentError, match="failed and takes no activities until it is resumed"):
+        await agents.tell("f", {"id": "more"})
+    await agents.resume("f")  # the kept activity fails again (a restart), the queued one is done
+
+    async def done() -> bool:
+        return "queued" in (await _state(agents, "f")).seen
+
+    await _until(done)
+    with pytest.raises(AgentError, match="not failed"):
+        await agents.resume("f")
+
+
+async def test_an_owner_is_kept_and_an_activity_s_sender_reaches_the_handler(agents: Any) -> None:
+    from agentrt.calls import Principal
+
+    await agents.spawn("notes", "owned", owner=Principal("alice", "acme"))
+    info = await agents.find("owned")
+    assert info is not None
+    assert (info.owner_user, info.owner_tenant) == ("alice", "acme")
+    await agents.ask("owned", {"id": "x", "sender": True}, sender=Principal("bob", "acme"))
+    assert (await _state(agents, "owned")).seen == ["from bob", "x"]
+    assert (await agents.fetch_stats("owned")).mailbox.processed == 1
 
 
 async def test_a_failing_agent_never_harms_the_others(agents: Any) -> None:
