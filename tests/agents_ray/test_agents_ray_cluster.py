@@ -230,13 +230,22 @@ async def test_a_node_removed_under_load_loses_no_acknowledged_tell_and_reports_
             ray_cluster.remove_node(spare)
 
 
+@pytest.mark.parametrize("registered", ["config", "code"])
 async def test_a_shard_host_killed_mid_activity_is_restored_and_the_activity_redelivered(
-    cluster_rt: Runtime, tmp_path: Path
+    cluster_rt: Runtime, tmp_path: Path, registered: str
 ) -> None:
+    """With the type from the configuration, or registered from code in this client (the restarted host
+    must learn it again to restore the agent)."""
+    from ray_agents import Ledger
+
     agents = cluster_rt.agents
+    kind = "ledger"
+    if registered == "code":
+        kind = "coded"
+        agents.register(kind, Ledger, durable=True)
     shard = 2
-    agent_id = ids_by_shard(SHARDS, "ledger", 1)[shard][0]
-    await agents.spawn("ledger", agent_id)
+    agent_id = ids_by_shard(SHARDS, kind, 1)[shard][0]
+    await agents.spawn(kind, agent_id)
     assert await agents.ask(agent_id, {"id": "before"}) == 1
     await agents.tell(agent_id, {"id": "held", "hold": str(tmp_path)})
     await agents.tell(agent_id, {"id": "after"})  # acknowledged while the host is busy with "held"
