@@ -222,6 +222,23 @@ async def test_a_runtime_with_the_ray_backend_and_a_sqlite_store_does_not_start(
     assert "store.url" in str(caught.value)
 
 
+def test_a_cluster_that_cannot_be_joined_is_an_error_naming_the_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    from agentrt.agents.ray._connect import connect
+    from agentrt.config import RayBackendSection
+
+    def refuse(**options: Any) -> None:
+        assert options["_node_ip_address"] == "127.0.0.1"  # the configured node IP reaches ray.init
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(AgentError, match=r"address 'ray://gone:10001': could not join") as caught:
+        connect(RayBackendSection(address="ray://gone:10001", node_ip="127.0.0.1"))
+    assert "ray start --head" in str(caught.value)
+
+
 def test_the_local_backend_is_the_default_and_old_configs_still_load() -> None:
     config = Config.model_validate({"agents": {"backend": {"class": "agentrt.agents:Agent"}}})
     assert config.agents_backend.kind == "local"

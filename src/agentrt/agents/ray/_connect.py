@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agentrt.errors import ConfigError, ConfigProblem
+from agentrt.errors import AgentError, ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
     from agentrt.config import Config, RayBackendSection
@@ -60,4 +60,12 @@ def connect(section: RayBackendSection) -> None:
     }
     if section.node_ip:
         options["_node_ip_address"] = section.node_ip
-    ray.init(**options)
+    try:
+        ray.init(**options)
+    except Exception as err:  # no cluster at the address, its GCS never answered, a version mismatch...
+        raise AgentError(
+            f"agents_backend.ray.address {section.address!r}: could not join the Ray cluster ({type(err).__name__}: "
+            f"{err}). Start one "
+            "(`ray start --head --node-ip-address 127.0.0.1` on one machine) or point address at it "
+            "(host:6379, or ray://host:10001 for Ray Client)"
+        ) from None
