@@ -95,17 +95,23 @@ class FakeHost:
 
     def __init__(self) -> None:
         self.deliver = _Method(self._deliver)
-        self.ask_many = _Method(self._ask_many)
+        self.ask_batch = _Method(self._ask_batch)
+        self.answers = _Method(self._answers)
         self.ask = _Method(self._ask)
+        self._later: list[Any] = []
 
     async def _deliver(self, items: list[tuple[str, Activity, Any]]) -> list[BaseException | None]:
         return [AgentNotFound(f"no agent {a!r}", agent=a) if a.startswith("ghost") else None for a, _, _ in items]
 
-    async def _ask_many(self, questions: list[tuple[str, Activity, float | None, Any]]) -> AsyncIterator[Any]:
+    async def _ask_batch(self, questions: list[tuple[str, Activity, float | None, Any]]) -> Any:
         answers = [self._answer(index, *question) for index, question in enumerate(questions)]
-        answers.reverse()  # answers come in any order, some together in one piece
-        yield _ready(answers[:2])
-        for answer in answers[2:]:
+        answers.reverse()  # answers come in any order: two in the reply, the others streamed after
+        self._later = answers[2:]
+        return answers[:2], 7 if self._later else 0
+
+    async def _answers(self, key: int) -> AsyncIterator[Any]:
+        assert key == 7
+        for answer in self._later:
             yield _ready([answer])
 
     def _answer(self, index: int, agent_id: str, activity: Activity, *_: Any) -> tuple[int, bool, Any]:
@@ -161,7 +167,7 @@ async def test_each_tell_of_a_batch_gets_its_own_outcome() -> None:
     assert isinstance(outcomes[1], AgentNotFound)
 
 
-async def test_asks_of_one_turn_share_one_streaming_call_and_each_gets_its_answer() -> None:
+async def test_asks_of_one_turn_share_one_call_and_each_gets_its_answer() -> None:
     router, hosts = _router(1)
     answers = await asyncio.gather(
         *(router.ask(f"agent-{n}", _activity(n), None) for n in range(5)),
@@ -170,10 +176,39 @@ async def test_asks_of_one_turn_share_one_streaming_call_and_each_gets_its_answe
     )
     assert answers[:5] == [(f"agent-{n}", n) for n in range(5)]
     assert isinstance(answers[5], AgentNotFound)
-    assert len(hosts[0].ask_many.calls) == 1
+    assert len(hosts[0].ask_batch.calls) == 1
+    assert hosts[0].answers.calls == [(7,)]  # the slower answers: one stream
     assert await router.ask("alone", _activity("q"), None) == ("alone", "q")  # a lone ask: a plain call
     assert len(hosts[0].ask.calls) == 1
-    assert len(hosts[0].ask_many.calls) == 1
+    assert len(hosts[0].ask_batch.calls) == 1
+
+
+async def test_a_hosts_batch_of_asks_replies_with_the_quick_answers_and_streams_the_slow_ones() -> None:
+    from agentrt.agents.ray.host import ShardHost
+
+    gate = asyncio.Event()
+
+    class Waiter(Agent[None]):
+        async def handle(self, activity: Activity, ctx: AgentContext[None]) -> Any:
+            if activity.payload == "slow":
+                await gate.wait()
+            return activity.payload
+
+    agents = AgentRuntime()
+    agents.register("waiter", Waiter)
+    await agents.start()
+    for agent_id in ("quick-1", "quick-2", "slow"):
+        await agents.spawn("waiter", agent_id)
+    host = ShardHost(Config(), 0, 1, "ns")
+    host._agents = agents  # type: ignore[assignment]  # the host's runtime, without Ray around it
+    questions = [(a, Activity(p), None, None) for a, p in [("quick-1", 1), ("slow", "slow"), ("quick-2", 2)]]
+    answered, rest = await host.ask_batch(questions)
+    assert sorted(answered) == [(0, True, 1), (2, True, 2)]
+    assert rest != 0
+    gate.set()
+    assert [answer async for answer in host.answers(rest)] == [[(1, True, "slow")]]
+    assert [answer async for answer in host.answers(rest)] == []  # once
+    await agents.close(1)
 
 
 async def test_closing_waits_for_asks_in_flight_at_most_its_timeout() -> None:

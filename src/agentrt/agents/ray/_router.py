@@ -7,9 +7,10 @@ Batching: a tell does not call its host at once. It joins the host's outbox,
 and the outbox is sent after the current event-loop turn (``call_soon``), so
 the tells that a burst of coroutines makes in one turn travel in one Ray call
 (``deliver``), and each caller gets its own outcome from the reply. Asks are
-batched the same way into one streaming call (``ask_many``) whose answers come
-back one by one as the handlers finish, so an ask never waits for a slower
-neighbour of its batch.
+batched the same way into one call (``ask_batch``): the answers that come
+within a short window travel back in its reply, the slower ones follow in a
+stream (``answers``) as their handlers finish, so an ask never waits long for
+a slower neighbour of its batch.
 
 Each message carries its sender's trace context (see :mod:`._trace`).
 
@@ -184,10 +185,13 @@ class HostRouter:
                 ok, value = await handle.ask.remote(agent_id, activity, timeout, trace)
                 _settle(future, ok, value)
                 return
-            stream = handle.ask_many.remote([question[:4] for question in questions])
-            async for ref in stream:
-                for index, ok, value in await ref:
-                    _settle(questions[index][4], ok, value)
+            answered, rest = await handle.ask_batch.remote([question[:4] for question in questions])
+            for index, ok, value in answered:
+                _settle(questions[index][4], ok, value)
+            if rest:
+                async for ref in handle.answers.remote(rest):
+                    for index, ok, value in await ref:
+                        _settle(questions[index][4], ok, value)
         except Exception as err:
             failure = remote_error(err, shard)
             for *_, future in questions:

@@ -14,8 +14,9 @@ redelivered) and marks the non-durable agents of a dead predecessor lost.
 This module imports Ray: only the router imports it, when a host is first needed.
 
 Its methods are what :class:`~agentrt.agents.ray.RayAgents` and the other
-hosts call: ``deliver`` (a batch of tells), ``ask_many`` (a batch of asks,
-answers streamed back as they come), ``events`` (a subscription, streamed),
+hosts call: ``deliver`` (a batch of tells), ``ask_batch`` (a batch of asks:
+the quick answers in the reply, the others streamed by ``answers``), ``events``
+(a subscription, streamed),
 and one method per read or command. ``metrics`` returns the host runtime's
 Prometheus text (its agents and their model calls).
 """
@@ -45,6 +46,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ShardHost", "shard_host_class"]
 
+# How long a batch of asks waits for its answers to travel back in the call's own reply; slower answers
+# follow in a stream. Quick handlers (most) cost one round trip per batch.
+_QUICK_ANSWERS = 0.02
+_FORGET_UNFOLLOWED = 600.0
+
 
 class ShardHost:
     """The actor's class (made a Ray actor by :func:`shard_host_class`)."""
@@ -62,6 +68,8 @@ class ShardHost:
         self._opening: asyncio.Task[ShardRuntime] | None = None
         self._agents: ShardRuntime | None = None
         self._runtime: Runtime | None = None
+        self._unanswered: dict[int, set[asyncio.Task[tuple[int, bool, Any]]]] = {}
+        self._next_batch = 0
         self.batches = 0  # deliver calls (each a batch of tells): what ping() reports, to see batching work
         self.told = 0
 
@@ -142,11 +150,12 @@ class ShardHost:
         except Exception as err:
             return False, portable_error(err)
 
-    async def ask_many(
+    async def ask_batch(
         self, questions: list[tuple[str, Activity, float | None, dict[str, str] | None]]
-    ) -> AsyncIterator[list[tuple[int, bool, Any]]]:
-        """Ask each; yields the answers as they come, those that came together in one list
-        (``(index, ok, result or error)``): a burst of quick answers travels back in one piece."""
+    ) -> tuple[list[tuple[int, bool, Any]], int]:
+        """Ask each. Returns the answers ``(index, ok, result or error)`` that came within a short window
+        (a burst of quick handlers: one reply, no stream), and the key of the others (0: none), whose
+        answers :meth:`answers` streams."""
         agents = self._agents if self._agents is not None else await self.agents()
 
         async def one(
@@ -158,14 +167,23 @@ class ShardHost:
                 return index, False, portable_error(err)
 
         loop = asyncio.get_running_loop()
-        pending = {loop.create_task(one(i, *question)) for i, question in enumerate(questions)}
-        try:
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                yield [task.result() for task in done]
-        finally:
-            for task in pending:
-                task.cancel()
+        tasks = {loop.create_task(one(i, *question)) for i, question in enumerate(questions)}
+        done, pending = await asyncio.wait(tasks, timeout=_QUICK_ANSWERS)
+        answered = [task.result() for task in done]
+        if not pending:
+            return answered, 0
+        key = self._next_batch = self._next_batch + 1
+        self._unanswered[key] = pending
+        # Followed at once by the caller; should it never come (it died), forget them after a while.
+        loop.call_later(_FORGET_UNFOLLOWED, self._unanswered.pop, key, None)
+        return answered, key
+
+    async def answers(self, key: int) -> AsyncIterator[list[tuple[int, bool, Any]]]:
+        """The answers of :meth:`ask_batch`'s slower asks as they come; those that came together in one list."""
+        pending = self._unanswered.pop(key, set())
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            yield [task.result() for task in done]
 
     async def events(self, agent_id: str, buffer: int) -> AsyncIterator[AgentEvent | None]:
         """The agent's events; the first item (None) says the subscription is in place."""
