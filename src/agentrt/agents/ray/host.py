@@ -96,7 +96,7 @@ class ShardHost:
             self.code_types.setdefault(spec[0], spec)
         router = HostRouter(self.config, section, lambda: list(self.code_types.values()))
         peers = HostPeers(router, self.shard)
-        runtime = Runtime.open(self.config, plugins=False)
+        runtime = Runtime.open(self.config)  # plugins too: the services a host's agents use are those of any runtime
         runtime.override(
             AgentRuntime,
             shard_agents_service(
