@@ -26,7 +26,7 @@ from ray_agents import CONFIG_TYPES, Book
 from ray_support import LoopbackCluster, host_pings, ids_by_shard, inet_sockets, ray_config
 
 from agentrt import Runtime
-from agentrt.agents import AgentStatus, StateChanged
+from agentrt.agents import AgentStatus, StateChanged, StatusChanged
 from agentrt.errors import AgentError
 
 SHARDS = 4
@@ -171,6 +171,17 @@ async def test_a_node_removed_under_load_loses_no_acknowledged_tell_and_reports_
             await agents.spawn("ledger", agent_id)
         for agent_id in notes.values():
             await agents.spawn("notes", agent_id)
+        # A subscriber of a non-durable agent on the dying node: told by an event that it was lost.
+        watched_note = notes[min(dying)]
+        lost_stream = await agents.watch(watched_note)
+
+        async def lost_event() -> StatusChanged:
+            async for event in lost_stream:
+                if isinstance(event, StatusChanged) and event.status == AgentStatus.LOST.value:
+                    return event
+            raise AssertionError("the stream ended without a lost event")
+
+        watching = asyncio.get_running_loop().create_task(lost_event())
 
         acknowledged: dict[str, list[str]] = defaultdict(list)
         refused = 0
@@ -225,6 +236,9 @@ async def test_a_node_removed_under_load_loses_no_acknowledged_tell_and_reports_
             assert (info.status, listed[agent_id]) == (expected, expected), agent_id
         with pytest.raises(AgentError, match="lost with its shard host"):
             await agents.tell(notes[min(dying)], {"id": "too late"})
+        lost = await asyncio.wait_for(watching, 30)
+        assert lost.agent == watched_note
+        await lost_stream.aclose()
     finally:
         if doomed is None and spare in ray_cluster.worker_nodes:
             ray_cluster.remove_node(spare)
