@@ -18,6 +18,7 @@ error                         status  note
 UnknownModel                  404     ``code: model_not_found``, ``param: model``
 CapabilityError               400     ``context_length_exceeded`` for the context
 ModelError, ToolError         400
+PromptError                   400     ``prompt_error``; ``invalid_prompt_input`` names the input
 PolicyDenied                  403     names the rule and its reason
 RateLimitExceeded             429     ``Retry-After`` from the limit's window
 BudgetExceeded                429     ``Retry-After`` until the budget period resets
@@ -115,6 +116,8 @@ _TABLE: dict[type[BaseException], tuple[int, str, str | None]] = {
     e.CapabilityError: (400, "invalid_request_error", "unsupported_capability"),
     e.ModelError: (400, "invalid_request_error", None),
     e.ToolError: (400, "invalid_request_error", None),
+    e.PromptInputError: (400, "invalid_request_error", "invalid_prompt_input"),
+    e.PromptError: (400, "invalid_request_error", "prompt_error"),
     e.OutputValidationError: (502, "api_error", "output_validation_failed"),
     e.PolicyDenied: (403, "permission_error", "policy_denied"),
     e.RateLimitExceeded: (429, "rate_limit_error", "rate_limit_exceeded"),
