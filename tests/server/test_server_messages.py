@@ -137,6 +137,8 @@ async def test_invalid_bodies_name_the_path(served: Served, http: aiohttp.Client
             "messages.0.content.0",
         ),
         ({"model": "default", "max_tokens": 10, "messages": QUESTION, "temperature": 1.5}, "temperature"),
+        # Found by schemathesis: an empty content list left no message at all, and the call failed with a 500.
+        ({"model": "default", "max_tokens": 10, "messages": [{"role": "user", "content": []}]}, "messages.0.content"),
     ]
     for body, path in cases:
         async with http.post(served.url + "/v1/messages", json=body, headers=auth()) as response:

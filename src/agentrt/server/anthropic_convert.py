@@ -205,6 +205,12 @@ def _system_text(index: int, content: str | list[Any]) -> str:
 def _user_turn(index: int, content: str | list[Any], tool_names: dict[str, str]) -> list[Message]:
     if isinstance(content, str):
         return [Message("user", content)]
+    if not content:  # as Anthropic answers it: only a final assistant turn may be empty
+        raise HttpError(
+            400,
+            f"messages.{index}.content: a user message needs at least one content block",
+            param=f"messages.{index}.content",
+        )
     out: list[Message] = []
     parts: list[ContentPart] = []
     for n, block in enumerate(content):
