@@ -189,6 +189,7 @@ def test_the_json_schema_describes_every_section() -> None:
         "tools",
         "prompts",
         "agents",
+        "agents_backend",
         "server",
         "observability",
         "cache",

@@ -11,6 +11,7 @@ from agentrt.cli import (
     agents_cmd,
     audit_cmd,
     config_cmd,
+    dashboard_cmd,
     generate_cmd,
     init_cmd,
     keys_cmd,
@@ -70,5 +71,6 @@ app.add_typer(tools_cmd.app, name="tools")
 app.command("run")(agents_cmd.run)
 app.add_typer(agents_cmd.app, name="agents")
 app.command("serve")(serve_cmd.serve)
+app.command("dashboard")(dashboard_cmd.dashboard)
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(mcp_cmd.app, name="mcp")

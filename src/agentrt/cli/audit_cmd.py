@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from agentrt.store import AuditRecord
     from agentrt.store.audit import Decision
 
-DECISIONS = ("allow", "deny")
+DECISIONS = ("allow", "deny", "approved", "rejected", "timeout")  # the last three: tool calls that needed approval
 
 
 def audit(
@@ -36,7 +36,11 @@ def audit(
     user: Annotated[str | None, typer.Option("--user", help="Only this user's decisions.")] = None,
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's decisions.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Only decisions on this model.")] = None,
-    decision: Annotated[str | None, typer.Option("--decision", "-d", help="Only allow or only deny.")] = None,
+    decision: Annotated[
+        str | None,
+        typer.Option("--decision", "-d", help="Only this decision: allow, deny, or approved/rejected/timeout (tools)."),
+    ] = None,
+    tool: Annotated[str | None, typer.Option("--tool", help="Only the calls of this tool (toolkit.tool).")] = None,
     request_id: Annotated[
         str | None, typer.Option("--request-id", "-r", help="Only the decisions of this request (its ledger row's id).")
     ] = None,
@@ -47,7 +51,10 @@ def audit(
 ) -> None:
     """Print the policy decisions of the audit trail (store.url in the configuration), newest first."""
     if decision is not None and decision not in DECISIONS:
-        fail(f"unknown decision {decision!r}: use --decision allow or --decision deny")
+        fail(
+            f"unknown decision {decision!r}: use --decision allow or --decision deny "
+            "(tool calls also: approved, rejected, timeout)"
+        )
     now = time.time()
     start = parse_when(since, now, "--since")
     end = parse_when(until, now, "--until")
@@ -60,6 +67,7 @@ def audit(
         "model": model,
         "request_id": request_id,
         "limit": limit,
+        "tool": tool,
     }
     with reported_errors():
         loaded = load(config, env)
@@ -105,6 +113,10 @@ def _as_dict(record: AuditRecord) -> dict[str, Any]:
         "rule": record.rule,
         "limit": record.limit,
         "reason": record.reason,
+        "tool": record.tool,
+        "outcome": record.outcome,
+        "duration_ms": record.duration_ms,
+        "detail": record.detail,
     }
 
 
@@ -123,7 +135,7 @@ def _print_table(records: list[AuditRecord]) -> None:
         console.print("no decisions recorded that match", markup=False)
         return
     table = Table(title="audit trail, newest first", title_justify="left")
-    for column in ("time (UTC)", "decision", "request id", "user", "tenant", "model", "decided by", "reason"):
+    for column in ("time (UTC)", "decision", "request id", "user", "tenant", "model / tool", "decided by", "reason"):
         table.add_column(column, overflow="fold")
     for record in records:
         table.add_row(
@@ -132,7 +144,7 @@ def _print_table(records: list[AuditRecord]) -> None:
             record.request_id or "-",
             record.user or "-",
             record.tenant or "-",
-            record.model or "-",
+            record.model or record.tool or "-",
             record.limit or record.rule or "default",
             record.reason or "",
         )

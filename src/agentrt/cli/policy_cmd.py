@@ -31,7 +31,12 @@ OPERATIONS = ("generate", "stream", "embed", "object")
 
 @app.command("check")
 def check(
-    model: Annotated[str, typer.Option("--model", "-m", help="A configured model name or alias.", show_default=False)],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="A configured model name or alias.", show_default=False)
+    ] = None,
+    tool: Annotated[
+        str | None, typer.Option("--tool", help="A tool call, not a model call: toolkit.tool.", show_default=False)
+    ] = None,
     user: Annotated[str | None, typer.Option("--user", "-u", help="The user the call is for.")] = None,
     tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="The user's tenant.")] = None,
     api_key: Annotated[str | None, typer.Option("--api-key", help="The API key's configured name.")] = None,
@@ -48,6 +53,8 @@ def check(
 
     Reads the counters of the configured backend and changes none. Exits 1 when the call would be
     refused (a rule, no rpm or budget left, or a cost budget on a model without a price)."""
+    if (model is None) == (tool is None):
+        fail("name the call to check: --model NAME for a model call, or --tool toolkit.tool for a tool call")
     if operation not in OPERATIONS:
         fail(f"--operation {operation!r} is not one of: {', '.join(OPERATIONS)}")
     from agentrt.calls.principal import Principal
@@ -55,10 +62,10 @@ def check(
 
     with reported_errors():
         loaded = load(config, env)
-        spec = ModelCatalog(loaded.config.models, loaded.config.providers).resolve(model)
+        spec = None if model is None else ModelCatalog(loaded.config.models, loaded.config.providers).resolve(model)
         principal = Principal(user, tenant, api_key, tuple(tag or ()))
         with logging_to_stderr(loaded.config):
-            explanation, counting = run_async(_explain(loaded.config, principal, spec, operation))
+            explanation, counting = run_async(_explain(loaded.config, principal, spec or tool or "", operation))
     refused = _refused(explanation)
     if json_output:
         import json
@@ -71,8 +78,11 @@ def check(
 
 
 
-async def _explain(config: Config, principal: Principal, spec: ModelSpec, operation: str) -> tuple[Explanation, str]:
-    """The explanation, and a sentence on whose counts it read."""
+async def _explain(
+    config: Config, principal: Principal, spec: ModelSpec | str, operation: str
+) -> tuple[Explanation, str]:
+    """The explanation (of a tool call when ``spec`` is a tool's full name), and a sentence on whose counts
+    it read."""
     from agentrt.policy import PolicyBackend, PolicyEngine
     from agentrt.policy.backends import MemoryBackend
     from agentrt.policy.service import open_backend
@@ -98,6 +108,8 @@ async def _explain(config: Config, principal: Principal, spec: ModelSpec, operat
         backend = open_backend(section, store)
     try:
         async with PolicyEngine(section, backend) as engine:
+            if isinstance(spec, str):
+                return await engine.explain_tool(principal, spec), counting
             return await engine.explain(principal, spec, operation), counting
     finally:
         if store is not None:
@@ -132,12 +144,12 @@ def _print(explanation: Explanation, counting: str, refused: bool) -> None:
         )
         if value is not None
     )
-    out.print(
-        escape(
-            f"{explanation.operation} on model {explanation.model} (provider {explanation.provider}) "
-            f"for {who or 'an anonymous caller'}"
-        )
+    what = (
+        f"tool call {explanation.model}"
+        if explanation.operation == "tool"
+        else f"{explanation.operation} on model {explanation.model} (provider {explanation.provider})"
     )
+    out.print(escape(f"{what} for {who or 'an anonymous caller'}"))
     if explanation.rule is not None:
         decided = f"rule '{explanation.rule}'"
     else:
@@ -145,6 +157,8 @@ def _print(explanation: Explanation, counting: str, refused: bool) -> None:
     verdict = "allowed" if explanation.allowed else "denied"
     reason = f": {explanation.reason}" if explanation.reason else ""
     out.print(f"rules: {verdict} by {escape(decided + reason)}")
+    if explanation.approval_required:
+        out.print("approval: required (each call waits for rt.tools.approve or POST /v1/approvals/{id})")
     for trace in explanation.rules:
         mark = "->" if trace.matched else "  "
         out.print(escape(f"  {mark} {trace.name} ({trace.effect}): {trace.detail}"))

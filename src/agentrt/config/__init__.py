@@ -30,6 +30,7 @@ from agentrt.config._policy import (
     RuleSection,
 )
 from agentrt.config._sections import (
+    AgentsBackendSection,
     AgentSection,
     ApiKeySection,
     ConsoleLogSection,
@@ -39,6 +40,7 @@ from agentrt.config._sections import (
     MetricsSection,
     MonitorSection,
     ObservabilitySection,
+    RayBackendSection,
     RestartSection,
     RotateSection,
     RuntimeSection,
@@ -62,6 +64,7 @@ from agentrt.config.schema import Config
 
 __all__ = [
     "AgentSection",
+    "AgentsBackendSection",
     "ApiKeySection",
     "BreakerSection",
     "BudgetSection",
@@ -85,6 +88,7 @@ __all__ = [
     "PoliciesSection",
     "PricingSection",
     "ProviderSection",
+    "RayBackendSection",
     "RestartSection",
     "RetrySection",
     "RotateSection",

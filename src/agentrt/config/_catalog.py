@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from agentrt.config._types import Duration, Section
 
@@ -67,7 +67,8 @@ class ProviderSection(Section):
     """A provider endpoint: its kind, credentials and how calls to it are protected."""
 
     kind: Annotated[str, AfterValidator(_kind), Field(json_schema_extra={"pattern": _KIND.pattern})]
-    """``openai`` (or any OpenAI-compatible endpoint), ``anthropic``, ``google``, ``local``, a plugin's."""
+    """``openai`` (or any OpenAI-compatible endpoint), ``anthropic``, ``google``, ``local``, ``azure``,
+    ``bedrock``, ``vertex``, ``ollama``, a plugin's."""
     api_key: SecretStr | None = None
     base_url: str | None = None
     timeout: Duration = Field(default=60.0, gt=0)
@@ -174,8 +175,16 @@ def _default_capabilities() -> list[Capability]:
     return ["chat", "streaming"]
 
 
+def _provider_or_deployments(schema: dict[str, Any]) -> None:
+    # The JSON Schema of a model: provider may be left out when deployments are listed (see below).
+    schema.pop("required", None)
+    schema["anyOf"] = [{"required": ["provider"]}, {"required": ["deployments"]}]
+
+
 class ModelSection(Section):
     """A model: which provider serves it, what it can do, what it costs, where to go when it fails."""
+
+    model_config = ConfigDict(json_schema_extra=_provider_or_deployments)
 
     provider: str
     name: str | None = None

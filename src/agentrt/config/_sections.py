@@ -12,6 +12,7 @@ from agentrt.config._types import ByteSize, Duration, Level, Section
 
 __all__ = [
     "AgentSection",
+    "AgentsBackendSection",
     "ApiKeySection",
     "ConsoleLogSection",
     "FileLogSection",
@@ -20,12 +21,14 @@ __all__ = [
     "MetricsSection",
     "MonitorSection",
     "ObservabilitySection",
+    "RayBackendSection",
     "RestartSection",
     "RotateSection",
     "RuntimeSection",
     "ServerSection",
     "StoreSection",
     "TracingSection",
+    "UiSection",
 ]
 
 
@@ -226,6 +229,31 @@ class AgentSection(Section):
     """Tools its context offers the model by default: names or globs (``calc.*``, ``github.search_*``)."""
 
 
+class RayBackendSection(Section):
+    """Where the agents run on Ray (``agents_backend.kind: ray``)."""
+
+    address: str = "auto"
+    """The cluster to join: ``auto`` (the one this machine is part of, or ``$RAY_ADDRESS``), ``host:6379``
+    (a node's GCS), or ``ray://host:10001`` (Ray Client)."""
+    namespace: str = Field(default="agentrt", min_length=1)
+    """The Ray namespace of the shard hosts: deployments sharing a cluster pick different ones."""
+    shards: int = Field(default=64, ge=1, le=4096)
+    """How many shard hosts (Ray actors) the agents are spread over, by rendezvous hashing of their ids.
+    Change it only with the hosts stopped: agents move to the shard their id hashes to."""
+    node_ip: str | None = None
+    """The IP this process's Ray node or client advertises (``127.0.0.1`` keeps Ray on loopback); unset:
+    Ray picks the machine's address."""
+    lease_ttl: Duration = 15.0
+    """How long a shard host's hold on its durable agents lasts without renewal (fencing guards every save)."""
+
+
+class AgentsBackendSection(Section):
+    """Where agents run: ``local`` (in this process; the default) or ``ray`` (shard hosts on a Ray cluster)."""
+
+    kind: Literal["local", "ray"] = "local"
+    ray: RayBackendSection = Field(default_factory=RayBackendSection)
+
+
 # --- server -------------------------------------------------------------------------
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -240,11 +268,11 @@ def _sha256(value: str) -> str:
     return value.lower()
 
 
-Scope = Literal["chat", "embeddings", "agents:read", "agents:write", "tools", "approvals", "admin"]
+Scope = Literal["chat", "embeddings", "agents:read", "agents:write", "tools", "approvals", "dashboard", "admin"]
 """What an API key may do: ``chat`` (chat completions, models), ``embeddings``, ``agents:read``
 (list, read, follow events), ``agents:write`` (spawn, tell, ask, terminate, resume), ``approvals`` (list,
 approve and reject the tool calls of the key's tenant that wait for approval; never implied by a key without
-``scopes``), ``admin``."""
+``scopes``), ``dashboard`` (log in to the web dashboard at ``/ui``; never implied either), ``admin``."""
 
 
 class ApiKeySection(Section):
@@ -260,6 +288,19 @@ class ApiKeySection(Section):
     """What the key may do; None (the default) is every scope but ``admin`` (which ``admin: true`` adds)."""
     max_agents: int | None = Field(default=None, ge=0)
     """Live agents this key's tenant may have; None takes ``server.max_agents_per_tenant``."""
+
+
+class UiSection(Section):
+    """The web dashboard at ``/ui`` (admin keys, or keys with the ``dashboard`` scope, log in there)."""
+
+    enabled: bool = True
+    secret: SecretStr | None = None
+    """Signs the dashboard's session cookies (``${UI_SECRET}``). None: a random secret per server, which
+    ``serve --workers`` shares with its workers; sessions then end at a restart."""
+    session_ttl: Duration = 43200.0
+    """How long a dashboard login lasts."""
+    live_interval: Duration = Field(default=5.0, ge=0.05)
+    """Seconds between two samples of the live rates (the overview keeps the last 15 minutes of them)."""
 
 
 class ServerSection(Section):
@@ -281,6 +322,8 @@ class ServerSection(Section):
     """When set, ``/metrics`` needs ``Authorization: Bearer <token>`` (``${VAR}`` works)."""
     max_agents_per_tenant: int | None = Field(default=None, ge=0)
     """Live (not terminated) agents each tenant (or user, for keys without a tenant) may spawn; None: no limit."""
+    ui: UiSection = Field(default_factory=UiSection)
+    """The web dashboard at ``/ui``."""
 
 
 # --- observability --------------------------------------------------------------------

@@ -15,6 +15,7 @@ from agentrt.config._paths import Loc, url_password, walk_secrets, walk_strings
 from agentrt.config._policy import PoliciesSection, policy_reference_problems
 from agentrt.config._prompts import PromptSection, resolve_prompt_files
 from agentrt.config._sections import (
+    AgentsBackendSection,
     AgentSection,
     LoggingSection,
     ObservabilitySection,
@@ -54,6 +55,8 @@ class Config(Section):
     prompts: dict[str, PromptSection] = Field(default_factory=dict)
     """Prompt templates by name, rendered by ``rt.prompt(name, **inputs)``."""
     agents: dict[str, AgentSection] = Field(default_factory=dict)
+    agents_backend: AgentsBackendSection = Field(default_factory=AgentsBackendSection)
+    """Where the agents run: ``local`` (this process) or ``ray`` (shard hosts on a Ray cluster)."""
     server: ServerSection = Field(default_factory=ServerSection)
     observability: ObservabilitySection = Field(default_factory=ObservabilitySection)
     cache: CacheSection = Field(default_factory=CacheSection)

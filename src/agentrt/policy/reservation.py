@@ -147,3 +147,6 @@ class Reservation:
     state: Literal["held", "settled", "released"] = field(default="held")
     handle: object = field(default=None, repr=False)
     """Whatever the backend that holds the reservation keeps with it (the memory backend: its log entries)."""
+    journaled: bool = True
+    """Whether a backend with a journal (``sqlite``) journals it for crash recovery: a hold that is not a
+    call of its own (a deployment's rpm/tpm, beside the call's policy hold) is not, so no call is recovered twice."""

@@ -67,6 +67,7 @@ def create_app(rt: Runtime, *, agents: bool | None = None) -> web.Application:
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
     app[CONTEXT] = ctx
     app.on_startup.append(_register_api_keys)
+    app.on_startup.append(_run_startups)
     app.on_cleanup.append(_run_cleanups)
     app.on_response_prepare.append(_close_when_stopping)
     app.on_response_prepare.append(_add_request_id)
@@ -92,11 +93,15 @@ def server_routes(ctx: ServerContext, *, agents: bool | None = None) -> list[Rou
 
     if mcp_installed():
         routes.extend(McpRoutes(ctx).routes())
+    if ctx.rt.config.server.ui.enabled:
+        from agentrt.server.ui import UiRoutes
+
+        routes.extend(UiRoutes(ctx).routes())
     document: dict[str, bytes] = {}
 
     async def openapi(request: web.Request) -> web.StreamResponse:
         if not document:  # generated on first use: it takes tens of milliseconds
-            document["body"] = orjson.dumps(openapi_document(routes))
+            document["body"] = orjson.dumps(openapi_document([r for r in routes if r.in_openapi]))
         return web.Response(body=document["body"], content_type="application/json")
 
     routes.append(
@@ -120,6 +125,11 @@ def _has_agents(rt: Runtime) -> bool:
     except ImportError:  # pragma: no cover - an install without the agents package
         return False
     return AgentRuntime in rt.services
+
+
+async def _run_startups(app: web.Application) -> None:
+    for startup in app[CONTEXT].startups:
+        await startup()
 
 
 async def _run_cleanups(app: web.Application) -> None:

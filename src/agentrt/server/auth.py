@@ -94,6 +94,10 @@ class ApiKeys:
         """The configured key ``key`` is, or None."""
         return self._by_hash.get(hash_key(key))
 
+    def lookup_digest(self, digest: str) -> ApiKey | None:
+        """The configured key whose SHA-256 is ``digest`` (a dashboard session holds the digest, not the key)."""
+        return self._by_hash.get(digest)
+
     def authenticate(self, authorization: str | None, *, admin: bool = False, api_key: str | None = None) -> ApiKey:
         """The key an ``Authorization`` header presents, else the one an ``x-api-key`` header presents
         (``api_key``: how the anthropic SDK and Claude Code send it); ``HttpError`` 401 (or 403 for a

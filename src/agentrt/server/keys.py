@@ -12,7 +12,7 @@ import secrets
 __all__ = ["KEY_PREFIX", "SCOPES", "config_line", "hash_key", "new_api_key"]
 
 KEY_PREFIX = "sk-agentrt-"
-SCOPES = ("chat", "embeddings", "agents:read", "agents:write", "tools", "approvals", "admin")
+SCOPES = ("chat", "embeddings", "agents:read", "agents:write", "tools", "approvals", "dashboard", "admin")
 """The scopes a key may list (``server.api_keys[].scopes``)."""
 
 

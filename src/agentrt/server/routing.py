@@ -64,6 +64,8 @@ class Route:
     description: str = ""
     error_shape: ErrorShape | None = None
     """None: OpenAI's error shape, as every route but the Anthropic-compatible ones."""
+    in_openapi: bool = True
+    """False leaves the route out of ``/openapi.json`` (the dashboard's HTML pages)."""
 
 
 class InFlight:
@@ -109,6 +111,8 @@ class ServerContext:
     """Set when a graceful stop begins: endless streams (agent events) end on it."""
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """What route modules need done when the app is cleaned up, after the drain (the MCP transport's stop)."""
+    startups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """What route modules need started with the app (the dashboard's metrics sampler)."""
 
 
 def principal_of(request: web.Request) -> Principal:

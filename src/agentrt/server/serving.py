@@ -16,8 +16,11 @@ Lifetime of an :class:`HttpServer`::
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
@@ -46,17 +49,34 @@ class HttpServer:
     ``host`` and ``port`` default to ``server.host`` and ``server.port`` of the
     configuration; ``port=0`` picks a free port (see :attr:`port`). ``agents``
     as for :func:`~agentrt.server.create_app`.
+
+    For ``agentrt serve --workers N`` (see :mod:`agentrt.server.workers`):
+    ``reuse_port`` binds with ``SO_REUSEPORT`` so that several processes share
+    the port; ``sock`` serves a listening socket made by someone else instead of
+    binding one; ``worker`` (the worker's number) adds the header
+    ``X-Agentrt-Worker: <number>/<pid>`` to every response.
     """
 
     def __init__(
-        self, rt: Runtime, *, host: str | None = None, port: int | None = None, agents: bool | None = None
+        self,
+        rt: Runtime,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        agents: bool | None = None,
+        reuse_port: bool = False,
+        sock: socket.socket | None = None,
+        worker: int | None = None,
     ) -> None:
         self._rt = rt
         self._host = host if host is not None else rt.config.server.host
         self._port = port if port is not None else rt.config.server.port
         self._agents = agents
+        self._reuse_port = reuse_port
+        self._sock = sock
+        self._worker = worker
         self._runner: GuardedRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._site: web.BaseSite | None = None
         self._bound: tuple[str, int] | None = None
         self._stopped = False
 
@@ -86,8 +106,11 @@ class HttpServer:
             raise RuntimeStateError("an HttpServer starts once: create a new one to serve again")
         timeout = self._rt.config.runtime.shutdown_timeout
         settings = self._rt.config.server
+        app = create_app(self._rt, agents=self._agents)
+        if self._worker is not None:
+            app.on_response_prepare.append(_worker_header(f"{self._worker}/{os.getpid()}"))
         runner = GuardedRunner(
-            create_app(self._rt, agents=self._agents),
+            app,
             limits=connection_limits(settings),
             handle_signals=False,  # the runtime owns the signals (Runtime.run)
             access_log=None,  # metrics count every request; the call log has a line per model call
@@ -99,7 +122,14 @@ class HttpServer:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port, reuse_address=True, backlog=1024)
+            site: web.BaseSite
+            if self._sock is not None:
+                site = web.SockSite(runner, self._sock)
+            else:
+                reuse_port = self._reuse_port or None  # None: the platform's default, as before
+                site = web.TCPSite(
+                    runner, self._host, self._port, reuse_address=True, reuse_port=reuse_port, backlog=1024
+                )
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -161,14 +191,33 @@ class HttpServer:
         await self.stop()
 
 
-async def serve(rt: Runtime, *, host: str | None = None, port: int | None = None) -> None:
+def _worker_header(value: str) -> Callable[[web.Request, web.StreamResponse], Any]:
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["X-Agentrt-Worker"] = value
+
+    return add
+
+
+async def serve(
+    rt: Runtime,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    reuse_port: bool = False,
+    sock: socket.socket | None = None,
+    worker: int | None = None,
+    on_listening: Callable[[HttpServer], None] | None = None,
+) -> None:
     """Serve ``rt`` until it is asked to shut down, then stop gracefully: the main of ``agentrt serve``.
 
     Use it as ``Runtime.run(serve, "agentrt.yaml")`` (``functools.partial`` for
-    ``host``/``port``).
+    ``host``/``port``). ``reuse_port``, ``sock`` and ``worker`` as for
+    :class:`HttpServer`; ``on_listening`` is called once the server accepts connections.
     """
-    server = HttpServer(rt, host=host, port=port)
+    server = HttpServer(rt, host=host, port=port, reuse_port=reuse_port, sock=sock, worker=worker)
     await server.start()
+    if on_listening is not None:
+        on_listening(server)
     try:
         await rt.shutdown_requested.wait()
     finally:

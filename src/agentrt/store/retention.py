@@ -101,8 +101,7 @@ async def prune_audit(store: Store, before: float, *, batch_size: int = 1000, pa
     total = 0
     while True:
         deleted = await store.execute(
-            "DELETE FROM agentrt_audit WHERE id IN "
-            "(SELECT id FROM agentrt_audit WHERE ts < ? ORDER BY ts, id LIMIT ?)",
+            "DELETE FROM agentrt_audit WHERE id IN (SELECT id FROM agentrt_audit WHERE ts < ? ORDER BY ts, id LIMIT ?)",
             (before, batch_size),
         )
         total += max(deleted, 0)
