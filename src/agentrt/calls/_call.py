@@ -44,6 +44,7 @@ class _Call:
     request_id: str | None = None  # joins the ledger row, the audit row, the log line and the span
     cache: CacheMode | None = None  # the response cache for this call; None: as configured
     cache_ttl: float | None = None  # seconds a stored answer lives; None: the model's or the cache's TTL
+    parent_span: Any = None  # the span of the model call whose tool calls run next: their execute_tool parent
 
 
 def call_settings(

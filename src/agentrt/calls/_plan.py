@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from agentrt.providers import ProviderRegistry
     from agentrt.store.ledger import UsageLedger
     from agentrt.tools._governance import ToolGovernor
+    from agentrt.tools.registry import ToolRegistry
     from agentrt.types import Message
 
 __all__ = ["PlannedCalls"]
@@ -68,6 +69,7 @@ class PlannedCalls:
         self.router = router if router is not None else Router(getattr(policy, "backend", None))
         self.cache = cache
         self.tool_governor: ToolGovernor | None = None  # set by the tool governance service; runs tool calls
+        self.tool_registry: ToolRegistry | None = None  # set by the calls service; names in tools=[...]
         self._records = CallRecords(metrics, ledger, structlog.get_logger("agentrt.calls"))
         self._tracing = tracing if tracing is not None and tracing.enabled else None
         self._log = structlog.get_logger("agentrt.calls")

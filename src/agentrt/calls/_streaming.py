@@ -138,7 +138,7 @@ class StreamingCalls(PlannedCalls):
         )
         if current_request_id is not None:
             call.request_id = current_request_id
-        toolset, call.tool_specs = resolve_tools(tools)
+        toolset, call.tool_specs = resolve_tools(tools, self.tool_registry)
         usage, cost, attempts, latency, priced = Usage(), 0.0, list[Attempt](), 0.0, True
         for _ in range(max_steps if toolset is not None else 1):
             completion: Completion | None = None
@@ -183,6 +183,7 @@ class StreamingCalls(PlannedCalls):
                 async for event in step:
                     if span is not None and isinstance(event, Completed):
                         span.set_attributes(response_attributes(event.completion))
+                        call.parent_span = span
                     yield event
 
     async def _stream_step_cached(

@@ -151,7 +151,7 @@ class CallPipeline(StreamingCalls, EmbeddingCalls):
             cache=cache,
             cache_ttl=cache_ttl,
         )
-        toolset, call.tool_specs = resolve_tools(tools)
+        toolset, call.tool_specs = resolve_tools(tools, self.tool_registry)
         if toolset is None:
             return await self.complete(model, messages, call)
         return await self._tool_loop(model, messages, call, toolset, max_steps)
@@ -165,6 +165,7 @@ class CallPipeline(StreamingCalls, EmbeddingCalls):
             completion = await self._complete(model, messages, call)
             if span is not None:
                 span.set_attributes(response_attributes(completion))
+                call.parent_span = span
             return completion
 
     async def _complete(self, model: str, messages: list[Message], call: _Call) -> Completion:

@@ -17,6 +17,7 @@ from agentrt.observability.tracing import Tracing
 from agentrt.providers import ProviderRegistry
 from agentrt.services import service
 from agentrt.store.ledger import UsageLedger
+from agentrt.tools.registry import ToolRegistry
 
 _log = structlog.get_logger("agentrt.calls")
 
@@ -65,6 +66,7 @@ async def call_pipeline_service(
     metrics: Metrics,
     tracing: Tracing,
     ledger: UsageLedger,
+    tools: ToolRegistry,
 ) -> AsyncIterator[CallPipeline]:
     """Model calls; at stop, the calls under way may end (for up to ``DRAIN_AT_STOP`` seconds), then streams
     still open are settled, all while the policy and the ledger still run."""
@@ -77,6 +79,7 @@ async def call_pipeline_service(
     pipeline = CallPipeline(
         catalog, providers, guards, policy, metrics.calls, tracing, ledger, router=router, cache=cache
     )
+    pipeline.tool_registry = tools  # a dependency, so toolkits stay up while the calls under way drain
     try:
         yield pipeline
     finally:
