@@ -2,7 +2,8 @@
 
 One script, ``BATCH``, runs a list of operations in order, each on its own
 slice of KEYS and its own ARGV string: ``reserve`` (check every window and budget, then hold
-on all of them, or on none), ``settle``/``release`` and ``snapshot``. Redis
+on all of them, or on none), ``settle``/``release``, ``cancel`` (a request out of its
+windows, as if never admitted) and ``snapshot``. Redis
 runs a script atomically, so no other client's command runs between a check
 and its hold, and one round trip carries a whole batch.
 
@@ -194,6 +195,21 @@ local function settle(k, A)
   return 1
 end
 
+-- cancel: take a reservation's request out of its windows, as if never admitted. KEYS: per window z, h.
+-- fields: rid, nw.
+local function cancel(k, A)
+  local rid, nw = A[1], tonumber(A[2])
+  for i = 1, nw do
+    local z, h = KEYS[k + 2 * i - 1], KEYS[k + 2 * i]
+    if redis.call('ZREM', z, rid) == 1 then  -- still in its window
+      local old = tonumber(redis.call('HGET', h, rid) or '0')
+      redis.call('HDEL', h, rid)
+      redis.call('HINCRBY', h, '_sum', int(-old))
+    end
+  end
+  return 1
+end
+
 -- snapshot (reads only). KEYS: per window z, h; then per budget b, x.  fields: now, window, nw, nb.
 local function snapshot(k, A)
   local now, window = tonumber(A[1]), tonumber(A[2])
@@ -221,7 +237,7 @@ end
 -- The batch. ARGV: one string per operation, its fields separated by spaces: its name, its number of
 -- keys, then its arguments (one string rather than many arguments: each argument costs the client more
 -- to send than Lua takes to split a string). KEYS: the keys of every operation, in order.
-local ops = {reserve = reserve, settle = settle, snapshot = snapshot}
+local ops = {reserve = reserve, settle = settle, snapshot = snapshot, cancel = cancel}
 local results = {}
 local k = 0
 for n = 1, #ARGV do

@@ -180,6 +180,24 @@ class MemoryBackend:
             if budget is not None:
                 budget.drop_hold(reservation.id)
 
+    async def cancel(self, reservation: Reservation, now: float) -> None:
+        """Undo a reservation no call used, as if it had never been made: its request leaves the windows
+        (unlike ``release``, after which it still counts against rpm) and its budget holds go."""
+        self._check_open()
+        entries = reservation.handle
+        if isinstance(entries, list):
+            for entry, charge in zip(entries, reservation.windows, strict=True):
+                window = self._windows.get(charge.key)
+                if entry.live and window is not None and entry in window.entries:
+                    window.entries.remove(entry)
+                    window.tokens -= entry.tokens
+                entry.live = False
+            reservation.handle = None
+        for budget_charge in reservation.budgets:
+            budget = self._budgets.get(budget_charge.key)
+            if budget is not None:
+                budget.drop_hold(reservation.id)
+
     def _replace(self, reservation: Reservation, tokens: int) -> None:
         entries = reservation.handle
         if not isinstance(entries, list):

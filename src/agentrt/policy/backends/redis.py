@@ -119,6 +119,14 @@ class RedisBackend:
         self._check_open()
         self._batcher.submit_nowait("release", reservation, 0, 0, now)
 
+    async def cancel(self, reservation: Reservation, now: float) -> None:
+        """Undo a reservation no call used: its request leaves the windows (rpm counts it no more), its
+        budget holds go (the ``release`` that follows it in the same batch)."""
+        self._check_open()
+        self._batcher.submit_nowait("cancel", reservation)
+        if reservation.budgets:
+            self._batcher.submit_nowait("release", reservation, 0, 0, now)
+
     async def snapshot(self, windows: Sequence[str], budgets: Sequence[str], now: float) -> Snapshot:
         self._check_open()
         result: Snapshot = await self._batcher.submit("snapshot", tuple(windows), tuple(budgets), now)
@@ -157,6 +165,12 @@ class RedisBackend:
                 keys += (f"{prefix}{budget.key}", f"{prefix}{budget.key}:x")
                 args += (_or_none(budget.max_tokens), _or_none(budget.max_cost), _ttl_ms(budget.keep_until, now))
             return "reserve", keys, args
+        if op.kind == "cancel":
+            (reservation,) = op.args
+            keys = []
+            for window in reservation.windows:
+                keys += (f"{prefix}{window.key}:z", f"{prefix}{window.key}:h")
+            return "cancel", keys, [reservation.id, len(reservation.windows)]
         if op.kind in ("settle", "release"):
             reservation, tokens, cost, now = op.args
             keys = [f"{prefix}{window.key}:h" for window in reservation.windows]

@@ -169,6 +169,11 @@ class SqliteBackend:
         self._check_open()
         self._batcher.submit_nowait("release", reservation)
 
+    async def cancel(self, reservation: Reservation, now: float) -> None:
+        """Undo a reservation no call used: its request leaves the windows, its holds and journal row go."""
+        self._check_open()
+        self._batcher.submit_nowait("cancel", reservation)
+
     async def snapshot(self, windows: Sequence[str], budgets: Sequence[str], now: float) -> Snapshot:
         self._check_open()
         result: Snapshot = await self._batcher.submit("snapshot", tuple(windows), tuple(budgets), now)
@@ -220,6 +225,10 @@ def _apply(conn: sqlite3.Connection, _sql: str, ops: Sequence[Op], sweep_at: flo
             results.append(None)
         elif op.kind == "release":
             _replace(conn, op.args[0], 0, 0, settle=False)
+            conn.execute(f"DELETE FROM {PENDING_TABLE} WHERE rid = ?", (op.args[0].id,))
+            results.append(None)
+        elif op.kind == "cancel":
+            _cancel(conn, op.args[0])
             conn.execute(f"DELETE FROM {PENDING_TABLE} WHERE rid = ?", (op.args[0].id,))
             results.append(None)
         elif op.kind == "snapshot":
@@ -377,6 +386,20 @@ def _reserve(conn: sqlite3.Connection, reservation: Reservation, now: float) -> 
             [(budget.key, tokens, cost, budget.keep_until) for budget in reservation.budgets],
         )
     return levels
+
+
+def _cancel(conn: sqlite3.Connection, reservation: Reservation) -> None:
+    """Release the holds, then take the request out of the windows that still have it (rpm counts it no more)."""
+    _replace(conn, reservation, 0, 0, settle=False)  # its entries now hold 0 tokens
+    if reservation.windows:
+        keys = [window.key for window in reservation.windows]
+        gone = conn.execute(
+            f"DELETE FROM agentrt_policy_window WHERE rid = ? AND key IN ({_marks(len(keys))}) RETURNING key",
+            (reservation.id, *keys),
+        ).fetchall()
+        conn.executemany(
+            "UPDATE agentrt_policy_window_total SET requests = requests - 1 WHERE key = ?", [(row[0],) for row in gone]
+        )
 
 
 def _replace(conn: sqlite3.Connection, reservation: Reservation, tokens: int, cost: int, *, settle: bool) -> None:
