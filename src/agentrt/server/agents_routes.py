@@ -32,7 +32,6 @@ an ``error`` event says the same, with a stable message and a code.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 from collections import Counter
@@ -60,7 +59,7 @@ from agentrt.server.agents_models import (
 from agentrt.server.auth import ApiKey
 from agentrt.server.errors import HttpError, describe_error
 from agentrt.server.routing import API_KEY, Route, ServerContext
-from agentrt.server.sse import ClientGone, EventStream, format_event
+from agentrt.server.sse import ClientGone, EventStream, format_event, relay
 from agentrt.server.validation import error_path, parse_body
 
 if TYPE_CHECKING:
@@ -82,9 +81,6 @@ __all__ = [
 ]
 
 _log = structlog.get_logger("agentrt.server")
-
-# A comment on an idle event stream keeps proxies from closing it.
-KEEPALIVE_SECONDS = 15.0
 
 
 def agent_runtime(ctx: ServerContext) -> AgentBackend:
@@ -388,35 +384,19 @@ class AgentRoutes:
         agents, agent_id, _ = await self._agent(request)
         subscription = await agents.watch(agent_id)  # 404 / 409 as JSON: nothing sent yet
         stream = EventStream(request)
-        stopping = asyncio.ensure_future(self._ctx.stopping.wait())
-        reason = "terminated"
+
+        async def write(event: Any) -> None:
+            await stream.write(format_event(_dumps(_public_event(event)), event=event.kind))
+
         try:
-            await stream.open()
-            await stream.comment("subscribed")
-            while True:
-                following = asyncio.ensure_future(anext(subscription))
-                done, _ = await asyncio.wait(
-                    {following, stopping}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
-                )
-                if following not in done:
-                    following.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await following
-                    if stopping in done:
-                        reason = "server shutting down"
-                        break
-                    await stream.comment()
-                    continue
-                try:
-                    event = following.result()
-                except StopAsyncIteration:
-                    break
-                await stream.write(format_event(_dumps(_public_event(event)), event=event.kind))
-            await stream.write(format_event(_dumps({"kind": "end", "agent": agent_id, "reason": reason}), event="end"))
-        except ClientGone:
-            pass
+            end = await relay(stream, subscription.__anext__, self._ctx.stopping, write)
+            if end is not None:
+                reason = "server shutting down" if end == "stopping" else "terminated"
+                with contextlib.suppress(ClientGone):
+                    await stream.write(
+                        format_event(_dumps({"kind": "end", "agent": agent_id, "reason": reason}), event="end")
+                    )
         finally:
-            stopping.cancel()
             await subscription.aclose()
         return await stream.close()
 

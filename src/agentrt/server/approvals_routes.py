@@ -21,8 +21,6 @@ parked in one is decided through that one (or through ``rt.tools`` there).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -32,17 +30,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentrt.errors import ToolError
 from agentrt.server.errors import HttpError
 from agentrt.server.routing import API_KEY, Route, ServerContext
-from agentrt.server.sse import ClientGone, EventStream, format_event
+from agentrt.server.sse import EventStream, format_event, relay
 from agentrt.server.validation import parse_body
 
 if TYPE_CHECKING:
     from agentrt.server.auth import ApiKey
-    from agentrt.tools._approvals import ApprovalRequest, Approvals
+    from agentrt.tools._approvals import ApprovalEvent, ApprovalRequest, Approvals
 
 __all__ = ["ApprovalDecisionIn", "ApprovalList", "ApprovalOut", "ApprovalRoutes"]
 
 SCOPE = "approvals"
-KEEPALIVE_SECONDS = 15.0
 
 
 class ApprovalOut(BaseModel):
@@ -175,33 +172,14 @@ class ApprovalRoutes:
         key = request[API_KEY]
         subscription = self._approvals().subscribe()
         stream = EventStream(request)
-        stopping = asyncio.ensure_future(self._ctx.stopping.wait())
+
+        async def write(event: ApprovalEvent) -> None:
+            if _sees(key, event.request):
+                await stream.write(format_event(orjson.dumps(event.as_dict()), event=event.kind))
+
         try:
-            await stream.open()
-            await stream.comment("subscribed")
-            while True:
-                following = asyncio.ensure_future(anext(subscription))
-                done, _ = await asyncio.wait(
-                    {following, stopping}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
-                )
-                if following not in done:
-                    following.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await following
-                    if stopping in done:
-                        break
-                    await stream.comment()
-                    continue
-                try:
-                    event = following.result()
-                except StopAsyncIteration:
-                    break
-                if _sees(key, event.request):
-                    await stream.write(format_event(orjson.dumps(event.as_dict()), event=event.kind))
-        except ClientGone:
-            pass
+            await relay(stream, subscription.__anext__, self._ctx.stopping, write)
         finally:
-            stopping.cancel()
             await subscription.aclose()
         return await stream.close()
 

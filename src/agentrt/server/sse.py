@@ -9,13 +9,20 @@ void.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Literal, TypeVar
 
 import orjson
 from aiohttp import web
 
-__all__ = ["ClientGone", "EventStream", "format_event"]
+__all__ = ["KEEPALIVE_SECONDS", "ClientGone", "EventStream", "format_event", "relay"]
+
+T = TypeVar("T")
+
+KEEPALIVE_SECONDS: Final = 15.0
+"""A comment goes out after this long without an event, so proxies keep an idle stream open."""
 
 
 class ClientGone(Exception):
@@ -80,3 +87,45 @@ class EventStream:
             with contextlib.suppress(ConnectionError):
                 await self.response.write_eof()
         return self.response
+
+
+async def relay(
+    stream: EventStream,
+    next_item: Callable[[], Awaitable[T]],
+    stopping: asyncio.Event,
+    write: Callable[[T], Awaitable[None]],
+    *,
+    keepalive: float = KEEPALIVE_SECONDS,
+) -> Literal["ended", "stopping"] | None:
+    """Open ``stream``, then hand each item ``next_item()`` gives to ``write`` as it comes.
+
+    A comment goes out after ``keepalive`` seconds without an item. Returns
+    ``"ended"`` when ``next_item`` raises ``StopAsyncIteration``, ``"stopping"``
+    when ``stopping`` is set (the server is shutting down; a pending
+    ``next_item`` is cancelled), and None when the client hung up. The caller
+    closes its source and the stream.
+    """
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await stream.open()
+        await stream.comment("subscribed")
+        while True:
+            following = asyncio.ensure_future(next_item())
+            done, _ = await asyncio.wait({following, stop}, timeout=keepalive, return_when=asyncio.FIRST_COMPLETED)
+            if following not in done:
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await following
+                if stop in done:
+                    return "stopping"
+                await stream.comment()
+                continue
+            try:
+                item = following.result()
+            except StopAsyncIteration:
+                return "ended"
+            await write(item)
+    except ClientGone:
+        return None
+    finally:
+        stop.cancel()

@@ -8,7 +8,6 @@ agents API sends them (an error's type and a stable message, never its text).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,7 @@ from aiohttp import web
 
 from agentrt.errors import AgentError, AgentRTError
 from agentrt.server.errors import HttpError
-from agentrt.server.sse import ClientGone, EventStream, format_event
+from agentrt.server.sse import ClientGone, EventStream, format_event, relay
 from agentrt.server.ui.context import UiContext
 from agentrt.server.ui.render import redirect, render
 from agentrt.server.ui.viewer import Viewer
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["agent_events", "agent_page", "agents_page", "resume", "terminate"]
 
-KEEPALIVE_SECONDS = 15.0
 _STATE_CHARS = 20_000  # a state bigger than this is cut on the page (the API has it whole)
 
 
@@ -127,34 +125,16 @@ async def agent_events(ui: UiContext, request: web.Request, viewer: Viewer) -> w
             409, f"agent {agent_id[:80]!r} has no more events: {type(err).__name__}", code="agent_terminated"
         ) from err
     stream = EventStream(request)
-    stopping = asyncio.ensure_future(ui.server.stopping.wait())
+
+    async def write(event: Any) -> None:
+        data = orjson.dumps(_public_event(event), default=_plain)
+        await stream.write(format_event(data, event=event.kind))
+
     try:
-        await stream.open()
-        await stream.comment("subscribed")
-        while True:
-            following = asyncio.ensure_future(anext(subscription))
-            done, _ = await asyncio.wait(
-                {following, stopping}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-            if following not in done:
-                following.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await following
-                if stopping in done:
-                    break
-                await stream.comment()
-                continue
-            try:
-                event = following.result()
-            except StopAsyncIteration:
-                break
-            data = orjson.dumps(_public_event(event), default=_plain)
-            await stream.write(format_event(data, event=event.kind))
-        await stream.write(format_event(orjson.dumps({"kind": "end", "agent": agent_id}), event="end"))
-    except ClientGone:
-        pass
+        if await relay(stream, subscription.__anext__, ui.server.stopping, write) is not None:
+            with contextlib.suppress(ClientGone):
+                await stream.write(format_event(orjson.dumps({"kind": "end", "agent": agent_id}), event="end"))
     finally:
-        stopping.cancel()
         await subscription.aclose()
     return await stream.close()
 

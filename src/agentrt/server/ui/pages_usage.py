@@ -7,8 +7,6 @@ costs on the overview, but not the live rates: those are the whole process's.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import io
 import time
@@ -18,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from agentrt.server.errors import HttpError
-from agentrt.server.sse import ClientGone, EventStream, format_event
+from agentrt.server.sse import EventStream, format_event, relay
 from agentrt.server.ui.context import UiContext
 from agentrt.server.ui.render import render
 from agentrt.server.ui.usage_params import BY, PERIODS, UsageQuery, bucket_label, report, top_keys, usage_query
@@ -31,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["live_events", "live_json", "overview", "usage_csv", "usage_json", "usage_page"]
 
-KEEPALIVE_SECONDS = 15.0
 TABLE_ROWS = 50
 """The usage page lists the 50 costliest groups, then one row for the rest."""
 CHART_GROUPS = 6
@@ -110,30 +107,12 @@ async def live_events(ui: UiContext, request: web.Request, viewer: Viewer) -> we
     sampler = ui.sampler
     assert sampler is not None
     stream = EventStream(request)
-    stopping = asyncio.ensure_future(ui.server.stopping.wait())
-    try:
-        await stream.open()
-        await stream.comment("subscribed")
-        while True:
-            following = asyncio.ensure_future(sampler.next_point())
-            done, _ = await asyncio.wait(
-                {following, stopping}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-            if following not in done:
-                following.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await following
-                if stopping in done:
-                    break
-                await stream.comment()
-                continue
-            point = following.result()
-            if point is not None:
-                await stream.write(format_event(orjson.dumps(point.as_dict()), event="point"))
-    except ClientGone:
-        pass
-    finally:
-        stopping.cancel()
+
+    async def write(point: Any) -> None:
+        if point is not None:
+            await stream.write(format_event(orjson.dumps(point.as_dict()), event="point"))
+
+    await relay(stream, sampler.next_point, ui.server.stopping, write)
     return await stream.close()
 
 
