@@ -13,7 +13,7 @@
     return seconds === null || seconds === undefined ? "-" : (seconds * 1000).toFixed(0) + " ms";
   }
   function width(el) {
-    return Math.max(320, (el.clientWidth || el.parentNode.clientWidth || 800) - 8);
+    return Math.max(200, (el.clientWidth || el.parentNode.clientWidth || 800) - 8);
   }
 
   // --- the overview's live chart -------------------------------------------------------------
