@@ -32,6 +32,7 @@ import orjson
 import structlog
 from pydantic_core import to_jsonable_python
 
+from agentrt.calls.principal import Principal
 from agentrt.errors import AgentRTError
 from agentrt.mcp_server._caller import AGENTS_SCOPE, Caller
 from agentrt.mcp_server._convert import error_result
@@ -149,15 +150,26 @@ class AgentTools:
         return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
 
     async def _reach(self, agents: AgentRuntime, caller: Caller, agent_type: str, agent_id: str) -> str | None:
-        """Spawn ``agent_id`` for a first message, or check the caller may ask the one there; a refusal's text."""
-        if agent_id in agents and agents.status(agent_id).value != "terminated":
-            if not caller.sees(agents.owner(agent_id)):
+        """Spawn ``agent_id`` for a first message, or check the caller may ask the one there; a refusal's text.
+
+        Reads through the coroutines every backend has: on Ray the blocking reads would hold the loop
+        for a round trip to the agent's host.
+        """
+        info = await agents.find(agent_id)
+        if info is not None and info.status.value != "terminated":
+            owner = (
+                None
+                if info.owner_user is None and info.owner_tenant is None
+                else Principal.of(info.owner_user, info.owner_tenant)
+            )
+            if not caller.sees(owner):
                 return f"no agent {agent_id!r} of yours: pick another agent_id"
-            kind = agents.stats(agent_id).type
-            if kind != agent_type:
-                return f"agent {agent_id!r} is a {kind!r} agent, not {agent_type!r}: ask it with agents.{kind}"
+            if info.type != agent_type:
+                return (
+                    f"agent {agent_id!r} is a {info.type!r} agent, not {agent_type!r}: ask it with agents.{info.type}"
+                )
             return None
-        refused = self._check_cap(agents, caller)
+        refused = await self._check_cap(agents, caller)
         if refused is not None:
             return refused
         await self._spawn(agents, caller, agent_type, agent_id)
@@ -174,7 +186,7 @@ class AgentTools:
             if not self._spawning[slot]:
                 del self._spawning[slot]
 
-    def _check_cap(self, agents: AgentRuntime, caller: Caller) -> str | None:
+    async def _check_cap(self, agents: AgentRuntime, caller: Caller) -> str | None:
         limit = caller.max_agents if caller.max_agents is not None else self._rt.config.server.max_agents_per_tenant
         if limit is None:
             return None
@@ -182,7 +194,7 @@ class AgentTools:
         slot = (owner.user, owner.tenant)
         live = sum(
             1
-            for info in agents.list()
+            for info in await agents.fetch_list()
             if info.status.value != "terminated" and (info.owner_user, info.owner_tenant) == slot
         )
         if live + self._spawning[slot] >= limit:
