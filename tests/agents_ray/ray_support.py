@@ -44,6 +44,8 @@ RAY_ENV = {
     RAY_ENV_LOOPBACK: "0",  # loopback addresses stay loopback (see the docstring)
     "RAY_DEDUP_LOGS": "0",
 }
+HOST_RESOURCE = "agentrt_host"
+"""A custom resource only worker nodes offer (``agents_backend.ray.host_resources`` asks for it)."""
 _NODE_ARGS: dict[str, Any] = {
     "node_ip_address": LOOPBACK,
     "num_cpus": 1,
@@ -290,7 +292,8 @@ class LoopbackCluster:
         return list(self._cluster.worker_nodes)
 
     def add_node(self, **node_args: Any) -> Any:
-        node = self._cluster.add_node(**{**_NODE_ARGS, **node_args})
+        # Worker nodes offer HOST_RESOURCE and the head does not, so a test can keep shard hosts off the head.
+        node = self._cluster.add_node(**{**_NODE_ARGS, "resources": {HOST_RESOURCE: 100.0}, **node_args})
         self.remember_processes()
         return node
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 from ray_agents import CONFIG_TYPES, Book
-from ray_support import LoopbackCluster, host_pings, ids_by_shard, inet_sockets, ray_config
+from ray_support import HOST_RESOURCE, LoopbackCluster, host_pings, ids_by_shard, inet_sockets, ray_config
 
 from agentrt import Runtime
 from agentrt.agents import AgentStatus, StateChanged, StatusChanged
@@ -151,10 +152,23 @@ async def _done(value: bool) -> bool:
     return value
 
 
+@pytest.fixture
+async def workers_only_rt(cluster_config: dict[str, Any]) -> AsyncIterator[Runtime]:
+    """A runtime whose shard hosts ask for a resource only worker nodes offer: Ray never puts them on the
+    head, so some node that can be removed always holds hosts (left to Ray, they may all land on the head)."""
+    config = copy.deepcopy(cluster_config)
+    config["agents_backend"]["ray"]["host_resources"] = {HOST_RESOURCE: 0.01}
+    async with Runtime.open(config) as rt:
+        try:
+            yield rt
+        finally:
+            await rt.agents.stop_hosts()
+
+
 async def test_a_node_removed_under_load_loses_no_acknowledged_tell_and_reports_the_lost_agents(
-    ray_cluster: LoopbackCluster, cluster_rt: Runtime
+    ray_cluster: LoopbackCluster, workers_only_rt: Runtime
 ) -> None:
-    agents = cluster_rt.agents
+    agents = workers_only_rt.agents
     spare = ray_cluster.add_node()  # so that the session still has two worker nodes after this test
     doomed: Any = None
     try:

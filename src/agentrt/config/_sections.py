@@ -245,6 +245,10 @@ class RayBackendSection(Section):
     Ray picks the machine's address."""
     lease_ttl: Duration = 15.0
     """How long a shard host's hold on its durable agents lasts without renewal (fencing guards every save)."""
+    host_resources: dict[str, float] = Field(default_factory=dict)
+    """Ray custom resources each shard host asks for, so Ray places hosts only on the nodes that offer them
+    (e.g. ``{agentrt_host: 0.01}`` with ``ray start --resources '{"agentrt_host": 100}'`` on those nodes
+    keeps hosts off a head node); empty: Ray places them anywhere."""
 
 
 class AgentsBackendSection(Section):

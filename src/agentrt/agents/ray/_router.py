@@ -53,6 +53,7 @@ class HostRouter:
         self.config = config
         self.namespace = section.namespace
         self.shard_of = ShardMap(section.shards)
+        self.host_resources = dict(section.host_resources)
         self._code_types = code_types
         self._handles: dict[int, Any] = {}
         self._tells: dict[int, list[_Tell]] = {}
@@ -77,6 +78,7 @@ class HostRouter:
                 max_task_retries=0,  # a call in flight when it died fails: a tell is acknowledged only once queued
                 max_concurrency=10_000,
                 num_cpus=0,  # hosts are mostly waiting: they must not hold the cluster's CPUs for scheduling
+                resources=self.host_resources or None,
             ).remote(self.config, shard, self.shard_of.shards, self.namespace, self._code_types())
             self._handles[shard] = handle
         return handle
