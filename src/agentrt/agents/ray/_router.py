@@ -79,6 +79,8 @@ class HostRouter:
                 max_concurrency=10_000,
                 num_cpus=0,  # hosts are mostly waiting: they must not hold the cluster's CPUs for scheduling
                 resources=self.host_resources or None,
+                # Spread over the nodes: a node's death then takes few shards, and their hosts restart elsewhere.
+                scheduling_strategy="SPREAD",
             ).remote(self.config, shard, self.shard_of.shards, self.namespace, self._code_types())
             self._handles[shard] = handle
         return handle
